@@ -1,0 +1,310 @@
+"""A streaming reader for the header of a GGUF file: key/value metadata and tensor descriptions.
+
+Why our own: `gguf.GGUFReader` builds a numpy view for every element of every array, which takes ~12 s on a
+262 144-token vocabulary. This reader walks the same bytes with `struct` over an mmap, decodes scalars and short
+arrays, and leaves long arrays (token texts, scores, merges) as lazy `GGUFArray` references that can be decoded on
+demand. Tensor data is never touched: mmap only pages in what we read, and we stop at the end of the tensor infos.
+
+Every length read from the file is checked against the bytes the file actually holds *before* anything is
+allocated, so a corrupt or hostile file gives a `GGUFError` naming the problem, never a MemoryError or a hang.
+"""
+
+from __future__ import annotations
+
+import logging
+import mmap
+import os
+import struct
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.core.ggml_types import GGML_TYPES, tensor_nbytes
+
+log = logging.getLogger("specchat.gguf")
+
+GGUF_MAGIC = b"GGUF"
+SUPPORTED_VERSIONS = (2, 3)  # v1 used 32-bit lengths and predates every model a user can still download
+DEFAULT_ALIGNMENT = 32
+MAX_TENSOR_DIMS = 4  # GGML_MAX_DIMS
+EAGER_ARRAY_LIMIT = 64  # arrays up to this many items are decoded; longer ones stay lazy
+
+# GGUF value types
+T_UINT8, T_INT8, T_UINT16, T_INT16, T_UINT32, T_INT32, T_FLOAT32, T_BOOL = range(8)
+T_STRING, T_ARRAY, T_UINT64, T_INT64, T_FLOAT64 = 8, 9, 10, 11, 12
+
+_SCALAR_FORMATS = {
+    T_UINT8: "B", T_INT8: "b", T_UINT16: "H", T_INT16: "h", T_UINT32: "I", T_INT32: "i",
+    T_FLOAT32: "f", T_BOOL: "?", T_UINT64: "Q", T_INT64: "q", T_FLOAT64: "d",
+}
+_SCALAR_SIZES = {t: struct.calcsize("<" + f) for t, f in _SCALAR_FORMATS.items()}
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+
+
+class GGUFError(ValueError):
+    """The file is not a GGUF file we can read; the message says why in words a user understands."""
+
+
+@dataclass(frozen=True)
+class GGUFArray:
+    """A long array left undecoded: where it lies in the file, so it can be decoded later on demand."""
+
+    item_type: int
+    count: int
+    offset: int  # file offset of the first item
+    end: int  # file offset just past the last item
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    shape: tuple[int, ...]
+    ggml_type: int
+    offset: int  # relative to the start of the tensor data section
+
+    @property
+    def n_elements(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    @property
+    def type_name(self) -> str:
+        info = GGML_TYPES.get(self.ggml_type)
+        return info[0] if info else f"type{self.ggml_type}"
+
+
+@dataclass
+class GGUFHeader:
+    path: Path
+    version: int
+    file_size: int
+    metadata: dict[str, Any]
+    tensors: list[TensorInfo]
+    data_offset: int
+    # start offset of every string in the arrays named in read_header(string_offsets_for=...)
+    string_offsets: dict[str, array] = field(default_factory=dict)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.metadata.get(key, default)
+
+    def read_bytes(self, start: int, end: int) -> bytes:
+        with open(self.path, "rb") as f:
+            f.seek(start)
+            data = f.read(end - start)
+        if len(data) != end - start:
+            raise GGUFError(f"{self.path.name}: file changed while reading")
+        return data
+
+    def array_values(self, key: str) -> list[Any]:
+        """Decode an array value, lazy or not (strings as str, numbers as int/float/bool)."""
+        value = self.metadata.get(key)
+        if value is None:
+            raise KeyError(key)
+        if not isinstance(value, GGUFArray):
+            return list(value)
+        data = self.read_bytes(value.offset, value.end)
+        return _decode_array_items(data, value.item_type, value.count, self.path.name)
+
+
+def _decode_array_items(data: bytes, item_type: int, count: int, name: str) -> list[Any]:
+    if item_type in _SCALAR_FORMATS:
+        return list(struct.unpack_from(f"<{count}{_SCALAR_FORMATS[item_type]}", data, 0))
+    if item_type == T_STRING:
+        out: list[str] = []
+        pos = 0
+        unpack = _U64.unpack_from
+        for _ in range(count):
+            (n,) = unpack(data, pos)
+            pos += 8
+            out.append(data[pos : pos + n].decode("utf-8", "replace"))
+            pos += n
+        return out
+    raise GGUFError(f"{name}: cannot decode an array of GGUF type {item_type}")
+
+
+class _Cursor:
+    """Bounds-checked reads over the mapped file."""
+
+    def __init__(self, buf: mmap.mmap, size: int, name: str) -> None:
+        self.buf = buf
+        self.size = size
+        self.pos = 0
+        self.name = name
+
+    def need(self, n: int, what: str) -> None:
+        if n < 0 or self.pos + n > self.size:
+            raise GGUFError(
+                f"{self.name}: file is truncated or corrupt: {what} needs {n} bytes at offset {self.pos}, "
+                f"but the file has only {self.size} bytes"
+            )
+
+    def u32(self, what: str) -> int:
+        self.need(4, what)
+        (v,) = _U32.unpack_from(self.buf, self.pos)
+        self.pos += 4
+        return v
+
+    def u64(self, what: str) -> int:
+        self.need(8, what)
+        (v,) = _U64.unpack_from(self.buf, self.pos)
+        self.pos += 8
+        return v
+
+    def string(self, what: str) -> str:
+        n = self.u64(f"length of {what}")
+        self.need(n, what)
+        s = self.buf[self.pos : self.pos + n]
+        self.pos += n
+        return s.decode("utf-8", "replace")
+
+    def scalar(self, vtype: int, what: str) -> Any:
+        size = _SCALAR_SIZES[vtype]
+        self.need(size, what)
+        (v,) = struct.unpack_from("<" + _SCALAR_FORMATS[vtype], self.buf, self.pos)
+        self.pos += size
+        return v
+
+    def skip_strings(self, count: int, what: str, offsets: array | None) -> None:
+        """Walk `count` length-prefixed strings; the hot loop for token and merge arrays."""
+        self.need(count * 8, what)  # every string has at least its 8-byte length: rejects absurd counts early
+        buf, pos, size = self.buf, self.pos, self.size
+        unpack = _U64.unpack_from
+        try:
+            if offsets is None:
+                for _ in range(count):
+                    pos += 8 + unpack(buf, pos)[0]
+            else:
+                append = offsets.append
+                for _ in range(count):
+                    append(pos)
+                    pos += 8 + unpack(buf, pos)[0]
+        except struct.error:
+            pos = size + 1
+        if pos > size:
+            raise GGUFError(f"{self.name}: file is truncated or corrupt: {what} runs past the end of the file")
+        self.pos = pos
+
+
+def _value(cur: _Cursor, vtype: int, key: str, keep_offsets: bool) -> tuple[Any, array | None]:
+    if vtype in _SCALAR_FORMATS:
+        return cur.scalar(vtype, f"value of {key}"), None
+    if vtype == T_STRING:
+        return cur.string(f"value of {key}"), None
+    if vtype != T_ARRAY:
+        raise GGUFError(f"{cur.name}: corrupt metadata: key {key!r} has unknown value type {vtype}")
+    item_type = cur.u32(f"item type of {key}")
+    count = cur.u64(f"item count of {key}")
+    start = cur.pos
+    if item_type in _SCALAR_FORMATS:
+        nbytes = count * _SCALAR_SIZES[item_type]
+        cur.need(nbytes, f"array {key} ({count} items)")
+        cur.pos += nbytes
+        if count <= EAGER_ARRAY_LIMIT:
+            fmt = f"<{count}{_SCALAR_FORMATS[item_type]}"
+            return list(struct.unpack_from(fmt, cur.buf, start)), None
+        return GGUFArray(item_type, count, start, cur.pos), None
+    if item_type == T_STRING:
+        offsets = array("Q") if keep_offsets else None
+        cur.skip_strings(count, f"array {key} ({count} strings)", offsets)
+        if count <= EAGER_ARRAY_LIMIT and not keep_offsets:
+            return _decode_array_items(cur.buf[start : cur.pos], T_STRING, count, cur.name), None
+        return GGUFArray(item_type, count, start, cur.pos), offsets
+    if item_type == T_ARRAY:
+        cur.need(count * 12, f"nested array {key}")
+        items = [_value(cur, T_ARRAY, key, False)[0] for _ in range(count)]
+        return (items if count <= EAGER_ARRAY_LIMIT else GGUFArray(item_type, count, start, cur.pos)), None
+    raise GGUFError(f"{cur.name}: corrupt metadata: array {key!r} has unknown item type {item_type}")
+
+
+def read_header(path: str | os.PathLike[str], string_offsets_for: frozenset[str] = frozenset()) -> GGUFHeader:
+    """Read the metadata and tensor infos of a GGUF file without reading tensor data.
+
+    `string_offsets_for` names string arrays whose per-item file offsets should be kept (the tokenizer uses
+    them to hash ranges of token texts straight from the file bytes).
+    """
+    path = Path(path)
+    name = path.name
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise GGUFError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise GGUFError(f"{path}: is a directory, not a GGUF file") from None
+    except PermissionError:
+        raise GGUFError(f"{path}: permission denied") from None
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        if size < 24:
+            raise GGUFError(f"{name}: not a GGUF model file (only {size} bytes)")
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            return _parse(buf, size, path, string_offsets_for)
+
+
+def _parse(buf: mmap.mmap, size: int, path: Path, keep: frozenset[str]) -> GGUFHeader:
+    name = path.name
+    if buf[:4] != GGUF_MAGIC:
+        raise GGUFError(f"{name}: not a GGUF model file (it starts with {bytes(buf[:4])!r}, not b'GGUF')")
+    cur = _Cursor(buf, size, name)
+    cur.pos = 4
+    version = cur.u32("version")
+    if version not in SUPPORTED_VERSIONS:
+        swapped = int.from_bytes(version.to_bytes(4, "little"), "big")
+        if swapped in SUPPORTED_VERSIONS:
+            raise GGUFError(f"{name}: big-endian GGUF files are not supported by llama.cpp on this machine")
+        if version == 1:
+            raise GGUFError(f"{name}: GGUF version 1 is too old for llama.cpp; download a newer conversion")
+        raise GGUFError(f"{name}: unknown GGUF version {version} (this app reads versions 2 and 3)")
+    n_tensors = cur.u64("tensor count")
+    n_kv = cur.u64("metadata count")
+    # the smallest possible key/value takes 8+1+4+1 bytes and the smallest tensor info 8+1+4+8+4+8
+    if n_kv * 14 + n_tensors * 33 > size - cur.pos:
+        raise GGUFError(
+            f"{name}: corrupt header: it claims {n_kv} metadata entries and {n_tensors} tensors, "
+            f"more than a {size}-byte file can hold"
+        )
+    metadata: dict[str, Any] = {}
+    string_offsets: dict[str, array] = {}
+    for _ in range(n_kv):
+        key = cur.string("metadata key")
+        vtype = cur.u32(f"value type of {key}")
+        value, offsets = _value(cur, vtype, key, key in keep)
+        metadata[key] = value
+        if offsets is not None:
+            string_offsets[key] = offsets
+
+    tensors: list[TensorInfo] = []
+    for _ in range(n_tensors):
+        tname = cur.string("tensor name")
+        n_dims = cur.u32(f"dimension count of tensor {tname}")
+        if n_dims > MAX_TENSOR_DIMS:
+            raise GGUFError(f"{name}: corrupt tensor info: {tname} has {n_dims} dimensions (max {MAX_TENSOR_DIMS})")
+        shape = tuple(cur.u64(f"shape of tensor {tname}") for _ in range(n_dims))
+        ggml_type = cur.u32(f"type of tensor {tname}")
+        offset = cur.u64(f"offset of tensor {tname}")
+        tensors.append(TensorInfo(tname, shape, ggml_type, offset))
+
+    alignment = metadata.get("general.alignment", DEFAULT_ALIGNMENT)
+    if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
+        raise GGUFError(f"{name}: corrupt header: general.alignment is {alignment!r}, not a power of two")
+    data_offset = (cur.pos + alignment - 1) // alignment * alignment
+    _check_tensor_data_fits(name, tensors, data_offset, size)
+    log.debug("%s: v%d, %d keys, %d tensors, header %d bytes", name, version, n_kv, n_tensors, cur.pos)
+    return GGUFHeader(path, version, size, metadata, tensors, data_offset, string_offsets)
+
+
+def _check_tensor_data_fits(name: str, tensors: list[TensorInfo], data_offset: int, size: int) -> None:
+    """A download cut short keeps a valid header; catch it here instead of inside llama.cpp's loader."""
+    needed = 0  # a tokenizer-only file has no tensors and may end before the aligned data offset
+    for t in tensors:
+        nbytes = tensor_nbytes(t.ggml_type, t.n_elements)
+        if nbytes is not None:
+            needed = max(needed, data_offset + t.offset + nbytes)
+    if needed > size:
+        raise GGUFError(
+            f"{name}: file is truncated: its tensors need {needed:,} bytes but the file has {size:,} "
+            f"(an incomplete download?)"
+        )

@@ -1,0 +1,184 @@
+"""The model library: every GGUF under the model directories, with metadata cached in SQLite.
+
+Cache key is (path, size, mtime): an unchanged file is never re-read, a replaced or re-downloaded one always is.
+Broken files are cached too (with their error) so a bad file costs one read, not one per scan. Split GGUFs
+(name-00001-of-00003.gguf ...) are one model, keyed by part 1, with size and mtime over all parts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.core.compat import CompatResult, check_compatibility
+from app.core.gguf_reader import GGUFError
+from app.core.model_info import ModelInfo, read_model_info, shard_paths, split_parts
+
+log = logging.getLogger("specchat.library")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS gguf_cache (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    info TEXT,       -- ModelInfo as JSON, when readable
+    error TEXT       -- why not, otherwise
+)
+"""
+# bump when ModelInfo's fields or their meaning change: old rows are then re-read
+CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class LibraryEntry:
+    path: str
+    info: ModelInfo | None
+    error: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        """Offered as a main or draft model: readable and a text-generation model."""
+        return self.info is not None and self.info.is_generative
+
+
+@dataclass(frozen=True)
+class DraftCandidate:
+    entry: LibraryEntry
+    result: CompatResult
+
+
+def open_db(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(path, timeout=10)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute(SCHEMA)
+    version = con.execute("PRAGMA user_version").fetchone()[0]
+    if version != CACHE_FORMAT:
+        con.execute("DELETE FROM gguf_cache")
+        con.execute(f"PRAGMA user_version = {CACHE_FORMAT}")
+        con.commit()
+    return con
+
+
+def _walk_gguf(root: Path) -> Iterator[tuple[Path, os.stat_result]]:
+    """GGUF files under root, following symlinks but never looping; hidden dirs skipped."""
+    seen_dirs: set[str] = set()
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        try:
+            real = os.path.realpath(d)
+            if real in seen_dirs:
+                continue
+            seen_dirs.add(real)
+            entries = list(os.scandir(d))
+        except OSError as e:
+            log.warning("cannot list %s: %s", d, e)
+            continue
+        for e in entries:
+            if e.name.startswith("."):
+                continue
+            try:
+                if e.is_dir():
+                    stack.append(Path(e.path))
+                elif e.name.lower().endswith(".gguf") and e.is_file():
+                    yield Path(e.path), e.stat()
+            except OSError as err:
+                log.warning("cannot stat %s: %s", e.path, err)
+
+
+class ModelLibrary:
+    def __init__(self, model_dirs: Iterable[Path], db_path: Path) -> None:
+        self.model_dirs = [Path(d).expanduser().absolute() for d in model_dirs]
+        self.db_path = db_path
+        self.entries: list[LibraryEntry] = []
+
+    def _files(self) -> dict[Path, list[tuple[Path, os.stat_result]]]:
+        """Model key (part 1 or the single file) -> its files with their stat results."""
+        groups: dict[Path, list[tuple[Path, os.stat_result]]] = {}
+        for root in self.model_dirs:
+            if not root.is_dir():
+                log.info("model dir %s does not exist (yet)", root)
+                continue
+            for path, st in _walk_gguf(root):
+                parts = split_parts(path)
+                key = path if parts is None else path.with_name(f"{parts[0]}-00001-of-{parts[2]:05d}.gguf")
+                groups.setdefault(key, []).append((path, st))
+        return groups
+
+    def scan(self) -> list[LibraryEntry]:
+        t0 = time.perf_counter()
+        groups = self._files()
+        con = open_db(self.db_path)
+        try:
+            cached = {row[0]: row[1:] for row in con.execute("SELECT path, size, mtime_ns, info, error FROM gguf_cache")}
+            entries: list[LibraryEntry] = []
+            fresh = 0
+            for key, files in sorted(groups.items()):
+                size = sum(st.st_size for _, st in files)
+                mtime = max(st.st_mtime_ns for _, st in files)
+                row = cached.get(str(key))
+                if row is not None and row[0] == size and row[1] == mtime:
+                    info = ModelInfo.from_json(json.loads(row[2])) if row[2] else None
+                    entries.append(LibraryEntry(str(key), info, row[3]))
+                    continue
+                entry = self._read(key)
+                fresh += 1
+                con.execute(
+                    "INSERT OR REPLACE INTO gguf_cache VALUES (?, ?, ?, ?, ?)",
+                    (str(key), size, mtime, json.dumps(entry.info.to_json()) if entry.info else None, entry.error),
+                )
+                entries.append(entry)
+            gone = [p for p in cached if Path(p) not in groups and self._under_roots(Path(p))]
+            con.executemany("DELETE FROM gguf_cache WHERE path = ?", [(p,) for p in gone])
+            con.commit()
+        finally:
+            con.close()
+        self.entries = entries
+        log.info("scanned %d models (%d read, %d from cache) in %.1f ms", len(entries), fresh, len(entries) - fresh,
+                 (time.perf_counter() - t0) * 1e3)
+        return entries
+
+    def _under_roots(self, p: Path) -> bool:
+        return any(p.is_relative_to(r) for r in self.model_dirs)
+
+    @staticmethod
+    def _read(key: Path) -> LibraryEntry:
+        try:
+            if not key.exists():
+                raise GGUFError(f"{key.name}: split model is incomplete, part 1 is missing")
+            shard_paths(key)
+            return LibraryEntry(str(key), read_model_info(key))
+        except (GGUFError, OSError) as e:
+            log.warning("cannot read %s: %s", key, e)
+            return LibraryEntry(str(key), None, str(e))
+
+    def usable(self) -> list[LibraryEntry]:
+        return [e for e in self.entries if e.usable]
+
+    def find(self, path: str | Path) -> LibraryEntry | None:
+        p = str(Path(path).expanduser().absolute())
+        return next((e for e in self.entries if e.path == p), None)
+
+    def draft_candidates(self, main: ModelInfo) -> tuple[list[DraftCandidate], list[DraftCandidate]]:
+        """(compatible drafts, other models with the reasons they don't fit), both smallest first.
+
+        The main model itself is left out; embeddings, rerankers and projectors are never candidates.
+        """
+        fits: list[DraftCandidate] = []
+        others: list[DraftCandidate] = []
+        main_real = os.path.realpath(main.path)
+        for e in self.usable():
+            assert e.info is not None
+            if os.path.realpath(e.path) == main_real:
+                continue
+            result = check_compatibility(main, e.info)
+            (fits if result.compatible else others).append(DraftCandidate(e, result))
+        by_size = lambda c: (c.entry.info.parameter_count, c.entry.info.file_size)  # noqa: E731
+        return sorted(fits, key=by_size), sorted(others, key=by_size)

@@ -1,0 +1,168 @@
+"""What the app knows about one model: read from the GGUF header(s), cheap to cache as JSON."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from app.core.ggml_types import FILE_TYPES, tensor_nbytes
+from app.core.gguf_reader import GGUFError, GGUFHeader, read_header
+from app.core.tokenizer_facts import TOKENS_KEY, TokenizerFacts, tokenizer_facts
+
+log = logging.getLogger("specchat.models")
+
+SPLIT_RE = re.compile(r"^(?P<stem>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
+
+# Roles: only "generative" models may be offered as main or draft.
+ROLE_GENERATIVE, ROLE_EMBEDDING, ROLE_RERANKER, ROLE_PROJECTOR, ROLE_NO_VOCAB = (
+    "generative", "embedding", "reranker", "projector", "no-vocab",
+)
+# encoder-only architectures: they embed text, they cannot generate it
+_ENCODER_ARCHS = {
+    "bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2", "jina-bert-v3", "neo-bert", "modern-bert",
+    "eurobert", "t5encoder", "roberta",
+}
+_POOLING_RANK = 4  # enum llama_pooling_type: NONE=0, MEAN=1, CLS=2, LAST=3, RANK=4
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: str
+    shards: tuple[str, ...]  # every file of a split model, in order; just `path` otherwise
+    file_size: int  # all shards together
+    architecture: str
+    name: str
+    size_label: str
+    parameter_count: int
+    file_type: str  # quantization, e.g. "Q4_K_M"
+    context_length: int
+    has_chat_template: bool
+    general_type: str  # general.type ("model", "mmproj", "adapter"...) or ""
+    role: str
+    tokenizer: TokenizerFacts | None
+
+    @property
+    def is_generative(self) -> bool:
+        return self.role == ROLE_GENERATIVE
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.name} {self.size_label} {self.file_type}".strip()
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ModelInfo:
+        data = dict(data)
+        data["shards"] = tuple(data["shards"])
+        tok = data.get("tokenizer")
+        if tok is not None:
+            tok = dict(tok)
+            tok["tail_digests"] = tuple(tok["tail_digests"])
+            data["tokenizer"] = TokenizerFacts(**tok)
+        return cls(**data)
+
+
+def split_parts(path: Path) -> tuple[str, int, int] | None:
+    """(stem, part number, part count) for a split GGUF name like model-00001-of-00003.gguf."""
+    m = SPLIT_RE.match(path.name)
+    if not m:
+        return None
+    return m["stem"], int(m["no"]), int(m["count"])
+
+
+def shard_paths(first: Path) -> list[Path]:
+    """All files of a split model given its first part; raises if any is missing."""
+    parts = split_parts(first)
+    if parts is None:
+        return [first]
+    stem, no, count = parts
+    if no != 1:
+        raise GGUFError(f"{first.name}: part {no} of a split model; open part 1 instead")
+    paths = [first.with_name(f"{stem}-{i:05d}-of-{count:05d}.gguf") for i in range(1, count + 1)]
+    missing = [p.name for p in paths if not p.exists()]
+    if missing:
+        raise GGUFError(f"{first.name}: split model is incomplete, missing {', '.join(missing)}")
+    return paths
+
+
+def format_parameter_count(n: int) -> str:
+    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if n >= div:
+            v = n / div
+            return f"{v:.0f}{suffix}" if v >= 10 else f"{v:.1f}{suffix}".replace(".0", "")
+    return str(n)
+
+
+def _guess_file_type(header: GGUFHeader) -> str:
+    """Quantization from the tensors when general.file_type is missing: the type holding the most bytes."""
+    weight: Counter[str] = Counter()
+    for t in header.tensors:
+        if len(t.shape) >= 2:
+            weight[t.type_name] += tensor_nbytes(t.ggml_type, t.n_elements) or 0
+    return weight.most_common(1)[0][0] if weight else "unknown"
+
+
+def _role(header: GGUFHeader, arch: str, tok: TokenizerFacts | None, name: str) -> str:
+    gtype = str(header.get("general.type") or "")
+    if gtype == "mmproj" or arch == "clip" or any(k.startswith("clip.") for k in header.metadata):
+        return ROLE_PROJECTOR
+    pooling = header.get(f"{arch}.pooling_type")
+    lowered = name.lower()
+    if pooling == _POOLING_RANK or "rerank" in lowered:
+        return ROLE_RERANKER
+    if arch in _ENCODER_ARCHS or (isinstance(pooling, int) and pooling > 0) or "embedding" in lowered:
+        return ROLE_EMBEDDING
+    if tok is None or tok.n_tokens == 0:
+        return ROLE_NO_VOCAB
+    return ROLE_GENERATIVE
+
+
+def read_model_info(path: str | Path) -> ModelInfo:
+    """Read a model's facts from its header (and, for split models, every shard's tensor infos)."""
+    first = Path(path).absolute()
+    shards = shard_paths(first)
+    header = read_header(first, frozenset({TOKENS_KEY}))
+    n_params = sum(t.n_elements for t in header.tensors)
+    total = header.file_size
+    for extra in shards[1:]:
+        h = read_header(extra)
+        n_params += sum(t.n_elements for t in h.tensors)
+        total += h.file_size
+    arch = str(header.get("general.architecture") or "unknown")
+    name = str(header.get("general.name") or "").strip()
+    if not name:
+        parts = split_parts(first)
+        name = parts[0] if parts else first.stem
+    ftype = header.get("general.file_type")
+    file_type = FILE_TYPES.get(ftype, "") if isinstance(ftype, int) else ""
+    if not file_type:
+        file_type = _guess_file_type(header)
+    tok = tokenizer_facts(header)
+    template = header.get("tokenizer.chat_template")
+    return ModelInfo(
+        path=str(first),
+        shards=tuple(str(p) for p in shards),
+        file_size=total,
+        architecture=arch,
+        name=name,
+        size_label=str(header.get("general.size_label") or format_parameter_count(n_params)),
+        parameter_count=n_params,
+        file_type=file_type,
+        context_length=int(header.get(f"{arch}.context_length") or 0),
+        has_chat_template=isinstance(template, str) and bool(template.strip()),
+        general_type=str(header.get("general.type") or ""),
+        role=_role(header, arch, tok, name),
+        tokenizer=tok,
+    )
+
+
+def read_token_texts(path: str | Path) -> list[str]:
+    """All token texts of a model: only for explaining a token mismatch, never on a hot path."""
+    header = read_header(Path(path))
+    return header.array_values(TOKENS_KEY) if TOKENS_KEY in header.metadata else []

@@ -1,0 +1,1 @@
+"""Widgets, item models and dialogs. Talks to workers by signals; never calls llama.cpp itself."""

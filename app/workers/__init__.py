@@ -1,0 +1,1 @@
+"""QtCore-only workers: QObjects on QThreads that drive app.core objects and report by signals."""
