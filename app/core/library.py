@@ -98,6 +98,7 @@ class ModelLibrary:
         self.model_dirs = [Path(d).expanduser().absolute() for d in model_dirs]
         self.db_path = db_path
         self.entries: list[LibraryEntry] = []
+        self.last_scan_reads = 0  # how many models the last scan had to read from disk (the rest were cached)
 
     def _files(self) -> dict[Path, list[tuple[Path, os.stat_result]]]:
         """Model key (part 1 or the single file) -> its files with their stat results."""
@@ -141,6 +142,7 @@ class ModelLibrary:
         finally:
             con.close()
         self.entries = entries
+        self.last_scan_reads = fresh
         log.info("scanned %d models (%d read, %d from cache) in %.1f ms", len(entries), fresh, len(entries) - fresh,
                  (time.perf_counter() - t0) * 1e3)
         return entries

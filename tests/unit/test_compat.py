@@ -70,7 +70,9 @@ def test_architecture_name_is_not_a_rule(fixtures):
 
 def test_advice(fixtures):
     main, draft = read_model_info(fixtures["base"]), read_model_info(fixtures["base_draft"])
-    assert check_compatibility(main, draft).advice == []
+    # half the main's size: compatible, but more than the quarter a draft below 7B should cost
+    assert check_compatibility(main, draft).advice == [
+        "the draft (3.2M) is large for a 6.4M main model; drafts up to about 1.6M usually pay off"]
     bigger = check_compatibility(draft, main)
     assert bigger.compatible and "not smaller than the main model" in bigger.advice[0]
     same = check_compatibility(main, main)

@@ -1,0 +1,79 @@
+"""Directories via platformdirs with SPECCHAT_HOME, and the typed, versioned settings schema."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.core import settings as settings_mod
+from app.core.paths import app_paths
+from app.core.settings import Settings, load_settings, save_settings, settings_from_dict
+
+
+def test_everything_under_specchat_home(specchat_home):
+    p = app_paths().ensure()
+    for d in (p.data, p.config, p.cache, p.logs, p.models, p.database, p.settings_file, p.downloads):
+        assert d.is_relative_to(specchat_home)
+
+
+def test_platformdirs_without_home(monkeypatch):
+    monkeypatch.delenv("SPECCHAT_HOME")
+    p = app_paths()
+    assert "SpecChat" in str(p.data) and "SpecChat" in str(p.config)
+
+
+def test_defaults_and_round_trip():
+    s = load_settings()
+    assert s == Settings() and s.version == settings_mod.SETTINGS_VERSION
+    s.generation.temperature = 0.2
+    s.library.extra_model_dirs = ["/models"]
+    s.speculative.draft_for_main["/m.gguf"] = "/d.gguf"
+    save_settings(s)
+    assert load_settings() == s
+
+
+def test_bad_values_fall_back_to_defaults(caplog):
+    s = settings_from_dict({"version": 1, "generation": {"temperature": "hot", "top_k": 5, "max_tokens": True},
+                            "runtime": {"n_ctx": 2048.5}, "nonsense": 1, "library": {"extra_model_dirs": [1]}})
+    assert s.generation.temperature == 0.7 and s.generation.top_k == 5 and s.generation.max_tokens == 1024
+    assert s.runtime.n_ctx == 4096 and s.library.extra_model_dirs == []
+    assert "nonsense" in caplog.text and "hot" in caplog.text
+
+
+def test_int_accepted_for_float():
+    assert settings_from_dict({"generation": {"temperature": 1}}).generation.temperature == 1.0
+
+
+def test_corrupt_file_is_set_aside():
+    path = app_paths().settings_file
+    path.parent.mkdir(parents=True)
+    path.write_text("{ not json")
+    assert load_settings() == Settings()
+    assert path.with_suffix(".json.bad").read_text() == "{ not json" and not path.exists()
+
+
+def test_migrations_run_in_order(monkeypatch):
+    monkeypatch.setattr(settings_mod, "SETTINGS_VERSION", 3)
+    monkeypatch.setattr(settings_mod, "MIGRATIONS", {
+        1: lambda d: {**d, "generation": {"temp": d["generation"].get("t")}},
+        2: lambda d: {**d, "generation": {"temperature": d["generation"]["temp"]}},
+    })
+    s = settings_from_dict({"version": 1, "generation": {"t": 0.3}})
+    assert s.generation.temperature == 0.3 and s.version == 3
+
+
+def test_save_is_atomic(monkeypatch):
+    save_settings(Settings())
+    before = app_paths().settings_file.read_text()
+    s = Settings()
+    s.generation.seed = 42
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(json, "dump", boom)
+    with pytest.raises(OSError):
+        save_settings(s)
+    assert app_paths().settings_file.read_text() == before
+    assert list(app_paths().config.iterdir()) == [app_paths().settings_file]
