@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
+from pathlib import Path
 from types import TracebackType
 
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import APP_ID, APP_NAME, __version__
@@ -14,6 +16,7 @@ from app.core.logging_setup import setup_logging
 from app.core.paths import app_paths
 
 log = logging.getLogger("specchat.ui")
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
 
 def _excepthook(etype: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
@@ -29,6 +32,7 @@ def create_application(argv: list[str]) -> QApplication:
     app.setApplicationVersion(__version__)
     app.setOrganizationName(APP_NAME)
     app.setDesktopFileName(APP_ID)
+    app.setWindowIcon(QIcon(str(RESOURCES / "specchat.svg")))
     return app  # type: ignore[return-value]
 
 

@@ -27,3 +27,11 @@ def test_lists_library(qtbot, fixtures):
     texts = sorted(w.models.item(i).text() for i in range(2))
     assert texts[0].startswith("Tiny Main · 6.4M · F16") and "not a GGUF model file" in texts[1]
     assert w.status.text().startswith("1 model(s)")
+
+
+def test_application_identity(qapp):
+    from app import APP_ID
+    from app.ui.application import create_application
+
+    app = create_application([])
+    assert app.desktopFileName() == APP_ID and not app.windowIcon().isNull()
