@@ -1,0 +1,214 @@
+"""One loaded model and its context on llama.cpp's low-level C API (via llama-cpp-python's ctypes bindings).
+
+Why the low-level API: llama-cpp-python's high-level `Llama` keeps logits for every row it decodes and its
+`draft_model=` hook copies n_ctx x n_vocab floats (DESIGN.md). The speculative loop needs exactly: a batch with
+logits on chosen rows only, `llama_decode`, a C-side greedy pick per row, and KV-cache truncation with the
+result checked. This module offers those and nothing more; the loop itself lives in the engine.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import llama_cpp
+
+from app.core.gguf_reader import GGUFError
+from app.core.model_info import ModelInfo, read_model_info
+
+log = logging.getLogger("specchat.runtime")
+
+
+class ModelLoadError(RuntimeError):
+    """The model could not be loaded; the message says why and what to try."""
+
+
+class DecodeError(RuntimeError):
+    pass
+
+
+def physical_cores() -> int:
+    """llama-cpp-python defaults to cpu_count//2, which halves speed on a 2-core machine: use all cores."""
+    return max(1, os.cpu_count() or 1)
+
+
+def gpu_offload_supported() -> bool:
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+_backend_ready = False
+
+
+@llama_cpp.llama_log_callback
+def _llama_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+    # llama.cpp's chatter goes to our log file (DEBUG), not the terminal
+    log.debug("llama.cpp: %s", text.decode("utf-8", "replace").rstrip())
+
+
+def init_backend() -> None:
+    """Once per process: llama.cpp's backends, its log routed into ours."""
+    global _backend_ready
+    if not _backend_ready:
+        llama_cpp.llama_log_set(_llama_log, ctypes.c_void_p(0))
+        llama_cpp.llama_backend_init()
+        _backend_ready = True
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    n_ctx: int = 4096
+    n_threads: int = 0  # 0: physical_cores()
+    n_gpu_layers: int = -1  # -1: all when a GPU backend exists, else 0
+    n_batch: int = 512
+
+
+class LoadedModel:
+    """A llama_model + llama_context + one reusable batch. Not thread-safe: one engine thread owns it."""
+
+    def __init__(self, path: str | Path, options: LoadOptions = LoadOptions()) -> None:
+        init_backend()
+        self.path = str(Path(path).absolute())
+        try:
+            self.info: ModelInfo = read_model_info(self.path)  # clear errors before llama.cpp sees the file
+        except (GGUFError, OSError) as e:
+            raise ModelLoadError(str(e)) from e
+        if not self.info.is_generative:
+            raise ModelLoadError(f"{Path(self.path).name} is a {self.info.role} model; it cannot generate text")
+        self.n_gpu_layers = options.n_gpu_layers
+        if self.n_gpu_layers < 0:
+            self.n_gpu_layers = 10**6 if gpu_offload_supported() else 0
+        mparams = llama_cpp.llama_model_default_params()
+        mparams.n_gpu_layers = self.n_gpu_layers
+        self.model = llama_cpp.llama_model_load_from_file(self.path.encode(), mparams)
+        if not self.model:
+            hint = " Try fewer GPU layers." if self.n_gpu_layers else ""
+            raise ModelLoadError(f"llama.cpp could not load {Path(self.path).name} (out of memory?).{hint}")
+        self.n_layer = llama_cpp.llama_model_n_layer(self.model)
+        self.offloaded_layers = min(self.n_gpu_layers, self.n_layer + 1) if gpu_offload_supported() else 0
+        threads = options.n_threads or physical_cores()
+        cparams = llama_cpp.llama_context_default_params()
+        cparams.n_ctx = options.n_ctx
+        cparams.n_batch = options.n_batch
+        cparams.n_ubatch = options.n_batch
+        cparams.n_threads = threads
+        cparams.n_threads_batch = threads
+        self.ctx = llama_cpp.llama_init_from_model(self.model, cparams)
+        if not self.ctx:
+            llama_cpp.llama_model_free(self.model)
+            raise ModelLoadError(f"could not create a {options.n_ctx}-token context for {Path(self.path).name} "
+                                 "(out of memory?). Try a smaller context or fewer GPU layers.")
+        self.n_ctx = llama_cpp.llama_n_ctx(self.ctx)
+        self.n_batch = options.n_batch
+        self.vocab = llama_cpp.llama_model_get_vocab(self.model)
+        self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
+        self.memory = llama_cpp.llama_get_memory(self.ctx)
+        self.batch = llama_cpp.llama_batch_init(options.n_batch, 0, 1)
+        self.greedy = llama_cpp.llama_sampler_init_greedy()
+        self.n_past = 0  # tokens in the KV cache (sequence 0, positions 0..n_past-1)
+        self.cached: list[int] = []  # the tokens behind those positions: reused across turns
+        log.info("loaded %s: %d layers, %d offloaded, ctx %d, %d threads", Path(self.path).name, self.n_layer,
+                 self.offloaded_layers, self.n_ctx, threads)
+
+    # ---- tokens ---------------------------------------------------------------------------------------------
+    def tokenize(self, text: str, add_special: bool = True, parse_special: bool = True) -> list[int]:
+        data = text.encode("utf-8")
+        cap = len(data) + 16
+        buf = (llama_cpp.llama_token * cap)()
+        n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, cap, add_special, parse_special)
+        if n < 0:
+            cap = -n
+            buf = (llama_cpp.llama_token * cap)()
+            n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, cap, add_special, parse_special)
+        return list(buf[:n])
+
+    def piece(self, token: int) -> bytes:
+        buf = ctypes.create_string_buffer(64)
+        n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, 64, 0, False)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, -n, 0, False)
+        return buf.raw[:n]
+
+    def is_eog(self, token: int) -> bool:
+        return bool(llama_cpp.llama_vocab_is_eog(self.vocab, token))
+
+    # ---- decoding -------------------------------------------------------------------------------------------
+    def decode(self, tokens: list[int], logits_from: int) -> None:
+        """Append tokens at n_past; logits are computed for rows index >= logits_from only.
+
+        Long inputs go in n_batch chunks; only the last chunk can carry logits rows.
+        """
+        if self.n_past + len(tokens) > self.n_ctx:
+            raise DecodeError("context full")
+        start = 0
+        while start < len(tokens):
+            chunk = tokens[start : start + self.n_batch]
+            b = self.batch
+            for i, tok in enumerate(chunk):
+                b.token[i] = tok
+                b.pos[i] = self.n_past + i
+                b.n_seq_id[i] = 1
+                b.seq_id[i][0] = 0
+                b.logits[i] = start + i >= logits_from
+            b.n_tokens = len(chunk)
+            rc = llama_cpp.llama_decode(self.ctx, b)
+            if rc != 0:
+                raise DecodeError(f"llama_decode failed ({rc})")
+            self.n_past += len(chunk)
+            self.cached.extend(chunk)
+            start += len(chunk)
+
+    def argmax(self, row: int) -> int:
+        """The greedy token from logits row `row` of the last decode (C-side, no numpy over the vocabulary)."""
+        return llama_cpp.llama_sampler_sample(self.greedy, self.ctx, row)
+
+    def logits_row(self, row: int) -> ctypes.Array:
+        ptr = llama_cpp.llama_get_logits_ith(self.ctx, row)
+        return (ctypes.c_float * self.n_vocab).from_address(ctypes.addressof(ptr.contents))
+
+    def truncate(self, n: int) -> None:
+        """Drop KV-cache positions >= n (rejected draft rows, or a prompt that diverges from the cache)."""
+        if n >= self.n_past:
+            return
+        if not llama_cpp.llama_memory_seq_rm(self.memory, 0, n, -1):
+            # recurrent/hybrid caches cannot drop a tail: start the sequence over
+            llama_cpp.llama_memory_clear(self.memory, True)
+            self.n_past = 0
+            self.cached = []
+            raise DecodeError("this model's cache cannot drop tokens; it was cleared")
+        self.n_past = n
+        del self.cached[n:]
+
+    def reuse_prefix(self, tokens: list[int]) -> int:
+        """Keep the cached prefix shared with `tokens` (the conversation so far); returns how many are reused.
+
+        At least the last token is always re-decoded so its logits are fresh.
+        """
+        common = 0
+        for a, b in zip(self.cached, tokens):
+            if a != b:
+                break
+            common += 1
+        common = min(common, len(tokens) - 1)
+        try:
+            self.truncate(common)
+        except DecodeError:
+            common = 0
+        return common
+
+    def close(self) -> None:
+        if getattr(self, "ctx", None):
+            llama_cpp.llama_sampler_free(self.greedy)
+            llama_cpp.llama_batch_free(self.batch)
+            llama_cpp.llama_free(self.ctx)
+            llama_cpp.llama_model_free(self.model)
+            self.ctx = None
+
+    def __enter__(self) -> LoadedModel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,82 @@
+"""The greedy speculative loop on real llama.cpp: output identical to plain decoding, caches kept in sync."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.core.llama_runtime import LoadedModel, LoadOptions, ModelLoadError
+from app.core.speculative import GenerationStats, GreedyRequest, generate_greedy
+from tests.fixtures.model_factory import write_projector
+
+CHAT = "<|im_start|>user\nWrite a Python function that returns the n-th Fibonacci number.<|im_end|>\n" \
+       "<|im_start|>assistant\n"
+
+
+def run(main, draft, prompt, max_tokens, k):
+    stats = GenerationStats()
+    events = list(generate_greedy(main, draft, GreedyRequest(main.tokenize(prompt), max_tokens, k), stats))
+    return events, stats
+
+
+@pytest.fixture(scope="module")
+def smol_pair(smollm2_path):
+    with LoadedModel(smollm2_path, LoadOptions(n_ctx=1024)) as main, \
+         LoadedModel(smollm2_path, LoadOptions(n_ctx=1024)) as draft:
+        yield main, draft
+
+
+@pytest.mark.real_model
+def test_real_model_speculation_is_lossless(smol_pair):
+    main, draft = smol_pair
+    plain, pstats = run(main, None, CHAT, 120, 0)
+    assert pstats.stop_reason == "length" and pstats.drafted == 0
+    for k in (1, 4, 8):
+        spec, stats = run(main, draft, CHAT, 120, k)
+        assert [e.token for e in spec] == [e.token for e in plain], f"k={k}"
+        assert "".join(e.text for e in spec) == "".join(e.text for e in plain)
+        # the draft is the main's own weights: every drafted token is accepted
+        assert stats.drafted > 0 and stats.accepted == stats.drafted
+        assert sum(e.from_draft for e in spec) == stats.accepted
+        # the cache holds the prompt and what was emitted; the last token is in it when the round ended on
+        # accepted drafts, and not yet decoded when it was the main model's own pick
+        emitted = main.tokenize(CHAT) + [e.token for e in spec]
+        assert main.cached in (emitted, emitted[:-1]) and main.n_past == len(main.cached)
+
+
+def test_partial_acceptance_is_still_lossless(fixtures):
+    """A different, smaller random draft: many rejections, each rolled back from both caches."""
+    with LoadedModel(fixtures["base"], LoadOptions(n_ctx=512)) as main, \
+         LoadedModel(fixtures["base_draft"], LoadOptions(n_ctx=512)) as draft:
+        prompt = "The quick brown fox jumps over the lazy dog. " * 3
+        plain, _ = run(main, None, prompt, 60, 0)
+        for k in (2, 5):
+            spec, stats = run(main, draft, prompt, 60, k)
+            assert [e.token for e in spec] == [e.token for e in plain], f"k={k}"
+            assert stats.drafted > 0 and stats.accepted < stats.drafted
+            assert draft.cached == main.cached[: len(draft.cached)]
+
+
+def test_stops_at_max_tokens_and_reuses_the_prefix(fixtures):
+    with LoadedModel(fixtures["base"], LoadOptions(n_ctx=512)) as main:
+        events, stats = run(main, None, "Hello there", 7, 0)
+        assert len(events) == 7 and stats.stop_reason == "length" and stats.ttft_s > 0
+        n_cached = len(main.cached)
+        assert main.reuse_prefix(main.cached + [42]) == n_cached
+
+
+def test_full_context_is_a_stop_reason_not_a_crash(fixtures):
+    with LoadedModel(fixtures["base"], LoadOptions(n_ctx=64, n_batch=64)) as main:
+        events, stats = run(main, None, "Hello there", 1000, 0)
+        # llama.cpp rounds the context up (to 256 here); the answer fills it and stops cleanly
+        assert stats.stop_reason == "context" and stats.error == ""
+        assert len(events) + stats.prompt_tokens == main.n_ctx + 1
+
+
+def test_load_errors_are_clear(tmp_path):
+    with pytest.raises(ModelLoadError, match="no such file"):
+        LoadedModel(tmp_path / "missing.gguf")
+    (tmp_path / "bad.gguf").write_bytes(b"GGUF" + b"\0" * 50)
+    with pytest.raises(ModelLoadError, match="unknown GGUF version 0"):
+        LoadedModel(tmp_path / "bad.gguf")
+    with pytest.raises(ModelLoadError, match="is a projector model; it cannot generate text"):
+        LoadedModel(write_projector(tmp_path / "mmproj.gguf"))
