@@ -192,7 +192,7 @@ class LoadedModel:
             if a != b:
                 break
             common += 1
-        common = min(common, len(tokens) - 1)
+        common = max(0, min(common, len(tokens) - 1))
         try:
             self.truncate(common)
         except DecodeError:

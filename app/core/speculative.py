@@ -77,6 +77,8 @@ def generate_greedy(main: LoadedModel, draft: LoadedModel | None, req: GreedyReq
         return TokenEvent(tok, utf8.decode(main.piece(tok)), from_draft)
 
     try:
+        if not prompt:
+            raise DecodeError("the prompt is empty")
         reused = main.reuse_prefix(prompt)
         main.decode(prompt[reused:], logits_from=len(prompt) - reused - 1)
         to_emit = [(main.argmax(-1), False)]  # this round's tokens; the last one is not yet in main's cache

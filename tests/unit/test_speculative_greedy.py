@@ -72,6 +72,13 @@ def test_full_context_is_a_stop_reason_not_a_crash(fixtures):
         assert len(events) + stats.prompt_tokens == main.n_ctx + 1
 
 
+def test_empty_prompt_is_an_error_stop(fixtures):
+    with LoadedModel(fixtures["base"], LoadOptions(n_ctx=256)) as main:
+        stats = GenerationStats()
+        assert list(generate_greedy(main, None, GreedyRequest([], 5, 0), stats)) == []
+        assert (stats.stop_reason, stats.error) == ("error", "the prompt is empty")
+
+
 def test_load_errors_are_clear(tmp_path):
     with pytest.raises(ModelLoadError, match="no such file"):
         LoadedModel(tmp_path / "missing.gguf")
