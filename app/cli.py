@@ -16,12 +16,11 @@ from typing import Any
 from app import __version__
 from app.core.compat import check_compatibility
 from app.core.gguf_reader import GGUFError
-from app.core.library import LibraryEntry, ModelLibrary
+from app.core.library import LibraryEntry, ModelLibrary, configured_model_dirs
 from app.core.logging_setup import setup_logging
 from app.core.model_info import ModelInfo, read_model_info
 from app.core.paths import app_paths
 from app.core.pypi_models import STARTER_MODEL, ModelFetchError, ensure_starter_model
-from app.core.settings import load_settings
 
 log = logging.getLogger("specchat.cli")
 
@@ -51,10 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _model_dirs(explicit: list[Path] | None) -> list[Path]:
-    if explicit:
-        return explicit
-    paths = app_paths()
-    return [paths.models, *(Path(d) for d in load_settings().library.extra_model_dirs)]
+    return explicit or configured_model_dirs()
 
 
 def _entry_json(e: LibraryEntry) -> dict[str, Any]:

@@ -18,7 +18,9 @@ from pathlib import Path
 
 from app.core.compat import CompatResult, check_compatibility
 from app.core.gguf_reader import GGUFError
-from app.core.model_info import ModelInfo, read_model_info, shard_paths, split_parts
+from app.core.model_info import ModelInfo, read_model_info, split_parts
+from app.core.paths import app_paths
+from app.core.settings import load_settings
 
 log = logging.getLogger("specchat.library")
 
@@ -93,6 +95,11 @@ def _walk_gguf(root: Path) -> Iterator[tuple[Path, os.stat_result]]:
                 log.warning("cannot stat %s: %s", e.path, err)
 
 
+def configured_model_dirs() -> list[Path]:
+    """The data dir's models/ plus the user's extra directories from settings."""
+    return [app_paths().models, *(Path(d) for d in load_settings().library.extra_model_dirs)]
+
+
 class ModelLibrary:
     def __init__(self, model_dirs: Iterable[Path], db_path: Path) -> None:
         self.model_dirs = [Path(d).expanduser().absolute() for d in model_dirs]
@@ -155,7 +162,6 @@ class ModelLibrary:
         try:
             if not key.exists():
                 raise GGUFError(f"{key.name}: split model is incomplete, part 1 is missing")
-            shard_paths(key)
             return LibraryEntry(str(key), read_model_info(key))
         except (GGUFError, OSError) as e:
             log.warning("cannot read %s: %s", key, e)

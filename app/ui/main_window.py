@@ -6,9 +6,8 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QMainWindow, QVBoxLayout, QWidget
 
 from app import APP_NAME
-from app.core.library import ModelLibrary
+from app.core.library import ModelLibrary, configured_model_dirs
 from app.core.paths import app_paths
-from app.core.settings import load_settings
 
 
 class MainWindow(QMainWindow):
@@ -30,8 +29,7 @@ class MainWindow(QMainWindow):
 
     def refresh_library(self) -> None:
         paths = app_paths().ensure()
-        dirs = [paths.models, *load_settings().library.extra_model_dirs]
-        entries = ModelLibrary(dirs, paths.database).scan()
+        entries = ModelLibrary(configured_model_dirs(), paths.database).scan()
         self.models.clear()
         for e in entries:
             if e.info is None:
