@@ -11,10 +11,13 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import llama_cpp
+import numpy as np
 
 from app.core.gguf_reader import GGUFError
 from app.core.model_info import ModelInfo, read_model_info
@@ -28,6 +31,10 @@ class ModelLoadError(RuntimeError):
 
 class DecodeError(RuntimeError):
     pass
+
+
+class DecodeCancelled(DecodeError):
+    """A long decode (prompt evaluation) was stopped by the cancel flag; the cache keeps what was decoded."""
 
 
 def physical_cores() -> int:
@@ -68,7 +75,9 @@ class LoadOptions:
 class LoadedModel:
     """A llama_model + llama_context + one reusable batch. Not thread-safe: one engine thread owns it."""
 
-    def __init__(self, path: str | Path, options: LoadOptions = LoadOptions()) -> None:
+    def __init__(self, path: str | Path, options: LoadOptions = LoadOptions(),
+                 progress: Callable[[float], bool] | None = None) -> None:
+        """`progress(fraction)` is called while the weights load; returning False stops the load."""
         init_backend()
         self.path = str(Path(path).absolute())
         try:
@@ -82,10 +91,27 @@ class LoadedModel:
             self.n_gpu_layers = 10**6 if gpu_offload_supported() else 0
         mparams = llama_cpp.llama_model_default_params()
         mparams.n_gpu_layers = self.n_gpu_layers
+        stopped = False
+        if progress is not None:
+            def on_progress(fraction: float, _data: ctypes.c_void_p) -> bool:
+                nonlocal stopped
+                try:
+                    stopped = progress(fraction) is False
+                except Exception:  # an exception must not cross the C boundary
+                    log.exception("load progress callback failed")
+                return not stopped
+
+            progress_cb = llama_cpp.llama_progress_callback(on_progress)  # kept alive until the load returns
+            mparams.progress_callback = progress_cb
+        self._check_fits_in_memory()
         self.model = llama_cpp.llama_model_load_from_file(self.path.encode(), mparams)
         if not self.model:
-            hint = " Try fewer GPU layers." if self.n_gpu_layers else ""
-            raise ModelLoadError(f"llama.cpp could not load {Path(self.path).name} (out of memory?).{hint}")
+            if stopped:
+                raise ModelLoadError(f"loading {Path(self.path).name} was cancelled")
+            hint = (f" Try fewer GPU layers than {self.info_layers_hint()}, or a smaller quantization."
+                    if self.n_gpu_layers and gpu_offload_supported() else "")
+            raise ModelLoadError(f"llama.cpp could not load {Path(self.path).name} "
+                                 f"(out of memory, or a file it does not support).{hint}")
         self.n_layer = llama_cpp.llama_model_n_layer(self.model)
         self.offloaded_layers = min(self.n_gpu_layers, self.n_layer + 1) if gpu_offload_supported() else 0
         threads = options.n_threads or physical_cores()
@@ -107,10 +133,28 @@ class LoadedModel:
         self.memory = llama_cpp.llama_get_memory(self.ctx)
         self.batch = llama_cpp.llama_batch_init(options.n_batch, 0, 1)
         self.greedy = llama_cpp.llama_sampler_init_greedy()
+        self._pieces: dict[int, bytes] = {}
+        self._cancel: threading.Event | None = None
+        self._abort_cb = llama_cpp.ggml_abort_callback(self._should_abort)
         self.n_past = 0  # tokens in the KV cache (sequence 0, positions 0..n_past-1)
         self.cached: list[int] = []  # the tokens behind those positions: reused across turns
         log.info("loaded %s: %d layers, %d offloaded, ctx %d, %d threads", Path(self.path).name, self.n_layer,
                  self.offloaded_layers, self.n_ctx, threads)
+
+    def _check_fits_in_memory(self) -> None:
+        """A CPU model larger than RAM would page for minutes: refuse with numbers instead."""
+        if self.n_gpu_layers and gpu_offload_supported():
+            return  # llama.cpp reports GPU out-of-memory itself (load returns NULL)
+        try:
+            ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            return
+        if self.info.file_size > ram:
+            raise ModelLoadError(f"{Path(self.path).name} needs {self.info.file_size / 2**30:.1f} GiB but this "
+                                 f"machine has {ram / 2**30:.1f} GiB of RAM; choose a smaller quantization")
+
+    def info_layers_hint(self) -> str:
+        return "all" if self.n_gpu_layers >= 10**6 else str(self.n_gpu_layers)
 
     # ---- tokens ---------------------------------------------------------------------------------------------
     def tokenize(self, text: str, add_special: bool = True, parse_special: bool = True) -> list[int]:
@@ -125,6 +169,13 @@ class LoadedModel:
         return list(buf[:n])
 
     def piece(self, token: int) -> bytes:
+        """The token's bytes (cached: the token loop asks for every emitted token)."""
+        cached = self._pieces.get(token)
+        if cached is None:
+            cached = self._pieces[token] = self._piece(token)
+        return cached
+
+    def _piece(self, token: int) -> bytes:
         buf = ctypes.create_string_buffer(64)
         n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, 64, 0, False)
         if n < 0:
@@ -136,13 +187,30 @@ class LoadedModel:
         return bool(llama_cpp.llama_vocab_is_eog(self.vocab, token))
 
     # ---- decoding -------------------------------------------------------------------------------------------
-    def decode(self, tokens: list[int], logits_from: int) -> None:
+    def _should_abort(self, _data: ctypes.c_void_p) -> bool:
+        return self._cancel is not None and self._cancel.is_set()
+
+    def decode(self, tokens: list[int], logits_from: int, cancel: threading.Event | None = None) -> None:
         """Append tokens at n_past; logits are computed for rows index >= logits_from only.
 
-        Long inputs go in n_batch chunks; only the last chunk can carry logits rows.
+        Long inputs go in n_batch chunks; only the last chunk can carry logits rows. With `cancel`, llama.cpp
+        checks the flag between graph nodes (for long prompts; it costs a Python call per node, so the token
+        loop's short decodes go without).
         """
         if self.n_past + len(tokens) > self.n_ctx:
             raise DecodeError("context full")
+        if cancel is not None:
+            self._cancel = cancel
+            llama_cpp.llama_set_abort_callback(self.ctx, self._abort_cb, None)
+            try:
+                self._decode(tokens, logits_from)
+            finally:
+                llama_cpp.llama_set_abort_callback(self.ctx, llama_cpp.ggml_abort_callback(), None)
+                self._cancel = None
+        else:
+            self._decode(tokens, logits_from)
+
+    def _decode(self, tokens: list[int], logits_from: int) -> None:
         start = 0
         while start < len(tokens):
             chunk = tokens[start : start + self.n_batch]
@@ -155,8 +223,13 @@ class LoadedModel:
                 b.logits[i] = start + i >= logits_from
             b.n_tokens = len(chunk)
             rc = llama_cpp.llama_decode(self.ctx, b)
+            if rc == 2:  # aborted: drop whatever part of this chunk reached the cache
+                self._drop_tail(self.n_past)
+                raise DecodeCancelled("cancelled")
             if rc != 0:
-                raise DecodeError(f"llama_decode failed ({rc})")
+                self._drop_tail(self.n_past)
+                raise DecodeError(f"llama_decode failed ({rc})" +
+                                  (": no room in the KV cache" if rc == 1 else ""))
             self.n_past += len(chunk)
             self.cached.extend(chunk)
             start += len(chunk)
@@ -165,9 +238,13 @@ class LoadedModel:
         """The greedy token from logits row `row` of the last decode (C-side, no numpy over the vocabulary)."""
         return llama_cpp.llama_sampler_sample(self.greedy, self.ctx, row)
 
-    def logits_row(self, row: int) -> ctypes.Array:
+    def logits_np(self, row: int) -> np.ndarray:
+        """Logits row `row` of the last decode as a float32 view (valid until the next decode)."""
         ptr = llama_cpp.llama_get_logits_ith(self.ctx, row)
-        return (ctypes.c_float * self.n_vocab).from_address(ctypes.addressof(ptr.contents))
+        return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
+
+    def _drop_tail(self, n: int) -> None:
+        llama_cpp.llama_memory_seq_rm(self.memory, 0, n, -1)
 
     def truncate(self, n: int) -> None:
         """Drop KV-cache positions >= n (rejected draft rows, or a prompt that diverges from the cache)."""

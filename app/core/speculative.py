@@ -1,13 +1,19 @@
-"""The speculative decoding loop (greedy), on LoadedModel's low-level operations.
+"""The one token loop: plain decoding, draft-model speculation and n-gram speculation, greedy or sampled.
 
-One round: the draft proposes k tokens one at a time; the main model verifies `[last] + draft` in ONE decode
-with logits on exactly those rows; the longest prefix where the main's greedy pick equals the draft is accepted,
-then the main's own token at the first mismatch (or after all k: a bonus token) follows. Rejected rows are
-removed from both KV caches, so both stay in sync with the emitted text. With no draft model the same loop
-decodes one token per round: plain decoding is this loop with k = 0, never a second implementation.
+One round: the drafter proposes up to k tokens; the main model verifies `[last] + draft` in ONE decode with
+logits on exactly those rows; accepted draft tokens are emitted, then the main model's own token at the first
+rejection (or after all k: a bonus token). Rejected rows are removed from the main model's KV cache and the
+drafter is told what was accepted, so every cache follows the emitted text. Without a drafter, or in a round
+where the draft length is 0, the same loop decodes one token: plain decoding is this loop with k = 0, never a
+second implementation.
 
-Greedy output equals plain greedy decoding, except at float near-ties where the batched verify kernel and the
-single-token kernel round differently (~1e-3, DESIGN.md).
+- temperature 0: a draft token is accepted when it equals the main model's greedy pick (picked in C by
+  llama.cpp's greedy sampler), so the output equals plain greedy decoding, except at float near-ties where the
+  batched verify kernel and the single-token kernel round differently (~1e-3, DESIGN.md).
+- temperature > 0: speculative sampling (Leviathan et al. 2023; Chen et al. 2023). p and q are the main and draft
+  distributions after the same transforms (app/core/sampling.py); x ~ q is accepted with probability
+  min(1, p(x)/q(x)), a rejection samples from norm(max(0, p - q)), and a full acceptance samples a bonus token
+  from p. The emitted tokens then follow p exactly, which tests/unit/test_speculative_sampling.py checks.
 """
 
 from __future__ import annotations
@@ -19,7 +25,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from app.core.llama_runtime import DecodeError, LoadedModel
+from app.core.draft_length import DraftLength
+from app.core.drafting import Drafter
+from app.core.llama_runtime import DecodeCancelled, DecodeError, LoadedModel
+from app.core.sampling import SamplerParams, distribution, make_rng, residual
+from app.core.stop_strings import StopStringFilter
 
 log = logging.getLogger("specchat.engine")
 
@@ -40,11 +50,13 @@ class GenerationStats:
     elapsed_s: float = 0.0
     drafted: int = 0
     accepted: int = 0
-    stop_reason: str = ""  # eos | length | context | cancelled | error
+    draft_tokens_last: int = 0  # the draft length of the last round (what `auto` settled on)
+    stop_reason: str = ""  # eos | stop | length | context | cancelled | error
     error: str = ""
 
     @property
     def tokens_per_second(self) -> float:
+        """Generation speed after the first token (prompt evaluation excluded), as llama.cpp reports it."""
         gen_time = self.elapsed_s - self.ttft_s
         return (self.generated_tokens - 1) / gen_time if self.generated_tokens > 1 and gen_time > 0 else 0.0
 
@@ -52,47 +64,70 @@ class GenerationStats:
     def acceptance_rate(self) -> float:
         return self.accepted / self.drafted if self.drafted else 0.0
 
+    def to_json(self) -> dict[str, float | int | str]:
+        return {"prompt_tokens": self.prompt_tokens, "prompt_eval_s": round(self.prompt_eval_s, 4),
+                "ttft_s": round(self.ttft_s, 4), "generated_tokens": self.generated_tokens,
+                "tokens_per_second": round(self.tokens_per_second, 2), "drafted": self.drafted,
+                "accepted": self.accepted, "acceptance_rate": round(self.acceptance_rate, 4)}
+
 
 @dataclass
-class GreedyRequest:
+class GenerationRequest:
     prompt_tokens: list[int]
     max_tokens: int = 256
-    draft_tokens: int = 4  # k
+    sampling: SamplerParams = field(default_factory=SamplerParams)
+    min_draft: int = 0  # a shorter draft is not worth a verify row: drop it
+    p_min: float = 0.0  # stop drafting when the draft's top probability falls below this
+    stop: tuple[str, ...] = ()
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
-def generate_greedy(main: LoadedModel, draft: LoadedModel | None, req: GreedyRequest,
-                    stats: GenerationStats) -> Iterator[TokenEvent]:
-    """Yield token events; `stats` is filled in as it goes (stop_reason set when the generator ends)."""
+def generate(main: LoadedModel, drafter: Drafter | None, length: DraftLength | None, req: GenerationRequest,
+             stats: GenerationStats) -> Iterator[TokenEvent]:
+    """Yield token events; `stats` fills in as it goes (stop_reason is set when the generator ends).
+
+    Closing the generator early (the consumer went away) leaves both caches consistent with what was emitted.
+    """
     t0 = time.perf_counter()
+    params = req.sampling
+    greedy = params.greedy
+    rng = None if greedy else make_rng(params.seed)
+    last_n = params.repeat_last_n if params.repeat_last_n > 0 else 1 << 30
     utf8 = codecs.getincrementaldecoder("utf-8")("replace")
+    stop_filter = StopStringFilter(req.stop)
     prompt = req.prompt_tokens
     stats.prompt_tokens = len(prompt)
-    k = req.draft_tokens if draft is not None else 0
+    seq = list(prompt)  # the whole text as tokens: the repetition penalty's window and nothing else
+    if drafter is not None and length is None:
+        length = DraftLength()
 
-    def event(tok: int, from_draft: bool) -> TokenEvent:
-        stats.generated_tokens += 1
-        if stats.generated_tokens == 1:
-            stats.ttft_s = time.perf_counter() - t0
-        return TokenEvent(tok, utf8.decode(main.piece(tok)), from_draft)
+    def sample_row(row: int, extra: list[int]) -> int:
+        assert rng is not None
+        return distribution(main.logits_np(row), params, seq[-last_n:] + extra).sample(rng)
 
-    try:
+    def rounds() -> Iterator[TokenEvent]:
         if not prompt:
             raise DecodeError("the prompt is empty")
         reused = main.reuse_prefix(prompt)
-        main.decode(prompt[reused:], logits_from=len(prompt) - reused - 1)
-        to_emit = [(main.argmax(-1), False)]  # this round's tokens; the last one is not yet in main's cache
-        pending: list[int] = []  # tokens the draft cache still has to see before `last`
-        if draft is not None:
-            d_reused = draft.reuse_prefix(prompt)
-            pending = prompt[d_reused:]
+        main.decode(prompt[reused:], logits_from=len(prompt) - reused - 1, cancel=req.cancel)
+        first = main.argmax(-1) if greedy else sample_row(-1, [])
+        to_emit: list[tuple[int, bool]] = [(first, False)]  # this round's tokens; the last is not yet in main
+        if drafter is not None:
+            drafter.begin(prompt)
         stats.prompt_eval_s = time.perf_counter() - t0
         while True:
             for tok, from_draft in to_emit:
                 if main.is_eog(tok):
                     stats.stop_reason = "eos"
                     return
-                yield event(tok, from_draft)
+                stats.generated_tokens += 1
+                if stats.generated_tokens == 1:
+                    stats.ttft_s = time.perf_counter() - t0
+                seq.append(tok)
+                yield from stop_filter.push(TokenEvent(tok, utf8.decode(main.piece(tok)), from_draft))
+                if stop_filter.stopped:
+                    stats.stop_reason = "stop"
+                    return
                 if stats.generated_tokens >= req.max_tokens:
                     stats.stop_reason = "length"
                     return
@@ -104,36 +139,63 @@ def generate_greedy(main: LoadedModel, draft: LoadedModel | None, req: GreedyReq
             if room < 0:
                 stats.stop_reason = "context"
                 return
-            n_draft = min(k, room, req.max_tokens - stats.generated_tokens)
+            proposed: list[int] = []
             drafts: list[int] = []
-            if n_draft > 0 and draft is not None and draft.n_past + len(pending) + n_draft <= draft.n_ctx:
-                d_base = draft.n_past
-                draft.decode(pending + [last], logits_from=len(pending))
-                drafts.append(draft.argmax(-1))
-                for _ in range(n_draft - 1):
-                    draft.decode([drafts[-1]], logits_from=0)
-                    drafts.append(draft.argmax(-1))
+            qs = None
+            if drafter is not None:
+                assert length is not None
+                n = min(length.next(), room, req.max_tokens - stats.generated_tokens)
+                if n > 0:
+                    proposed, qs = drafter.propose(last, n, seq, None if greedy else params, rng, req.p_min)
+                    if len(proposed) >= max(1, req.min_draft):
+                        drafts = proposed
+            t_verify = time.perf_counter()
             base = main.n_past
             main.decode([last] + drafts, logits_from=0)
             accepted = 0
-            for i, tok in enumerate(drafts):
-                if main.argmax(i) != tok:
+            if greedy:
+                for i, tok in enumerate(drafts):
+                    if main.argmax(i) != tok:
+                        break
+                    accepted += 1
+                nxt = main.argmax(accepted)
+            else:
+                assert rng is not None
+                nxt = -1
+                for i, tok in enumerate(drafts):
+                    assert qs is not None
+                    p = distribution(main.logits_np(i), params, seq[-last_n:] + drafts[:i])
+                    q = qs[i]
+                    if rng.random() * q.prob(tok) < p.prob(tok):  # accept with probability min(1, p/q)
+                        accepted += 1
+                        continue
+                    nxt = residual(p, q).sample(rng)
                     break
-                accepted += 1
-            nxt = main.argmax(accepted)
+                if nxt < 0:  # every draft accepted (or none): the bonus token comes from p
+                    nxt = sample_row(len(drafts), drafts)
+            verify_s = time.perf_counter() - t_verify
             main.truncate(base + 1 + accepted)
-            if drafts:
-                assert draft is not None
+            if drafter is not None:
+                drafter.commit(last, proposed, accepted)
+                assert length is not None
+                length.record(len(drafts), accepted, drafter.draft_s if drafts else 0.0, verify_s)
                 stats.drafted += len(drafts)
                 stats.accepted += accepted
-                # the draft decoded pending + last + all drafts but the final one; keep what was accepted
-                draft.truncate(d_base + len(pending) + 1 + min(accepted, len(drafts) - 1))
-                pending = drafts[-1:] if accepted == len(drafts) else []
-            elif draft is not None:
-                pending = pending + [last]
-            to_emit = [(t, True) for t in drafts[:accepted]] + [(nxt, False)]
+                stats.draft_tokens_last = len(drafts)
+            to_emit = [(t, True) for t in drafts[:accepted]]
+            to_emit.append((nxt, False))
+
+    try:
+        yield from rounds()
+    except DecodeCancelled:
+        stats.stop_reason = "cancelled"
     except DecodeError as e:
         stats.stop_reason = "context" if "context full" in str(e) else "error"
         stats.error = str(e)
-    finally:
+    except GeneratorExit:  # the consumer closed us: nothing more may be yielded
+        stats.stop_reason = stats.stop_reason or "cancelled"
         stats.elapsed_s = time.perf_counter() - t0
+        raise
+    stats.elapsed_s = time.perf_counter() - t0
+    if stats.stop_reason != "stop":
+        yield from stop_filter.flush()  # text held back for a stop string that never came

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from app.core.llama_runtime import LoadedModel, LoadOptions, ModelLoadError
-from app.core.speculative import GenerationStats, GreedyRequest, generate_greedy
+from app.core.draft_length import DraftLength
+from app.core.drafting import ModelDrafter
+from app.core.speculative import GenerationRequest, GenerationStats, generate
 from tests.fixtures.model_factory import write_projector
 
 CHAT = "<|im_start|>user\nWrite a Python function that returns the n-th Fibonacci number.<|im_end|>\n" \
@@ -14,7 +16,9 @@ CHAT = "<|im_start|>user\nWrite a Python function that returns the n-th Fibonacc
 
 def run(main, draft, prompt, max_tokens, k):
     stats = GenerationStats()
-    events = list(generate_greedy(main, draft, GreedyRequest(main.tokenize(prompt), max_tokens, k), stats))
+    drafter = ModelDrafter(draft) if draft is not None else None
+    req = GenerationRequest(main.tokenize(prompt), max_tokens)
+    events = list(generate(main, drafter, DraftLength(k), req, stats))
     return events, stats
 
 
@@ -75,7 +79,7 @@ def test_full_context_is_a_stop_reason_not_a_crash(fixtures):
 def test_empty_prompt_is_an_error_stop(fixtures):
     with LoadedModel(fixtures["base"], LoadOptions(n_ctx=256)) as main:
         stats = GenerationStats()
-        assert list(generate_greedy(main, None, GreedyRequest([], 5, 0), stats)) == []
+        assert list(generate(main, None, None, GenerationRequest([], 5), stats)) == []
         assert (stats.stop_reason, stats.error) == ("error", "the prompt is empty")
 
 

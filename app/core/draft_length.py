@@ -1,0 +1,118 @@
+"""How many tokens to draft next round: a fixed k, or `auto`, which picks k from measured acceptance and costs.
+
+`auto` models one round as: draft k tokens (k x d seconds), verify k+1 rows in one decode (V(k+1) seconds),
+emit on average E(k) = (1 - a^(k+1)) / (1 - a) tokens, where a is the per-token acceptance. It picks the k with
+the most tokens per second, k = 0 (plain decoding) included. d, V(rows) and a are measured as the answer runs
+(exponential moving averages), so the same rule takes 2.5x where a cheap, accurate draft exists and stops
+drafting where the draft costs as much as the main model (a small model on a GPU is launch-bound).
+While plain decoding wins it still probes with a short draft now and then, at growing intervals, in case the
+text turns predictable. One controller lives as long as the main/draft pair, so later answers start informed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+log = logging.getLogger("specchat.engine")
+
+EMA = 0.3  # weight of the newest measurement
+ACCEPT_DECAY = 0.9  # per round: acceptance follows the text, the last ~10 rounds matter most
+FIRST_PROBE_GAP = 16  # plain rounds before the first probe once drafting stopped paying
+MAX_PROBE_GAP = 512
+
+
+@dataclass
+class DraftLength:
+    k: int = 4  # fixed k, or the first k auto tries
+    auto: bool = False
+    k_max: int = 16
+    verify_s: dict[int, float] = field(default_factory=dict)  # rows in one main decode -> seconds
+    draft_s: float | None = None  # per drafted token
+    hits: float = 0.0  # decayed accepted drafts
+    trials: float = 0.0  # decayed drafts that were judged
+    rounds: int = 0
+    probe_gap: int = FIRST_PROBE_GAP
+    plain_streak: int = 0
+    last_choice: int = -1
+
+    # ---- measurements -----------------------------------------------------------------------------------------
+    def record(self, drafted: int, accepted: int, draft_s: float, verify_s: float) -> None:
+        """One round: `drafted` tokens were judged, `accepted` kept; its draft and verify times."""
+        self.rounds += 1
+        rows = drafted + 1
+        old = self.verify_s.get(rows)
+        self.verify_s[rows] = verify_s if old is None else old + EMA * (verify_s - old)
+        if drafted:
+            per = draft_s / drafted
+            self.draft_s = per if self.draft_s is None else self.draft_s + EMA * (per - self.draft_s)
+            # a chain stops at the first rejection: accepted successes in accepted + (1 if rejected) trials
+            self.hits = self.hits * ACCEPT_DECAY + accepted
+            self.trials = self.trials * ACCEPT_DECAY + accepted + (1 if accepted < drafted else 0)
+
+    @property
+    def acceptance(self) -> float:
+        return self.hits / self.trials if self.trials else 0.0
+
+    # ---- the model ------------------------------------------------------------------------------------------
+    def verify_cost(self, rows: int) -> float:
+        """Measured, or interpolated linearly between measured row counts (extrapolated with a slope >= 0)."""
+        known = sorted(self.verify_s)
+        if rows in self.verify_s:
+            return self.verify_s[rows]
+        below = [r for r in known if r < rows]
+        above = [r for r in known if r > rows]
+        if below and above:
+            lo, hi = below[-1], above[0]
+            f = (rows - lo) / (hi - lo)
+            return self.verify_s[lo] + f * (self.verify_s[hi] - self.verify_s[lo])
+        if len(known) >= 2:
+            a, b = known[0], known[-1]
+            slope = max(0.0, (self.verify_s[b] - self.verify_s[a]) / (b - a))
+        else:
+            slope = 0.0
+        edge = below[-1] if below else above[0]
+        return self.verify_s[edge] + slope * (rows - edge)
+
+    def expected_tokens(self, k: int) -> float:
+        a = min(self.acceptance, 0.999)
+        return (1 - a ** (k + 1)) / (1 - a)
+
+    def throughput(self, k: int) -> float:
+        if k == 0:
+            return 1.0 / self.verify_cost(1)
+        assert self.draft_s is not None
+        return self.expected_tokens(k) / (k * self.draft_s + self.verify_cost(k + 1))
+
+    def best(self) -> int:
+        return max(range(self.k_max + 1), key=self.throughput)
+
+    # ---- the choice -----------------------------------------------------------------------------------------
+    def next(self) -> int:
+        if not self.auto:
+            return self.k
+        choice = self._choose()
+        if choice != self.last_choice:
+            log.debug("auto draft length: %d -> %d (acceptance %.2f, draft %.2f ms/token, V(1) %.2f ms)",
+                      self.last_choice, choice, self.acceptance, (self.draft_s or 0) * 1e3,
+                      self.verify_s.get(1, 0) * 1e3)
+            self.last_choice = choice
+        return choice
+
+    def _choose(self) -> int:
+        if 1 not in self.verify_s:
+            return 0  # first measure what a plain step costs
+        if self.draft_s is None or self.trials < 2:
+            return max(1, self.k)  # then what drafting costs and how much of it is accepted
+        best = self.best()
+        if best > 0:
+            self.plain_streak = 0
+            self.probe_gap = FIRST_PROBE_GAP
+            return best
+        self.plain_streak += 1
+        if self.plain_streak < self.probe_gap:
+            return 0
+        # probe: a short draft to re-measure acceptance; if plain still wins, wait twice as long next time
+        self.plain_streak = 0
+        self.probe_gap = min(MAX_PROBE_GAP, self.probe_gap * 2)
+        return max(1, min(4, max(range(1, self.k_max + 1), key=self.throughput)))

@@ -1,0 +1,147 @@
+"""Where draft tokens come from: a small draft model, or n-gram lookup in the text so far (prompt lookup).
+
+A drafter proposes up to n tokens after `last` and is told afterwards how many the main model accepted, so its
+own state follows the emitted text. Both kinds speak the same two calls, so the engine has one loop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from app.core.llama_runtime import LoadedModel
+from app.core.sampling import Distribution, SamplerParams, distribution, point_mass, top_probability
+
+
+class Drafter(Protocol):
+    name: str
+    draft_s: float  # time the last propose() spent drafting (catch-up of skipped tokens excluded)
+
+    def begin(self, prompt: list[int]) -> None: ...
+
+    def propose(self, last: int, n: int, history: Sequence[int], sampling: SamplerParams | None,
+                rng: np.random.Generator | None, p_min: float) -> tuple[list[int], list[Distribution] | None]:
+        """Up to n tokens to follow `last`; with sampling, also the distribution q each was drawn from."""
+        ...
+
+    def commit(self, last: int, proposed: list[int], accepted: int) -> None:
+        """After verification: `last` and proposed[:accepted] are now part of the text."""
+        ...
+
+
+class ModelDrafter:
+    """A draft model whose KV cache mirrors the emitted text.
+
+    Tokens the draft has not seen yet wait in `pending` and are decoded in one batch when drafting resumes
+    (after the prompt, or after rounds that did not draft): plain rounds never pay for the draft.
+    """
+
+    def __init__(self, model: LoadedModel) -> None:
+        self.model = model
+        self.name = model.info.display_name
+        self.pending: list[int] = []
+        self.draft_s = 0.0
+        self._decoded: int | None = None  # drafts the last propose() left in the cache; None: it decoded nothing
+        self._after_last = 0  # cache length once `last` was decoded
+
+    def begin(self, prompt: list[int]) -> None:
+        self.pending = prompt[self.model.reuse_prefix(prompt):]
+        self._decoded = None
+
+    def propose(self, last: int, n: int, history: Sequence[int], sampling: SamplerParams | None,
+                rng: np.random.Generator | None, p_min: float) -> tuple[list[int], list[Distribution] | None]:
+        m = self.model
+        self._decoded = None
+        self.draft_s = 0.0
+        if m.n_past + len(self.pending) + 1 + n > m.n_ctx:
+            return [], None
+        if len(self.pending) > 1:  # catch up in one batch, outside the timed drafting cost
+            m.decode(self.pending[:-1], logits_from=len(self.pending))
+            self.pending = self.pending[-1:]
+        t0 = time.perf_counter()
+        m.decode(self.pending + [last], logits_from=len(self.pending))
+        self.pending = []
+        self._after_last = m.n_past
+        drafts: list[int] = []
+        qs: list[Distribution] | None = None if sampling is None else []
+        while True:
+            if sampling is None:
+                if p_min > 0.0 and top_probability(m.logits_np(-1)) < p_min:
+                    break
+                drafts.append(m.argmax(-1))
+            else:
+                assert qs is not None and rng is not None
+                q = distribution(m.logits_np(-1), sampling, list(history[-sampling.repeat_last_n:]) + drafts)
+                if q.top_prob < p_min:
+                    break
+                qs.append(q)
+                drafts.append(q.sample(rng))
+            if len(drafts) == n:
+                break
+            m.decode([drafts[-1]], logits_from=0)
+        self._decoded = m.n_past - self._after_last  # drafts now in the cache (all but a final one)
+        self.draft_s = time.perf_counter() - t0
+        return drafts, qs
+
+    def commit(self, last: int, proposed: list[int], accepted: int) -> None:
+        if self._decoded is None:  # nothing drafted this round: the draft sees `last` later, in a batch
+            self.pending.append(last)
+            return
+        self.model.truncate(self._after_last + min(accepted, self._decoded))
+        self.pending = proposed[self._decoded:accepted]
+        self._decoded = None
+
+
+class NgramDrafter:
+    """Prompt lookup: find the latest earlier occurrence of the text's last n tokens and propose what followed.
+
+    Tries n = size down to 1 (the longest match is the most specific). Costs microseconds, needs no second
+    model, and pays off where the answer repeats its input (editing code, quoting, summaries). An index from
+    each n-gram to the end of its latest occurrence is extended as text arrives, so a lookup is O(size).
+    """
+
+    def __init__(self, size: int = 3) -> None:
+        if size < 1:
+            raise ValueError("the n-gram size must be at least 1")
+        self.size = size
+        self.name = f"n-gram ({size})"
+        self.draft_s = 0.0
+        self.tokens: list[int] = []
+        self._index: list[dict[tuple[int, ...], int]] = []
+        self._indexed = 0  # n-grams ending before this position are in the index
+
+    def begin(self, prompt: list[int]) -> None:
+        self.tokens = list(prompt)
+        self._index = [{} for _ in range(self.size + 1)]
+        self._indexed = 0
+
+    def _extend_index(self, upto: int) -> None:
+        toks = self.tokens
+        for end in range(max(self._indexed, 1), upto + 1):
+            for n in range(1, min(self.size, end) + 1):
+                self._index[n][tuple(toks[end - n:end])] = end
+        self._indexed = max(self._indexed, upto + 1)
+
+    def propose(self, last: int, n: int, history: Sequence[int], sampling: SamplerParams | None,
+                rng: np.random.Generator | None, p_min: float) -> tuple[list[int], list[Distribution] | None]:
+        t0 = time.perf_counter()
+        toks = self.tokens
+        toks.append(last)  # taken back below: commit() owns the text
+        # index every n-gram that has at least one token after it, i.e. ending before the last position
+        self._extend_index(len(toks) - 1)
+        drafts: list[int] = []
+        for size in range(min(self.size, len(toks) - 1), 0, -1):
+            end = self._index[size].get(tuple(toks[-size:]))
+            if end is not None:
+                drafts = toks[end:end + n]
+                break
+        toks.pop()
+        self.draft_s = time.perf_counter() - t0
+        return drafts, (None if sampling is None else [point_mass(t) for t in drafts])
+
+    def commit(self, last: int, proposed: list[int], accepted: int) -> None:
+        self.tokens.append(last)
+        self.tokens.extend(proposed[:accepted])

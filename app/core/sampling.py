@@ -1,0 +1,115 @@
+"""Sampler transforms as explicit probability distributions, so speculative sampling can compare p and q.
+
+Speculative sampling needs the *probabilities* the main model (p) and the draft (q) assign after the same
+transforms. llama.cpp's sampler chain does not hand those back, so the transforms are applied here with numpy,
+in llama.cpp's default order: repetition penalty -> top-k -> top-p -> min-p -> temperature. Plain sampling uses
+the very same function, which is what makes speculative output follow the main model's distribution.
+
+Greedy decoding (temperature <= 0) never comes here: the engine picks with llama.cpp's C greedy sampler.
+A distribution keeps only the surviving candidates (ids sorted by probability), so after top-k everything is
+O(k); the O(n_vocab) steps are one argpartition and, with a repetition penalty, one copy of the logits row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SamplerParams:
+    temperature: float = 0.0  # <= 0: greedy
+    top_k: int = 40  # <= 0: the whole vocabulary
+    top_p: float = 0.95  # 1.0: off
+    min_p: float = 0.05  # 0.0: off
+    repeat_penalty: float = 1.0  # 1.0: off
+    repeat_last_n: int = 64
+    seed: int = -1  # -1: a fresh seed
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0.0
+
+
+@dataclass(frozen=True)
+class Distribution:
+    ids: np.ndarray  # int64, most probable first
+    probs: np.ndarray  # float64, sums to 1
+
+    def prob(self, token: int) -> float:
+        hit = np.flatnonzero(self.ids == token)
+        return float(self.probs[hit[0]]) if hit.size else 0.0
+
+    @property
+    def top_prob(self) -> float:
+        return float(self.probs[0])
+
+    def sample(self, rng: np.random.Generator) -> int:
+        cdf = np.cumsum(self.probs)
+        i = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
+        return int(self.ids[min(i, len(self.ids) - 1)])
+
+
+def point_mass(token: int) -> Distribution:
+    """q for a proposal that was not sampled from a distribution (n-gram lookup): all mass on the token."""
+    return Distribution(np.array([token], dtype=np.int64), np.array([1.0]))
+
+
+def distribution(logits: np.ndarray, params: SamplerParams, recent: Sequence[int]) -> Distribution:
+    """The sampling distribution for one logits row (float32 view of n_vocab values; never modified)."""
+    x = logits
+    if params.repeat_penalty != 1.0 and recent and params.repeat_last_n != 0:
+        window = recent[-params.repeat_last_n:] if params.repeat_last_n > 0 else recent
+        seen = np.unique(np.asarray(window, dtype=np.int64))
+        x = logits.copy()
+        v = x[seen]
+        # llama.cpp's rule: a positive logit is divided by the penalty, a negative one multiplied
+        x[seen] = np.where(v > 0, v / params.repeat_penalty, v * params.repeat_penalty)
+    n = x.shape[0]
+    k = params.top_k if 0 < params.top_k < n else n
+    ids = np.argpartition(x, n - k)[n - k:] if k < n else np.arange(n)
+    vals = x[ids].astype(np.float64)
+    order = np.argsort(-vals, kind="stable")
+    ids, vals = ids[order].astype(np.int64), vals[order]
+    # top-p and min-p judge the untempered probabilities (temperature comes last in llama.cpp's chain)
+    p = np.exp(vals - vals[0])
+    p /= p.sum()
+    keep = len(p)
+    if params.top_p < 1.0:
+        keep = min(keep, int(np.searchsorted(np.cumsum(p), params.top_p, side="left")) + 1)
+    if params.min_p > 0.0:
+        keep = min(keep, int(np.count_nonzero(p >= params.min_p * p[0])))
+    keep = max(keep, 1)
+    ids, vals = ids[:keep], vals[:keep]
+    if params.temperature != 1.0:
+        vals = vals / params.temperature
+    p = np.exp(vals - vals[0])
+    return Distribution(ids, p / p.sum())
+
+
+def residual(p: Distribution, q: Distribution) -> Distribution:
+    """norm(max(0, p - q)): where to sample from after a draft token was rejected (Leviathan et al., 2023)."""
+    ids, inverse = np.unique(np.concatenate([p.ids, q.ids]), return_inverse=True)
+    diff = np.zeros(len(ids))
+    np.add.at(diff, inverse[: len(p.ids)], p.probs)
+    np.add.at(diff, inverse[len(p.ids):], -q.probs)
+    diff = np.maximum(diff, 0.0)
+    total = diff.sum()
+    if total <= 0.0:  # p == q: a rejection had probability 0; p itself is the right fallback
+        return p
+    nz = diff > 0
+    ids, diff = ids[nz], diff[nz] / total
+    order = np.argsort(-diff, kind="stable")
+    return Distribution(ids[order], diff[order])
+
+
+def top_probability(logits: np.ndarray) -> float:
+    """Softmax maximum of a raw logits row: the draft's confidence, for p-min."""
+    m = float(logits.max())
+    return 1.0 / float(np.exp(logits - m, dtype=np.float64).sum())
+
+
+def make_rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(None if seed < 0 else seed)
