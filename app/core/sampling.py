@@ -95,7 +95,7 @@ def residual(p: Distribution, q: Distribution) -> Distribution:
     diff = np.zeros(len(ids))
     np.add.at(diff, inverse[: len(p.ids)], p.probs)
     np.add.at(diff, inverse[len(p.ids):], -q.probs)
-    diff = np.maximum(diff, 0.0)
+    diff[diff < 1e-6] = 0.0  # negative, or float32 rounding where p and q agree (a bias below 1e-6)
     total = diff.sum()
     if total <= 0.0:  # p == q: a rejection had probability 0; p itself is the right fallback
         return p

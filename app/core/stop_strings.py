@@ -27,6 +27,8 @@ class StopStringFilter:
 
     def push(self, event: E) -> Iterator[E]:
         """Feed one event; yields the events that are now safe to show (text possibly cut at a stop string)."""
+        if self.stopped:
+            return
         if not self.stops:
             yield event
             return
