@@ -14,13 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from app import __version__
+from app.core.bench import AUTO, run_bench
 from app.core.compat import check_compatibility
+from app.core.engine import Engine, SpeculationConfig
 from app.core.gguf_reader import GGUFError
+from app.core.chat_format import ChatTemplateError
 from app.core.library import LibraryEntry, ModelLibrary, configured_model_dirs
+from app.core.llama_runtime import LoadOptions, ModelLoadError
 from app.core.logging_setup import setup_logging
 from app.core.model_info import ModelInfo, read_model_info
 from app.core.paths import app_paths
 from app.core.pypi_models import STARTER_MODEL, ModelFetchError, ensure_starter_model
+from app.core.sampling import SamplerParams
+from app.core.speculative import GenerationStats
 
 log = logging.getLogger("specchat.cli")
 
@@ -46,7 +52,45 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("candidates", type=Path, nargs="+", metavar="CANDIDATE")
     cp.add_argument("--json", action="store_true", help="print JSON")
     msub.add_parser("starter", help=f"put the starter model ({STARTER_MODEL.filename}) into an empty library")
+
+    gen = sub.add_parser("generate", help="generate an answer headless (plain or speculative)")
+    _add_model_args(gen)
+    gen.add_argument("--draft-tokens", default="4", metavar="K|auto", help="draft length, or auto (default 4)")
+    gen.add_argument("--temp", type=float, default=0.0, help="temperature; 0 = greedy (default)")
+    gen.add_argument("--seed", type=int, default=-1)
+    gen.add_argument("--top-k", type=int, default=40)
+    gen.add_argument("--top-p", type=float, default=0.95)
+    gen.add_argument("--min-p", type=float, default=0.05)
+    gen.add_argument("--repeat-penalty", type=float, default=1.0)
+    gen.add_argument("--system", default="", help="system prompt (chat mode)")
+    src = gen.add_mutually_exclusive_group(required=True)
+    src.add_argument("--prompt", help="the user message (or, with --raw, the whole prompt)")
+    src.add_argument("--prompt-file", type=Path, metavar="F")
+    gen.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
+
+    bench = sub.add_parser("bench", help="plain vs speculative decoding, interleaved in one process")
+    _add_model_args(bench)
+    bench.add_argument("--draft-tokens", default="2,4,8", metavar="K,K,..|auto",
+                       help="draft lengths to try, comma-separated; 'auto' may be one of them (default 2,4,8)")
+    bench.add_argument("--rounds", type=int, default=3, help="plain/speculative rounds (median reported)")
+    bench.add_argument("--prompt-file", type=Path, metavar="F", required=True)
+    bench.add_argument("--json", action="store_true", help="print JSON")
     return p
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, required=True, metavar="M", help="main model (GGUF)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--draft", type=Path, metavar="D", help="draft model (same vocabulary as the main)")
+    how.add_argument("--ngram", type=int, metavar="N", help="n-gram prompt-lookup speculation with n-grams up to N")
+    p.add_argument("--p-min", type=float, default=0.0, help="stop drafting below this draft confidence")
+    p.add_argument("--min-draft", type=int, default=0, help="drop drafts shorter than this")
+    p.add_argument("--max-tokens", type=int, default=200)
+    p.add_argument("--raw", action="store_true", help="use the prompt text as is (no chat template)")
+    p.add_argument("--n-gpu-layers", type=int, default=-1, metavar="L", help="-1: all when a GPU exists")
+    p.add_argument("--draft-gpu-layers", type=int, default=-1, metavar="L")
+    p.add_argument("--ctx", type=int, default=4096, help="context length")
+    p.add_argument("--threads", type=int, default=0, help="0: all cores")
 
 
 def _model_dirs(explicit: list[Path] | None) -> list[Path]:
@@ -129,6 +173,96 @@ def cmd_models_starter(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_engine(args: argparse.Namespace) -> tuple[Engine, SpeculationConfig]:
+    engine = Engine()
+    engine.load_main(args.model, LoadOptions(n_ctx=args.ctx, n_threads=args.threads, n_gpu_layers=args.n_gpu_layers))
+    mode = "draft" if args.draft else "ngram" if args.ngram else "off"
+    if args.draft:
+        engine.load_draft(args.draft, LoadOptions(n_ctx=args.ctx, n_threads=args.threads,
+                                                  n_gpu_layers=args.draft_gpu_layers))
+    main_model = engine.main
+    assert main_model is not None
+    log.info("main %s: %d/%d layers on the GPU", main_model.info.display_name, main_model.offloaded_layers,
+             main_model.n_layer + 1)
+    return engine, SpeculationConfig(mode=mode, ngram_size=args.ngram or 3, p_min=args.p_min,
+                                     min_draft=args.min_draft)
+
+
+def _prompt(engine: Engine, text: str, raw: bool, system: str = "") -> tuple[list[int], tuple[str, ...]]:
+    if raw:
+        return engine.raw_prompt(text), ()
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
+    return engine.chat_prompt(messages)
+
+
+def _read_prompt(args: argparse.Namespace) -> str:
+    return args.prompt if getattr(args, "prompt", None) is not None else args.prompt_file.read_text("utf-8")
+
+
+def _draft_tokens(value: str) -> int | str:
+    if value == AUTO:
+        return AUTO
+    k = int(value)
+    if k < 0:
+        raise ValueError("draft tokens must be >= 0")
+    return k
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    k = _draft_tokens(args.draft_tokens)
+    engine, spec = _open_engine(args)
+    try:
+        spec = SpeculationConfig(**{**spec.__dict__, "draft_tokens": 4 if k == AUTO else int(k), "auto": k == AUTO})
+        tokens, stop = _prompt(engine, _read_prompt(args), args.raw, args.system)
+        sampling = SamplerParams(temperature=args.temp, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
+                                 repeat_penalty=args.repeat_penalty, seed=args.seed)
+        stats = GenerationStats()
+        events = []
+        for ev in engine.generate(tokens, stats, max_tokens=args.max_tokens, sampling=sampling, spec=spec,
+                                  stop=stop):
+            events.append(ev)
+            if not args.json:
+                sys.stdout.write(ev.text)
+                sys.stdout.flush()
+    finally:
+        engine.close()
+    if stats.stop_reason == "error":
+        print(f"\nerror: {stats.error}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"text": "".join(e.text for e in events), "tokens": [e.token for e in events],
+                          "from_draft": [e.from_draft for e in events], "stop_reason": stats.stop_reason,
+                          "stats": stats.to_json()}))
+    else:
+        print(f"\n[{stats.tokens_per_second:.1f} tok/s · {stats.generated_tokens} tokens · "
+              f"{stats.ttft_s:.2f} s to first token · {stats.stop_reason} · accepted "
+              f"{stats.accepted}/{stats.drafted} ({stats.acceptance_rate:.0%})]", file=sys.stderr)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    ks = [_draft_tokens(v.strip()) for v in args.draft_tokens.split(",") if v.strip()]
+    if not args.draft and not args.ngram:
+        print("error: bench compares against speculation: give --draft D or --ngram N", file=sys.stderr)
+        return 2
+    engine, spec = _open_engine(args)
+    try:
+        tokens, _ = _prompt(engine, _read_prompt(args), args.raw)
+        report = run_bench(engine, tokens, spec, ks, args.max_tokens, args.rounds,
+                           progress=lambda line: print(line, file=sys.stderr, flush=True))
+    finally:
+        engine.close()
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"plain: {report['plain']['tokens_per_second']:.1f} tok/s")
+    for r in report["runs"]:
+        print(f"k={r['draft_tokens']}: {r['tokens_per_second']:.1f} tok/s ({r['speedup']:.2f}x), "
+              f"acceptance {r['acceptance_rate']:.0%}, identical: {r['identical']}")
+    print(f"peak memory: {report['peak_rss_mib']:.0f} MiB")
+    return 0
+
+
 def run_gui(argv: Sequence[str]) -> int:
     from app.ui.application import run_app  # Qt is imported only when a window is wanted
 
@@ -145,5 +279,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("models", "list"): cmd_models_list,
         ("models", "compat"): cmd_models_compat,
         ("models", "starter"): cmd_models_starter,
+        ("generate", None): cmd_generate,
+        ("bench", None): cmd_bench,
     }
-    return handlers[(args.command, getattr(args, "models_command", None))](args)
+    try:
+        return handlers[(args.command, getattr(args, "models_command", None))](args)
+    except (ModelLoadError, ChatTemplateError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

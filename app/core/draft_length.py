@@ -5,8 +5,11 @@ emit on average E(k) = (1 - a^(k+1)) / (1 - a) tokens, where a is the per-token 
 the most tokens per second, k = 0 (plain decoding) included. d, V(rows) and a are measured as the answer runs
 (exponential moving averages), so the same rule takes 2.5x where a cheap, accurate draft exists and stops
 drafting where the draft costs as much as the main model (a small model on a GPU is launch-bound).
-While plain decoding wins it still probes with a short draft now and then, at growing intervals, in case the
-text turns predictable. One controller lives as long as the main/draft pair, so later answers start informed.
+While plain decoding wins it probes with a short draft now and then, at growing intervals, in case the text
+turns predictable, but only if drafting could pay at all: when even 100% acceptance would not beat plain
+decoding (the draft costs as much as the main, as for a small model on a GPU), it never drafts again, and a
+probe's cost (the draft catching up on the text it skipped) is never paid. One controller lives as long as
+the main/draft pair, so later answers start informed.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ EMA = 0.3  # weight of the newest measurement
 ACCEPT_DECAY = 0.9  # per round: acceptance follows the text, the last ~10 rounds matter most
 FIRST_PROBE_GAP = 16  # plain rounds before the first probe once drafting stopped paying
 MAX_PROBE_GAP = 512
+MIN_TRIALS = 8  # judged drafts before the first decision: one lucky round proves nothing
+PROBE_MARGIN = 1.1  # probe only if drafting, even with every token accepted, would be this much faster
 
 
 @dataclass
@@ -53,6 +58,17 @@ class DraftLength:
     @property
     def acceptance(self) -> float:
         return self.hits / self.trials if self.trials else 0.0
+
+    def drafting_could_pay(self) -> bool:
+        """With every draft accepted, would some k beat plain decoding by PROBE_MARGIN? (Unknown: yes.)"""
+        if self.draft_s is None or 1 not in self.verify_s:
+            return True
+        best = max((k + 1) / (k * self.draft_s + self.verify_cost(k + 1)) for k in range(1, self.k_max + 1))
+        return best > PROBE_MARGIN * self.throughput(0)
+
+    def expects_drafting(self) -> bool:
+        """Whether the next answer will draft at all (else a draft model need not even read the prompt)."""
+        return not self.auto or self.last_choice != 0 or self.drafting_could_pay()
 
     # ---- the model ------------------------------------------------------------------------------------------
     def verify_cost(self, rows: int) -> float:
@@ -102,7 +118,7 @@ class DraftLength:
     def _choose(self) -> int:
         if 1 not in self.verify_s:
             return 0  # first measure what a plain step costs
-        if self.draft_s is None or self.trials < 2:
+        if self.draft_s is None or self.trials < MIN_TRIALS:
             return max(1, self.k)  # then what drafting costs and how much of it is accepted
         best = self.best()
         if best > 0:
@@ -110,7 +126,7 @@ class DraftLength:
             self.probe_gap = FIRST_PROBE_GAP
             return best
         self.plain_streak += 1
-        if self.plain_streak < self.probe_gap:
+        if self.plain_streak < self.probe_gap or not self.drafting_could_pay():
             return 0
         # probe: a short draft to re-measure acceptance; if plain still wins, wait twice as long next time
         self.plain_streak = 0

@@ -113,7 +113,8 @@ def generate(main: LoadedModel, drafter: Drafter | None, length: DraftLength | N
         first = main.argmax(-1) if greedy else sample_row(-1, [])
         to_emit: list[tuple[int, bool]] = [(first, False)]  # this round's tokens; the last is not yet in main
         if drafter is not None:
-            drafter.begin(prompt)
+            assert length is not None
+            drafter.begin(prompt, eager=length.expects_drafting())
         stats.prompt_eval_s = time.perf_counter() - t0
         while True:
             for tok, from_draft in to_emit:

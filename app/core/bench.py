@@ -1,0 +1,82 @@
+"""Plain against speculative decoding, in one process, runs interleaved so machine noise hits both alike.
+
+Greedy only: every speculative run is also checked token for token against the plain run of the same round.
+Speeds are the median over the rounds; the speed-up is a ratio of medians measured in this one process.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from app.core.engine import Engine, SpeculationConfig
+from app.core.speculative import GenerationStats
+
+AUTO = "auto"
+
+
+@dataclass
+class _Series:
+    label: int | str
+    tps: list[float]
+    acceptance: list[float]
+    identical: bool = True
+    settled_k: int = 0
+
+
+def peak_rss_mib() -> float:
+    # ru_maxrss is in KiB on Linux: the whole process, so an n_ctx x n_vocab logits buffer would show here
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_once(engine: Engine, prompt: list[int], max_tokens: int,
+             spec: SpeculationConfig) -> tuple[list[int], GenerationStats]:
+    stats = GenerationStats()
+    tokens = [e.token for e in engine.generate(prompt, stats, max_tokens=max_tokens, spec=spec)]
+    if stats.stop_reason == "error":
+        raise RuntimeError(stats.error)
+    return tokens, stats
+
+
+def run_bench(engine: Engine, prompt: list[int], base: SpeculationConfig, draft_tokens: list[int | str],
+              max_tokens: int = 200, rounds: int = 3,
+              progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """`base` gives the mode (draft or ngram) and its options; `draft_tokens` the k values (or "auto") to try."""
+    if base.mode == "off":
+        raise ValueError("choose a draft model or n-gram speculation to compare with plain decoding")
+    specs = {k: replace(base, draft_tokens=base.draft_tokens if k == AUTO else int(k), auto=k == AUTO)
+             for k in draft_tokens}
+    off = SpeculationConfig()
+    run_once(engine, prompt, 16, off)  # warm-up: first-call allocations are nobody's cost
+    plain_tps: list[float] = []
+    series = {k: _Series(k, [], []) for k in draft_tokens}
+    for r in range(rounds):
+        plain_tokens, ps = run_once(engine, prompt, max_tokens, off)
+        plain_tps.append(ps.tokens_per_second)
+        progress(f"round {r + 1}/{rounds}: plain {ps.tokens_per_second:.1f} tok/s ({ps.generated_tokens} tokens)")
+        for k, spec in specs.items():
+            tokens, st = run_once(engine, prompt, max_tokens, spec)
+            s = series[k]
+            s.tps.append(st.tokens_per_second)
+            s.acceptance.append(st.acceptance_rate)
+            s.identical = s.identical and tokens == plain_tokens
+            s.settled_k = st.draft_tokens_last
+            progress(f"round {r + 1}/{rounds}: k={k} {st.tokens_per_second:.1f} tok/s, "
+                     f"accepted {st.accepted}/{st.drafted}, identical: {tokens == plain_tokens}")
+    plain = statistics.median(plain_tps)
+    runs = []
+    for k, s in series.items():
+        tps = statistics.median(s.tps)
+        run: dict[str, Any] = {"draft_tokens": k, "tokens_per_second": round(tps, 2),
+                               "acceptance_rate": round(statistics.median(s.acceptance), 4),
+                               "speedup": round(tps / plain, 3) if plain else 0.0, "identical": s.identical,
+                               "tokens_per_second_all": [round(x, 2) for x in s.tps]}
+        if k == AUTO:
+            run["last_draft_tokens"] = s.settled_k
+        runs.append(run)
+    return {"plain": {"tokens_per_second": round(plain, 2), "tokens_per_second_all": [round(x, 2) for x in plain_tps]},
+            "runs": runs, "mode": base.mode, "max_tokens": max_tokens, "rounds": rounds,
+            "prompt_tokens": len(prompt), "peak_rss_mib": round(peak_rss_mib(), 1)}

@@ -1,0 +1,146 @@
+"""The engine: a loaded main model, an optional draft model or n-gram drafter, and generation from either
+chat messages or raw text. The UI's worker, the CLI and the benchmarks all drive this one object.
+
+Not thread-safe: one thread owns an Engine (the UI keeps it on its engine worker thread).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.core.chat_format import ChatFormat, choose_chat_format
+from app.core.compat import check_compatibility
+from app.core.draft_length import DraftLength
+from app.core.drafting import Drafter, ModelDrafter, NgramDrafter
+from app.core.llama_runtime import LoadedModel, LoadOptions, ModelLoadError
+from app.core.model_info import read_model_info
+from app.core.sampling import SamplerParams
+from app.core.speculative import GenerationRequest, GenerationStats, TokenEvent, generate
+
+log = logging.getLogger("specchat.engine")
+
+MODES = ("off", "draft", "ngram")
+
+
+@dataclass(frozen=True)
+class SpeculationConfig:
+    mode: str = "off"  # off | draft | ngram: a draft model and n-gram lookup are never combined
+    draft_tokens: int = 4  # k; with auto, where the search starts
+    auto: bool = False  # adapt k to measured acceptance and cost (k = 0 when drafting does not pay)
+    min_draft: int = 0
+    p_min: float = 0.0
+    ngram_size: int = 3
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"speculation mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if self.draft_tokens < 0 or self.ngram_size < 1 or not 0.0 <= self.p_min <= 1.0:
+            raise ValueError("draft tokens must be >= 0, the n-gram size >= 1 and p-min within 0..1")
+
+
+class Engine:
+    def __init__(self) -> None:
+        self.main: LoadedModel | None = None
+        self.draft: LoadedModel | None = None
+        self._format: ChatFormat | None = None
+        # one auto controller per (drafter kind, k): what it learned carries over to the next answer
+        self._lengths: dict[tuple[str, str, int, bool], DraftLength] = {}
+
+    # ---- models ---------------------------------------------------------------------------------------------
+    def load_main(self, path: str | Path, options: LoadOptions = LoadOptions(),
+                  progress: Callable[[float], bool] | None = None) -> LoadedModel:
+        new = LoadedModel(path, options, progress)  # the old one stays usable if this fails
+        self.unload_main()
+        self.main = new
+        return new
+
+    def load_draft(self, path: str | Path, options: LoadOptions = LoadOptions(),
+                   progress: Callable[[float], bool] | None = None) -> LoadedModel:
+        if self.main is None:
+            raise ModelLoadError("load a main model before its draft model")
+        try:
+            info = read_model_info(path)
+        except (OSError, ValueError) as e:
+            raise ModelLoadError(str(e)) from e
+        verdict = check_compatibility(self.main.info, info)
+        if not verdict.compatible:
+            raise ModelLoadError(f"{Path(path).name} cannot draft for {self.main.info.display_name}: "
+                                 + "; ".join(verdict.reasons))
+        new = LoadedModel(path, options, progress)
+        self.unload_draft()
+        self.draft = new
+        return new
+
+    def unload_draft(self) -> None:
+        if self.draft is not None:
+            self.draft.close()
+            self.draft = None
+
+    def unload_main(self) -> None:
+        self.unload_draft()
+        if self.main is not None:
+            self.main.close()
+            self.main = None
+        self._format = None
+        self._lengths.clear()
+
+    def close(self) -> None:
+        self.unload_main()
+
+    def _require_main(self) -> LoadedModel:
+        if self.main is None:
+            raise ModelLoadError("no model is loaded")
+        return self.main
+
+    # ---- prompts --------------------------------------------------------------------------------------------
+    def chat_format(self) -> ChatFormat:
+        main = self._require_main()
+        if self._format is None:
+            def single(text: str) -> bool:
+                return len(main.tokenize(text, add_special=False, parse_special=True)) == 1
+
+            self._format = choose_chat_format(main.chat_template(), main.token_text(main.bos),
+                                              main.token_text(main.eos), single)
+            log.info("chat format for %s: %s", main.info.display_name, self._format.source)
+        return self._format
+
+    def chat_prompt(self, messages: list[dict[str, str]]) -> tuple[list[int], tuple[str, ...]]:
+        """Tokens for a conversation (ending with the assistant's turn to speak) and the format's stops."""
+        main = self._require_main()
+        fmt = self.chat_format()
+        tokens = main.tokenize(fmt.render(messages), add_special=True, parse_special=True)
+        if len(tokens) >= 2 and tokens[0] == tokens[1] == main.bos:
+            tokens = tokens[1:]  # the template wrote BOS and the tokenizer added one
+        return tokens, fmt.stop
+
+    def raw_prompt(self, text: str) -> list[int]:
+        return self._require_main().tokenize(text, add_special=True, parse_special=False)
+
+    # ---- generation -----------------------------------------------------------------------------------------
+    def drafter(self, spec: SpeculationConfig) -> tuple[Drafter | None, DraftLength | None]:
+        if spec.mode == "off" or spec.draft_tokens == 0 and not spec.auto:
+            return None, None
+        drafter: Drafter
+        if spec.mode == "draft":
+            if self.draft is None:
+                raise ModelLoadError("speculation is set to a draft model, but none is loaded")
+            drafter, key = ModelDrafter(self.draft), self.draft.path
+        else:
+            drafter, key = NgramDrafter(spec.ngram_size), str(spec.ngram_size)
+        slot = (spec.mode, key, spec.draft_tokens, spec.auto)
+        if slot not in self._lengths:
+            self._lengths[slot] = DraftLength(k=spec.draft_tokens, auto=spec.auto)
+        return drafter, self._lengths[slot]
+
+    def generate(self, prompt_tokens: list[int], stats: GenerationStats, *, max_tokens: int = 256,
+                 sampling: SamplerParams = SamplerParams(), spec: SpeculationConfig = SpeculationConfig(),
+                 stop: tuple[str, ...] = (), cancel: threading.Event | None = None) -> Iterator[TokenEvent]:
+        main = self._require_main()
+        drafter, length = self.drafter(spec)
+        req = GenerationRequest(prompt_tokens, max_tokens, sampling, spec.min_draft, spec.p_min, stop,
+                                cancel or threading.Event())
+        return generate(main, drafter, length, req, stats)
