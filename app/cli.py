@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+# llama_cpp before numpy: the CUDA build was seen to segfault at model load when numpy came first
+import llama_cpp  # noqa: F401, I001
+
 from app import __version__
 from app.core.bench import AUTO, run_bench
 from app.core.compat import check_compatibility

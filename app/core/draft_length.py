@@ -1,6 +1,8 @@
 """How many tokens to draft next round: a fixed k, or `auto`, which picks k from measured acceptance and costs.
 
-`auto` models one round as: draft k tokens (k x d seconds), verify k+1 rows in one decode (V(k+1) seconds),
+`auto` models one round as: draft k tokens (k x d seconds), verify k+1 rows in one decode plus the round's
+bookkeeping (V(k+1) seconds: the whole round's wall time less the drafting, so GPU graph rebuilds for a new
+batch shape and cache trimming are in it),
 emit on average E(k) = (1 - a^(k+1)) / (1 - a) tokens, where a is the per-token acceptance. It picks the k with
 the most tokens per second, k = 0 (plain decoding) included. d, V(rows) and a are measured as the answer runs
 (exponential moving averages), so the same rule takes 2.5x where a cheap, accurate draft exists and stops
@@ -24,6 +26,8 @@ ACCEPT_DECAY = 0.9  # per round: acceptance follows the text, the last ~10 round
 FIRST_PROBE_GAP = 16  # plain rounds before the first probe once drafting stopped paying
 MAX_PROBE_GAP = 512
 MIN_TRIALS = 8  # judged drafts before the first decision: one lucky round proves nothing
+PLAIN_WARMUP = 3  # plain rounds measured first; the first one (graph capture, cold caches) is discarded
+REMEASURE_PLAIN = 32  # while drafting, one plain round this often keeps V(1) current
 PROBE_MARGIN = 1.1  # probe only if drafting, even with every token accepted, would be this much faster
 
 
@@ -39,13 +43,19 @@ class DraftLength:
     rounds: int = 0
     probe_gap: int = FIRST_PROBE_GAP
     plain_streak: int = 0
+    plain_rounds: int = 0
+    draft_streak: int = 0
     last_choice: int = -1
 
     # ---- measurements -----------------------------------------------------------------------------------------
     def record(self, drafted: int, accepted: int, draft_s: float, verify_s: float) -> None:
-        """One round: `drafted` tokens were judged, `accepted` kept; its draft and verify times."""
+        """One round: `drafted` tokens were judged, `accepted` kept; its drafting time and the rest of its time."""
         self.rounds += 1
         rows = drafted + 1
+        if rows == 1:
+            self.plain_rounds += 1
+            if self.plain_rounds == 1:
+                return  # the first decode after the prompt pays one-time costs: not what a step costs
         old = self.verify_s.get(rows)
         self.verify_s[rows] = verify_s if old is None else old + EMA * (verify_s - old)
         if drafted:
@@ -116,7 +126,7 @@ class DraftLength:
         return choice
 
     def _choose(self) -> int:
-        if 1 not in self.verify_s:
+        if self.plain_rounds < PLAIN_WARMUP:
             return 0  # first measure what a plain step costs
         if self.draft_s is None or self.trials < MIN_TRIALS:
             return max(1, self.k)  # then what drafting costs and how much of it is accepted
@@ -124,6 +134,9 @@ class DraftLength:
         if best > 0:
             self.plain_streak = 0
             self.probe_gap = FIRST_PROBE_GAP
+            self.draft_streak += 1
+            if self.draft_streak % REMEASURE_PLAIN == 0:
+                return 0  # a plain round now and then: the comparison needs a current V(1)
             return best
         self.plain_streak += 1
         if self.plain_streak < self.probe_gap or not self.drafting_could_pay():

@@ -140,6 +140,7 @@ def generate(main: LoadedModel, drafter: Drafter | None, length: DraftLength | N
             if room < 0:
                 stats.stop_reason = "context"
                 return
+            t_round = time.perf_counter()
             proposed: list[int] = []
             drafts: list[int] = []
             qs = None
@@ -150,7 +151,6 @@ def generate(main: LoadedModel, drafter: Drafter | None, length: DraftLength | N
                     proposed, qs = drafter.propose(last, n, seq, None if greedy else params, rng, req.p_min)
                     if len(proposed) >= max(1, req.min_draft):
                         drafts = proposed
-            t_verify = time.perf_counter()
             base = main.n_past
             main.decode([last] + drafts, logits_from=0)
             accepted = 0
@@ -174,12 +174,13 @@ def generate(main: LoadedModel, drafter: Drafter | None, length: DraftLength | N
                     break
                 if nxt < 0:  # every draft accepted (or none): the bonus token comes from p
                     nxt = sample_row(len(drafts), drafts)
-            verify_s = time.perf_counter() - t_verify
             main.truncate(base + 1 + accepted)
             if drafter is not None:
                 drafter.commit(last, proposed, accepted)
                 assert length is not None
-                length.record(len(drafts), accepted, drafter.draft_s if drafts else 0.0, verify_s)
+                draft_s = drafter.draft_s if proposed else 0.0
+                # everything but drafting is the verify side: decode, picks, trimming, catch-up batches
+                length.record(len(drafts), accepted, draft_s, time.perf_counter() - t_round - draft_s)
                 stats.drafted += len(drafts)
                 stats.accepted += accepted
                 stats.draft_tokens_last = len(drafts)
