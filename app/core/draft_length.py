@@ -28,6 +28,7 @@ MAX_PROBE_GAP = 512
 MIN_TRIALS = 8  # judged drafts before the first decision: one lucky round proves nothing
 PLAIN_WARMUP = 3  # plain rounds measured first; the first one (graph capture, cold caches) is discarded
 REMEASURE_PLAIN = 32  # while drafting, one plain round this often keeps V(1) current
+REEVALUATE = 4  # drafting rounds between re-evaluations of the best k
 PROBE_MARGIN = 1.1  # probe only if drafting, even with every token accepted, would be this much faster
 
 
@@ -45,6 +46,8 @@ class DraftLength:
     plain_streak: int = 0
     plain_rounds: int = 0
     draft_streak: int = 0
+    plain_mode: bool = False  # plain decoding won the last evaluation
+    cached_best: int | None = None
     last_choice: int = -1
 
     # ---- measurements -----------------------------------------------------------------------------------------
@@ -78,7 +81,7 @@ class DraftLength:
 
     def expects_drafting(self) -> bool:
         """Whether the next answer will draft at all (else a draft model need not even read the prompt)."""
-        return not self.auto or self.last_choice != 0 or self.drafting_could_pay()
+        return not self.auto or not self.plain_mode or self.drafting_could_pay()
 
     # ---- the model ------------------------------------------------------------------------------------------
     def verify_cost(self, rows: int) -> float:
@@ -126,22 +129,33 @@ class DraftLength:
         return choice
 
     def _choose(self) -> int:
+        """Cheap on most rounds: the model is re-evaluated every REEVALUATE drafting rounds, and while plain
+        decoding wins only when a probe is due (a full evaluation costs ~30 us, 3% of a GPU token)."""
         if self.plain_rounds < PLAIN_WARMUP:
             return 0  # first measure what a plain step costs
         if self.draft_s is None or self.trials < MIN_TRIALS:
             return max(1, self.k)  # then what drafting costs and how much of it is accepted
-        best = self.best()
-        if best > 0:
+        if self.plain_mode:
+            self.plain_streak += 1
+            if self.plain_streak < self.probe_gap:
+                return 0
             self.plain_streak = 0
-            self.probe_gap = FIRST_PROBE_GAP
-            self.draft_streak += 1
-            if self.draft_streak % REMEASURE_PLAIN == 0:
-                return 0  # a plain round now and then: the comparison needs a current V(1)
+            if not self.drafting_could_pay():
+                self.probe_gap = min(MAX_PROBE_GAP, self.probe_gap * 2)
+                return 0
+            best = self.best()
+            if best == 0:
+                # probe: a short draft to re-measure acceptance; if plain still wins, wait twice as long
+                self.probe_gap = min(MAX_PROBE_GAP, self.probe_gap * 2)
+                return max(1, min(4, max(range(1, self.k_max + 1), key=self.throughput)))
+            self.plain_mode, self.cached_best, self.draft_streak = False, best, 0
             return best
-        self.plain_streak += 1
-        if self.plain_streak < self.probe_gap or not self.drafting_could_pay():
-            return 0
-        # probe: a short draft to re-measure acceptance; if plain still wins, wait twice as long next time
-        self.plain_streak = 0
-        self.probe_gap = min(MAX_PROBE_GAP, self.probe_gap * 2)
-        return max(1, min(4, max(range(1, self.k_max + 1), key=self.throughput)))
+        self.draft_streak += 1
+        if self.draft_streak % REMEASURE_PLAIN == 0:
+            return 0  # a plain round now and then: the comparison needs a current V(1)
+        if self.cached_best is None or self.draft_streak % REEVALUATE == 0:
+            self.cached_best = self.best()
+        if self.cached_best == 0:
+            self.plain_mode, self.plain_streak, self.probe_gap = True, 0, FIRST_PROBE_GAP
+            self.cached_best = None
+        return self.cached_best or 0
