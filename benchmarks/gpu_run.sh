@@ -28,7 +28,7 @@ run f32-draft --model $F32 --draft $Q4 --draft-tokens 4,8,auto --prompt-file ben
 run f16-draft --model $F16 --draft $Q4 --draft-tokens 4,auto --prompt-file benchmarks/prompts/code.txt
 run deep-draft --model $DEEP --draft $Q4 --draft-tokens 4,8,16,auto --prompt-file benchmarks/prompts/code.txt
 run f16-ngram --model $F16 --ngram 3 --draft-tokens 4,8,auto --prompt-file benchmarks/prompts/rename.txt
-python3 -m app generate --model $F16 --draft $Q4 --draft-tokens auto --prompt-file benchmarks/prompts/code.txt \
+python3 -m app -v generate --model $F16 --draft $Q4 --draft-tokens auto --prompt-file benchmarks/prompts/code.txt \
   --json -v > "$OUT/generate-f16-auto.json" 2> "$OUT/generate-f16-auto.log"
 grep -h "offloaded\|layers on the GPU" "$OUT"/*.log | sort | uniq -c | head > "$OUT/offload.txt"
 echo done

@@ -1,0 +1,183 @@
+"""The engine facade on real llama.cpp: chat formats, draft checks, cancellation, load progress, the CLI."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from app.cli import main as cli_main
+from app.core.chat_format import TRANSCRIPT_STOPS, ChatFormat, ChatTemplateError, choose_chat_format
+from app.core.engine import Engine, SpeculationConfig
+from app.core.llama_runtime import LoadedModel, LoadOptions, ModelLoadError
+from app.core.speculative import GenerationStats
+from tests.fixtures.model_factory import write_tiny_model
+
+MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi!"}]
+
+
+@pytest.mark.real_model
+def test_the_models_own_template_is_used(smollm2_path):
+    engine = Engine()
+    engine.load_main(smollm2_path, LoadOptions(n_ctx=512))
+    try:
+        assert engine.chat_format().source == "the model's template"
+        tokens, stop = engine.chat_prompt(MESSAGES)
+        rendered = engine.chat_format().render(MESSAGES)
+        assert rendered == ("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi!<|im_end|>\n"
+                            "<|im_start|>assistant\n")
+        assert stop == () and tokens[0] != tokens[1]
+    finally:
+        engine.close()
+
+
+@pytest.mark.real_model
+def test_a_base_model_without_template_gets_the_fallback_its_tokens_call_for(gemma_path):
+    engine = Engine()
+    engine.load_main(gemma_path, LoadOptions(n_ctx=512))
+    try:
+        fmt = engine.chat_format()
+        assert fmt.source.startswith("gemma turns (fallback")
+        tokens, _ = engine.chat_prompt(MESSAGES)
+        assert tokens.count(engine.main.bos) == 1  # the template's BOS and the tokenizer's are not doubled
+        assert fmt.render(MESSAGES).endswith("<start_of_turn>model\n")
+    finally:
+        engine.close()
+
+
+def test_no_template_and_no_control_tokens_gives_a_transcript():
+    fmt = choose_chat_format(None, "", "", lambda text: False)
+    assert fmt.stop == TRANSCRIPT_STOPS
+    assert fmt.render(MESSAGES) == "Be brief.\n\nUser: Hi!\n\nAssistant:"
+
+
+def test_templates_run_sandboxed_and_a_hostile_one_falls_back():
+    hostile = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
+    with pytest.raises(ChatTemplateError):
+        ChatFormat(hostile, "test").render(MESSAGES)
+    assert choose_chat_format(hostile, "", "", lambda t: t in ("<|im_start|>", "<|im_end|>")).source.startswith(
+        "ChatML (fallback")
+
+
+def test_a_template_that_refuses_system_messages_gets_it_in_the_first_turn():
+    strict = ("{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('no system role') }}"
+              "{% endif %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}")
+    fmt = choose_chat_format(strict, "", "", lambda t: False)
+    assert fmt.source == "the model's template"
+    assert fmt.render(MESSAGES) == "[user] Be brief.\n\nHi!\n"
+
+
+def test_an_incompatible_draft_is_refused_with_the_reason(fixtures):
+    engine = Engine()
+    with pytest.raises(ModelLoadError, match="main model before"):
+        engine.load_draft(fixtures["base_draft"])
+    engine.load_main(fixtures["base"], LoadOptions(n_ctx=256))
+    try:
+        with pytest.raises(ModelLoadError, match="cannot draft for"):
+            engine.load_draft(fixtures["pad200"], LoadOptions(n_ctx=256))
+        assert engine.draft is None
+        engine.load_draft(fixtures["base_draft"], LoadOptions(n_ctx=256))
+        with pytest.raises(ValueError, match="mode"):
+            SpeculationConfig(mode="both")
+    finally:
+        engine.close()
+
+
+def test_stop_strings_end_the_answer_and_are_not_shown(fixtures):
+    engine = Engine()
+    engine.load_main(fixtures["base"], LoadOptions(n_ctx=256))
+    try:
+        prompt = engine.raw_prompt("Hello there")
+        full = "".join(e.text for e in engine.generate(prompt, GenerationStats(), max_tokens=30))
+        stop = full[10:14]
+        stats = GenerationStats()
+        cut = "".join(e.text for e in engine.generate(prompt, stats, max_tokens=30, stop=(stop,)))
+        assert stats.stop_reason == "stop" and cut == full[: full.index(stop)]
+    finally:
+        engine.close()
+
+
+def _cancel_latency(engine: Engine, prompt: list[int], after_s: float) -> tuple[float, GenerationStats]:
+    cancel = threading.Event()
+    stats = GenerationStats()
+    timer = threading.Timer(after_s, cancel.set)
+    timer.start()
+    for _ in engine.generate(prompt, stats, max_tokens=100_000, cancel=cancel):
+        pass
+    ended = time.perf_counter()
+    timer.join()
+    return ended, stats
+
+
+@pytest.mark.real_model
+def test_cancel_takes_effect_within_100_ms_in_prompt_evaluation_and_in_generation(smollm2_path):
+    engine = Engine()
+    engine.load_main(smollm2_path, LoadOptions(n_ctx=4096))
+    try:
+        long_prompt = engine.raw_prompt("The history of the printing press in Europe. " * 300)  # ~3000 tokens
+        set_at = time.perf_counter() + 0.2
+        ended, stats = _cancel_latency(engine, long_prompt, 0.2)
+        assert stats.stop_reason == "cancelled" and stats.generated_tokens == 0
+        assert ended - set_at < 0.1, f"prompt evaluation stopped {ended - set_at:.3f} s after cancel"
+        assert engine.main.n_past < len(long_prompt)  # it really was mid-prompt; the cache kept a clean prefix
+        assert engine.main.n_past == len(engine.main.cached)
+        # generation: the same engine keeps working after a cancelled prompt
+        short = engine.raw_prompt("Once upon a time")
+        set_at = time.perf_counter() + 0.3
+        ended, stats = _cancel_latency(engine, short, 0.3)
+        assert stats.stop_reason in ("cancelled", "context") and stats.generated_tokens > 0
+        assert ended - set_at < 0.1
+    finally:
+        engine.close()
+
+
+def test_load_progress_is_reported_and_can_cancel_the_load(fixtures):
+    seen: list[float] = []
+    with LoadedModel(fixtures["base"], LoadOptions(n_ctx=256), progress=lambda f: seen.append(f) or True):
+        pass
+    assert seen and seen[-1] == pytest.approx(1.0) and seen == sorted(seen)
+    with pytest.raises(ModelLoadError, match="cancelled"):
+        LoadedModel(fixtures["base"], LoadOptions(n_ctx=256), progress=lambda f: False)
+
+
+def test_a_truncated_model_is_a_clear_error(tmp_path, fixtures):
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(fixtures["base"].read_bytes()[:-1000])
+    with pytest.raises(ModelLoadError, match="broken.gguf"):
+        Engine().load_main(broken)
+
+
+def test_cli_generate_json(fixtures, capsys):
+    rc = cli_main(["generate", "--model", str(fixtures["base"]), "--draft", str(fixtures["base_draft"]),
+                   "--draft-tokens", "3", "--max-tokens", "12", "--raw", "--prompt", "Hello", "--json",
+                   "--ctx", "256"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert set(out) == {"text", "tokens", "from_draft", "stop_reason", "stats"}
+    assert len(out["tokens"]) == len(out["from_draft"]) == out["stats"]["generated_tokens"]
+    assert sum(out["from_draft"]) == out["stats"]["accepted"]
+    for key in ("generated_tokens", "tokens_per_second", "ttft_s", "drafted", "accepted", "acceptance_rate"):
+        assert key in out["stats"]
+
+
+def test_cli_bench_json(fixtures, tmp_path, capsys):
+    prompt = tmp_path / "p.txt"
+    prompt.write_text("red green blue red green blue red green", "utf-8")
+    rc = cli_main(["bench", "--model", str(fixtures["base"]), "--ngram", "2", "--draft-tokens", "2,auto",
+                   "--max-tokens", "40", "--rounds", "1", "--raw", "--prompt-file", str(prompt), "--json",
+                   "--ctx", "256"])
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert rc == 0 and "round 1/1" in captured.err
+    assert out["plain"]["tokens_per_second"] > 0
+    assert [r["draft_tokens"] for r in out["runs"]] == [2, "auto"]
+    for r in out["runs"]:
+        assert r["identical"] is True and r["speedup"] > 0 and 0 <= r["acceptance_rate"] <= 1
+
+
+def test_cli_errors_are_one_clear_line(tmp_path, capsys):
+    rc = cli_main(["generate", "--model", str(tmp_path / "missing.gguf"), "--prompt", "x"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error:") and "missing.gguf" in err
