@@ -185,8 +185,8 @@ def _open_engine(args: argparse.Namespace) -> tuple[Engine, SpeculationConfig]:
                                                   n_gpu_layers=args.draft_gpu_layers))
     main_model = engine.main
     assert main_model is not None
-    log.info("main %s: %d/%d layers on the GPU", main_model.info.display_name, main_model.offloaded_layers,
-             main_model.n_layer + 1)
+    log.info("main %s: %d/%d layers on %s", main_model.info.display_name, main_model.offloaded_layers,
+             main_model.n_layer + 1, main_model.backend)
     return engine, SpeculationConfig(mode=mode, ngram_size=args.ngram or 3, p_min=args.p_min,
                                      min_draft=args.min_draft)
 

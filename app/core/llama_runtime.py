@@ -19,14 +19,21 @@ from pathlib import Path
 import llama_cpp
 import numpy as np
 
-from app.core.gguf_reader import GGUFError
+from app.core.gguf_reader import GGUFError, read_header
 from app.core.model_info import ModelInfo, read_model_info
 
 log = logging.getLogger("specchat.runtime")
 
 
 class ModelLoadError(RuntimeError):
-    """The model could not be loaded; the message says why and what to try."""
+    """The model could not be loaded; the message says why and what to try.
+
+    retry_gpu_layers: when a GPU load failed (out of memory), a smaller layer count worth offering.
+    """
+
+    def __init__(self, message: str, retry_gpu_layers: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_gpu_layers = retry_gpu_layers
 
 
 class DecodeError(RuntimeError):
@@ -38,8 +45,29 @@ class DecodeCancelled(DecodeError):
 
 
 def physical_cores() -> int:
-    """llama-cpp-python defaults to cpu_count//2, which halves speed on a 2-core machine: use all cores."""
-    return max(1, os.cpu_count() or 1)
+    """Physical cores this process may use (hyperthreads share one core's arithmetic units and slow decoding).
+
+    llama-cpp-python's default is cpu_count//2, a guess at the same number that halves speed on a machine
+    without hyperthreading (2 cores here: 1 thread). Linux's topology files give the real count.
+    """
+    try:
+        allowed = os.sched_getaffinity(0)
+        cores = set()
+        for cpu in allowed:
+            topo = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+            cores.add(((topo / "physical_package_id").read_text().strip(), (topo / "core_id").read_text().strip()))
+        return max(1, len(cores))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def backend_name() -> str:
+    """The compute backend llama.cpp was built with, for the UI's "GPU: n/m layers" line."""
+    info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
+    for name in ("CUDA", "Metal", "Vulkan", "ROCm", "SYCL", "HIP"):
+        if f"{name.upper()} :" in info.upper() or f"{name.upper()} =" in info.upper():
+            return name
+    return "GPU" if gpu_offload_supported() else "CPU"
 
 
 def gpu_offload_supported() -> bool:
@@ -108,12 +136,18 @@ class LoadedModel:
         if not self.model:
             if stopped:
                 raise ModelLoadError(f"loading {Path(self.path).name} was cancelled")
-            hint = (f" Try fewer GPU layers than {self.info_layers_hint()}, or a smaller quantization."
-                    if self.n_gpu_layers and gpu_offload_supported() else "")
+            on_gpu = bool(self.n_gpu_layers) and gpu_offload_supported()
+            retry = None
+            if on_gpu:
+                layers = min(self.n_gpu_layers, self.info_block_count() + 1)
+                retry = layers // 2
+            hint = (f" Try fewer GPU layers (e.g. {retry} instead of {self.info_layers_hint()}), or a smaller "
+                    "quantization." if on_gpu else "")
             raise ModelLoadError(f"llama.cpp could not load {Path(self.path).name} "
-                                 f"(out of memory, or a file it does not support).{hint}")
+                                 f"(out of memory, or a file it does not support).{hint}", retry)
         self.n_layer = llama_cpp.llama_model_n_layer(self.model)
         self.offloaded_layers = min(self.n_gpu_layers, self.n_layer + 1) if gpu_offload_supported() else 0
+        self.backend = backend_name() if self.offloaded_layers else "CPU"
         threads = options.n_threads or physical_cores()
         cparams = llama_cpp.llama_context_default_params()
         cparams.n_ctx = options.n_ctx
@@ -151,6 +185,14 @@ class LoadedModel:
         if self.info.file_size > ram:
             raise ModelLoadError(f"{Path(self.path).name} needs {self.info.file_size / 2**30:.1f} GiB but this "
                                  f"machine has {ram / 2**30:.1f} GiB of RAM; choose a smaller quantization")
+
+    def info_block_count(self) -> int:
+        """Layers according to the GGUF header (known before llama.cpp loads anything)."""
+        try:
+            header = read_header(self.path)
+            return int(header.get(f"{self.info.architecture}.block_count", 0) or 0)
+        except (GGUFError, OSError, ValueError):
+            return 0
 
     def info_layers_hint(self) -> str:
         return "all" if self.n_gpu_layers >= 10**6 else str(self.n_gpu_layers)

@@ -91,3 +91,24 @@ def test_load_errors_are_clear(tmp_path):
         LoadedModel(tmp_path / "bad.gguf")
     with pytest.raises(ModelLoadError, match="is a projector model; it cannot generate text"):
         LoadedModel(write_projector(tmp_path / "mmproj.gguf"))
+
+
+def test_p_min_stops_drafting_when_the_draft_is_unsure_and_min_draft_drops_short_drafts(fixtures):
+    with LoadedModel(fixtures["base"], LoadOptions(n_ctx=512)) as main, \
+         LoadedModel(fixtures["base_draft"], LoadOptions(n_ctx=512)) as draft:
+        prompt = main.tokenize("The quick brown fox")
+        plain, _ = run(main, None, "The quick brown fox", 30, 0)
+
+        def spec(**kw):
+            stats = GenerationStats()
+            req = GenerationRequest(prompt, 30, **kw)
+            toks = [e.token for e in generate(main, ModelDrafter(draft), DraftLength(4), req, stats)]
+            return toks, stats
+
+        toks, stats = spec(p_min=1.0)  # a random model is never fully sure: nothing is drafted
+        assert stats.drafted == 0 and toks == [e.token for e in plain]
+        toks, stats = spec(min_draft=5)  # more than k: every draft is too short and dropped
+        assert stats.drafted == 0 and toks == [e.token for e in plain]
+        assert draft.cached == main.cached[: len(draft.cached)]
+        toks, stats = spec()
+        assert stats.drafted > 0 and toks == [e.token for e in plain]
