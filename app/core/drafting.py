@@ -6,6 +6,7 @@ own state follows the emitted text. Both kinds speak the same two calls, so the 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from typing import Protocol
@@ -20,7 +21,7 @@ class Drafter(Protocol):
     name: str
     draft_s: float  # time the last propose() spent drafting (catch-up of skipped tokens excluded)
 
-    def begin(self, prompt: list[int], eager: bool = True) -> None:
+    def begin(self, prompt: list[int], eager: bool = True, cancel: threading.Event | None = None) -> None:
         """A new answer to `prompt`; with eager, do any prompt work now (it counts as prompt evaluation)."""
         ...
 
@@ -49,12 +50,12 @@ class ModelDrafter:
         self._decoded: int | None = None  # drafts the last propose() left in the cache; None: it decoded nothing
         self._after_last = 0  # cache length once `last` was decoded
 
-    def begin(self, prompt: list[int], eager: bool = True) -> None:
+    def begin(self, prompt: list[int], eager: bool = True, cancel: threading.Event | None = None) -> None:
         self.pending = prompt[self.model.reuse_prefix(prompt):]
         self._decoded = None
         if eager and self.model.n_past + len(self.pending) <= self.model.n_ctx:
             # the draft reads the prompt with the main model, before the first token, not inside the token loop
-            self.model.decode(self.pending, logits_from=len(self.pending))
+            self.model.decode(self.pending, logits_from=len(self.pending), cancel=cancel)
             self.pending = []
 
     def propose(self, last: int, n: int, history: Sequence[int], sampling: SamplerParams | None,
@@ -119,7 +120,7 @@ class NgramDrafter:
         self._index: list[dict[tuple[int, ...], int]] = []
         self._indexed = 0  # n-grams ending before this position are in the index
 
-    def begin(self, prompt: list[int], eager: bool = True) -> None:
+    def begin(self, prompt: list[int], eager: bool = True, cancel: threading.Event | None = None) -> None:
         self.tokens = list(prompt)
         self._index = [{} for _ in range(self.size + 1)]
         self._indexed = 0

@@ -114,7 +114,7 @@ def generate(main: LoadedModel, drafter: Drafter | None, length: DraftLength | N
         to_emit: list[tuple[int, bool]] = [(first, False)]  # this round's tokens; the last is not yet in main
         if drafter is not None:
             assert length is not None
-            drafter.begin(prompt, eager=length.expects_drafting())
+            drafter.begin(prompt, eager=length.expects_drafting(), cancel=req.cancel)
         stats.prompt_eval_s = time.perf_counter() - t0
         while True:
             for tok, from_draft in to_emit:
