@@ -1,0 +1,184 @@
+"""Chats, messages, per-message stats and the accepted-draft highlighting, in SQLite (WAL) in the data dir.
+
+An answer is written while it streams (state "streaming", checkpointed every few hundred milliseconds by the
+caller), so a crash or a closed window keeps what was shown; the next open marks such answers "interrupted".
+Highlighting is stored as character spans [start, end) of accepted draft tokens: compact, and enough to repaint
+the answer exactly as it streamed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("specchat.store")
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS chats (
+    id INTEGER PRIMARY KEY,
+    title TEXT NOT NULL,
+    system_prompt TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    chat_id INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+    content TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'done' CHECK (state IN ('done', 'streaming', 'interrupted', 'error')),
+    stats TEXT NOT NULL DEFAULT '{}',
+    highlights TEXT NOT NULL DEFAULT '[]',
+    created REAL NOT NULL,
+    UNIQUE (chat_id, position)
+);
+CREATE INDEX IF NOT EXISTS messages_by_chat ON messages (chat_id, position);
+"""
+
+Span = tuple[int, int]
+
+
+@dataclass
+class Chat:
+    id: int
+    title: str
+    system_prompt: str
+    created: float
+    updated: float
+
+
+@dataclass
+class Message:
+    id: int
+    chat_id: int
+    position: int
+    role: str
+    content: str
+    state: str = "done"
+    stats: dict[str, Any] = field(default_factory=dict)
+    highlights: list[Span] = field(default_factory=list)
+
+
+class ChatStoreError(RuntimeError):
+    pass
+
+
+def spans_from_flags(pieces: list[tuple[str, bool]]) -> list[Span]:
+    """Character spans of consecutive accepted-draft pieces (the engine's events, in order)."""
+    spans: list[Span] = []
+    pos = 0
+    for text, from_draft in pieces:
+        end = pos + len(text)
+        if from_draft and text:
+            if spans and spans[-1][1] == pos:
+                spans[-1] = (spans[-1][0], end)
+            else:
+                spans.append((pos, end))
+        pos = end
+    return spans
+
+
+class ChatStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise ChatStoreError(f"{path} was written by a newer SpecChat (schema {version})")
+            self.db.executescript(SCHEMA)
+            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as e:
+            self.db.close()
+            raise ChatStoreError(f"cannot open the chat database {path}: {e}") from e
+        n = self.db.execute("UPDATE messages SET state='interrupted' WHERE state='streaming'").rowcount
+        if n:
+            log.info("%d answer(s) cut off by the last exit kept as interrupted", n)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ---- chats ----------------------------------------------------------------------------------------------
+    def create_chat(self, title: str = "New chat", system_prompt: str = "") -> Chat:
+        now = time.time()
+        cur = self.db.execute("INSERT INTO chats (title, system_prompt, created, updated) VALUES (?, ?, ?, ?)",
+                              (title, system_prompt, now, now))
+        return Chat(int(cur.lastrowid or 0), title, system_prompt, now, now)
+
+    def chat(self, chat_id: int) -> Chat:
+        row = self.db.execute("SELECT id, title, system_prompt, created, updated FROM chats WHERE id=?",
+                              (chat_id,)).fetchone()
+        if row is None:
+            raise ChatStoreError(f"no chat {chat_id}")
+        return Chat(*row)
+
+    def chats(self, search: str = "") -> list[Chat]:
+        """Newest first; `search` matches titles and message text (case-insensitive)."""
+        if search:
+            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            pattern = f"%{escaped}%"
+            rows = self.db.execute(
+                "SELECT id, title, system_prompt, created, updated FROM chats c WHERE title LIKE ?1 ESCAPE '\\' "
+                "OR EXISTS (SELECT 1 FROM messages m WHERE m.chat_id = c.id AND m.content LIKE ?1 ESCAPE '\\') "
+                "ORDER BY updated DESC, id DESC", (pattern,))
+        else:
+            rows = self.db.execute("SELECT id, title, system_prompt, created, updated FROM chats "
+                                   "ORDER BY updated DESC, id DESC")
+        return [Chat(*r) for r in rows]
+
+    def rename_chat(self, chat_id: int, title: str) -> None:
+        self.db.execute("UPDATE chats SET title=? WHERE id=?", (title.strip() or "Untitled", chat_id))
+
+    def set_system_prompt(self, chat_id: int, system_prompt: str) -> None:
+        self.db.execute("UPDATE chats SET system_prompt=? WHERE id=?", (system_prompt, chat_id))
+
+    def delete_chat(self, chat_id: int) -> None:
+        self.db.execute("DELETE FROM chats WHERE id=?", (chat_id,))
+
+    def _touch(self, chat_id: int) -> None:
+        self.db.execute("UPDATE chats SET updated=? WHERE id=?", (time.time(), chat_id))
+
+    # ---- messages -------------------------------------------------------------------------------------------
+    def messages(self, chat_id: int) -> list[Message]:
+        rows = self.db.execute("SELECT id, chat_id, position, role, content, state, stats, highlights "
+                               "FROM messages WHERE chat_id=? ORDER BY position", (chat_id,))
+        return [Message(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]),
+                        [tuple(s) for s in json.loads(r[7])]) for r in rows]  # type: ignore[misc]
+
+    def add_message(self, chat_id: int, role: str, content: str, state: str = "done") -> Message:
+        pos = self.db.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM messages WHERE chat_id=?",
+                              (chat_id,)).fetchone()[0]
+        cur = self.db.execute("INSERT INTO messages (chat_id, position, role, content, state, created) "
+                              "VALUES (?, ?, ?, ?, ?, ?)", (chat_id, pos, role, content, state, time.time()))
+        self._touch(chat_id)
+        return Message(int(cur.lastrowid or 0), chat_id, pos, role, content, state)
+
+    def start_answer(self, chat_id: int) -> Message:
+        return self.add_message(chat_id, "assistant", "", state="streaming")
+
+    def save_answer(self, message_id: int, content: str, highlights: list[Span], stats: dict[str, Any] | None = None,
+                    state: str = "streaming") -> None:
+        """A checkpoint while streaming, or the final write (state done / interrupted / error)."""
+        self.db.execute("UPDATE messages SET content=?, highlights=?, stats=COALESCE(?, stats), state=? WHERE id=?",
+                        (content, json.dumps(highlights), None if stats is None else json.dumps(stats), state,
+                         message_id))
+
+    def edit_message(self, message_id: int, content: str) -> None:
+        self.db.execute("UPDATE messages SET content=?, highlights='[]', stats='{}' WHERE id=?",
+                        (content, message_id))
+
+    def delete_from(self, chat_id: int, position: int) -> None:
+        """Drop the message at `position` and everything after it (regenerate, edit-and-resend)."""
+        self.db.execute("DELETE FROM messages WHERE chat_id=? AND position>=?", (chat_id, position))
+        self._touch(chat_id)

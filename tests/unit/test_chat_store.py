@@ -1,0 +1,72 @@
+"""Chats in a real SQLite file: round trips, search, cut-off answers kept as interrupted, highlighting spans."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from app.core.chat_store import ChatStore, ChatStoreError, spans_from_flags
+
+
+def test_round_trip_across_reopen(tmp_path):
+    db = tmp_path / "chats.sqlite"
+    store = ChatStore(db)
+    chat = store.create_chat("Fibonacci", system_prompt="Answer in Python.")
+    store.add_message(chat.id, "user", "Write fib(n).")
+    answer = store.start_answer(chat.id)
+    store.save_answer(answer.id, "def fib(n):", [(0, 3), (4, 7)], {"tokens_per_second": 50.0}, state="done")
+    store.close()
+
+    again = ChatStore(db)
+    (c,) = again.chats()
+    assert (c.title, c.system_prompt) == ("Fibonacci", "Answer in Python.")
+    user, bot = again.messages(c.id)
+    assert (user.role, user.content) == ("user", "Write fib(n).")
+    assert (bot.content, bot.state, bot.highlights, bot.stats) == ("def fib(n):", "done", [(0, 3), (4, 7)],
+                                                                  {"tokens_per_second": 50.0})
+    assert sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_an_answer_cut_off_by_a_crash_is_kept_as_interrupted(tmp_path):
+    db = tmp_path / "chats.sqlite"
+    store = ChatStore(db)
+    chat = store.create_chat()
+    answer = store.start_answer(chat.id)
+    store.save_answer(answer.id, "half an ans", [(0, 4)])  # a checkpoint, then the process dies
+    del store
+    (msg,) = ChatStore(db).messages(chat.id)
+    assert (msg.content, msg.state, msg.highlights) == ("half an ans", "interrupted", [(0, 4)])
+
+
+def test_search_rename_delete_and_regenerate(tmp_path):
+    store = ChatStore(tmp_path / "c.sqlite")
+    a = store.create_chat("Cooking")
+    b = store.create_chat("Travel")
+    store.add_message(a.id, "user", "How long to boil an egg? 100%_sure")
+    store.add_message(b.id, "user", "Best time to visit Lisbon?")
+    assert [c.title for c in store.chats("egg")] == ["Cooking"]
+    assert [c.title for c in store.chats("100%_")] == ["Cooking"]  # LIKE wildcards are escaped
+    assert [c.title for c in store.chats("%")] == ["Cooking"]
+    assert {c.title for c in store.chats("")} == {"Cooking", "Travel"}
+    store.rename_chat(b.id, "  ")
+    assert store.chat(b.id).title == "Untitled"
+    store.add_message(a.id, "assistant", "About 9 minutes.")
+    store.delete_from(a.id, 1)  # regenerate: the answer goes, the question stays
+    assert [m.role for m in store.messages(a.id)] == ["user"]
+    store.delete_chat(a.id)
+    assert store.messages(a.id) == [] and [c.title for c in store.chats()] == ["Untitled"]
+    with pytest.raises(ChatStoreError):
+        store.chat(a.id)
+
+
+def test_a_broken_database_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "chats.sqlite"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(ChatStoreError, match="cannot open the chat database"):
+        ChatStore(bad)
+
+
+def test_spans_merge_consecutive_draft_tokens():
+    pieces = [("He", False), ("llo", True), (" wor", True), ("", True), ("ld", False), ("!", True)]
+    assert spans_from_flags(pieces) == [(2, 9), (11, 12)]
