@@ -51,6 +51,7 @@ class GenerationStats:
     drafted: int = 0
     accepted: int = 0
     draft_tokens_last: int = 0  # the draft length of the last round (what `auto` settled on)
+    started_at: float = 0.0  # time.perf_counter() at the start, for live rates while it runs
     stop_reason: str = ""  # eos | stop | length | context | cancelled | error
     error: str = ""
 
@@ -88,7 +89,7 @@ def generate(main: LoadedModel, drafter: Drafter | None, length: DraftLength | N
 
     Closing the generator early (the consumer went away) leaves both caches consistent with what was emitted.
     """
-    t0 = time.perf_counter()
+    t0 = stats.started_at = time.perf_counter()
     params = req.sampling
     greedy = params.greedy
     rng = None if greedy else make_rng(params.seed)

@@ -1,0 +1,211 @@
+"""The one long-lived engine thread: it owns the loaded models and runs loads and generations off the GUI thread.
+
+Requests arrive as queued signals (so they run on the engine thread, in order); `cancel()` is the exception: it
+is called directly from the GUI thread and only sets a threading.Event that the token loop checks between
+rounds, so Stop takes effect while a generation is running (GPT4All's chatllm keeps an atomic stop flag the
+same way). Every generation carries a request id; token batches and the final stats carry it back, so the UI
+drops anything from a request it no longer shows.
+
+Token events are batched here (at most one signal per BATCH_S) so a 1 000 tok/s stream does not flood the GUI
+event queue with 1 000 queued calls per second.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from app.core.engine import Engine, SpeculationConfig
+from app.core.llama_runtime import LoadOptions, ModelLoadError
+from app.core.sampling import SamplerParams
+from app.core.speculative import GenerationStats
+
+log = logging.getLogger("specchat.worker")
+
+BATCH_S = 0.016  # one token batch per frame at most
+
+
+def model_summary(engine: Engine, role: str) -> dict[str, Any]:
+    m = engine.main if role == "main" else engine.draft
+    if m is None:
+        return {}
+    i = m.info
+    return {"path": m.path, "name": i.display_name, "size_label": i.size_label, "quantization": i.file_type,
+            "offloaded_layers": m.offloaded_layers, "n_layers": m.n_layer + 1, "backend": m.backend,
+            "n_ctx": m.n_ctx, "chat_format": engine.chat_format().source if role == "main" else ""}
+
+
+class EngineWorker(QObject):
+    loadProgress = Signal(str, float)  # role ("main" | "draft"), fraction 0..1
+    modelLoaded = Signal(str, dict)  # role, model_summary()
+    loadFailed = Signal(str, str, int)  # role, message, a GPU layer count worth offering (-1: none)
+    modelUnloaded = Signal(str)  # role
+    tokens = Signal(int, list)  # request id, [(text, from_draft), ...]
+    liveStats = Signal(int, dict)  # request id, {"tokens_per_second", "acceptance_rate", "generated_tokens"}
+    finished = Signal(int, dict)  # request id, stats (GenerationStats.to_json() + stop_reason, error)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.engine = Engine()
+        self._cancels: dict[int, threading.Event] = {}
+        self._lock = threading.Lock()
+        self._load_cancel = threading.Event()
+
+    # ---- called from the GUI thread ---------------------------------------------------------------------------
+    def cancel(self, request_id: int) -> None:
+        """Thread-safe: stop that generation (a no-op if it already ended)."""
+        with self._lock:
+            event = self._cancels.setdefault(request_id, threading.Event())
+        event.set()
+
+    def cancel_load(self) -> None:
+        self._load_cancel.set()
+
+    # ---- slots, run on the engine thread ----------------------------------------------------------------------
+    @Slot(str, str, dict)
+    def load(self, role: str, path: str, options: dict) -> None:
+        self._load_cancel.clear()
+
+        def progress(fraction: float) -> bool:
+            self.loadProgress.emit(role, fraction)
+            return not self._load_cancel.is_set()
+
+        try:
+            opts = LoadOptions(**options)
+            if role == "main":
+                self.engine.load_main(path, opts, progress)
+            else:
+                self.engine.load_draft(path, opts, progress)
+        except ModelLoadError as e:
+            log.warning("loading %s failed: %s", path, e)
+            self.loadFailed.emit(role, str(e), -1 if e.retry_gpu_layers is None else e.retry_gpu_layers)
+            return
+        except (TypeError, ValueError) as e:
+            self.loadFailed.emit(role, f"bad load options: {e}", -1)
+            return
+        self.modelLoaded.emit(role, model_summary(self.engine, role))
+
+    @Slot(str)
+    def unload(self, role: str) -> None:
+        if role == "main":
+            self.engine.unload_main()
+        else:
+            self.engine.unload_draft()
+        self.modelUnloaded.emit(role)
+
+    @Slot(int, dict)
+    def generate(self, request_id: int, request: dict) -> None:
+        """request: {"messages": [...]} or {"raw": text}, plus "max_tokens", "sampling" (SamplerParams fields),
+        "speculation" (SpeculationConfig fields)."""
+        with self._lock:
+            cancel = self._cancels.setdefault(request_id, threading.Event())
+            for old in [rid for rid in self._cancels if rid < request_id]:
+                del self._cancels[old]  # cancels that arrived after their request had ended
+        stats = GenerationStats()
+        try:
+            if cancel.is_set():  # stopped before it started
+                stats.stop_reason = "cancelled"
+                return
+            if "raw" in request:
+                prompt, stop = self.engine.raw_prompt(request["raw"]), ()
+            else:
+                prompt, stop = self.engine.chat_prompt(request["messages"])
+            events = self.engine.generate(
+                prompt, stats, max_tokens=int(request.get("max_tokens", 1024)),
+                sampling=SamplerParams(**request.get("sampling", {})),
+                spec=SpeculationConfig(**request.get("speculation", {})), stop=stop, cancel=cancel)
+            batch: list[tuple[str, bool]] = []
+            last_emit = time.perf_counter()
+            for ev in events:
+                batch.append((ev.text, ev.from_draft))
+                now = time.perf_counter()
+                if now - last_emit >= BATCH_S:
+                    self._flush(request_id, batch, stats)
+                    batch = []
+                    last_emit = now
+            if batch:
+                self._flush(request_id, batch, stats)
+        except (ModelLoadError, ValueError, TypeError) as e:  # no model, bad settings, a template that failed
+            stats.stop_reason, stats.error = "error", str(e)
+        except Exception as e:  # the thread must survive anything one request does
+            log.exception("generation failed")
+            stats.stop_reason, stats.error = "error", f"{type(e).__name__}: {e}"
+        finally:
+            with self._lock:
+                self._cancels.pop(request_id, None)
+            self.finished.emit(request_id, {**stats.to_json(), "stop_reason": stats.stop_reason,
+                                            "error": stats.error, "elapsed_s": round(stats.elapsed_s, 4)})
+
+    def _flush(self, request_id: int, batch: list[tuple[str, bool]], stats: GenerationStats) -> None:
+        self.tokens.emit(request_id, batch)
+        self.liveStats.emit(request_id, {"generated_tokens": stats.generated_tokens,
+                                         "acceptance_rate": stats.acceptance_rate,
+                                         "tokens_per_second": _live_tps(stats)})
+
+    @Slot()
+    def shutdown(self) -> None:
+        self.engine.close()
+
+
+def _live_tps(stats: GenerationStats) -> float:
+    elapsed = time.perf_counter() - stats.started_at - stats.ttft_s if stats.started_at else 0.0
+    return (stats.generated_tokens - 1) / elapsed if stats.generated_tokens > 1 and elapsed > 0 else 0.0
+
+
+class EngineHost(QObject):
+    """Starts the engine thread and forwards requests to it as queued signals; owned by the main window.
+
+    The worker's signals are re-emitted by this object, which lives on the GUI thread: connect to these, and
+    every handler runs on the GUI thread (a Python callable connected to the worker itself would run on the
+    engine thread).
+    """
+
+    loadProgress = Signal(str, float)
+    modelLoaded = Signal(str, dict)
+    loadFailed = Signal(str, str, int)
+    modelUnloaded = Signal(str)
+    tokens = Signal(int, list)
+    liveStats = Signal(int, dict)
+    finished = Signal(int, dict)
+
+    requestLoad = Signal(str, str, dict)
+    requestUnload = Signal(str)
+    requestGenerate = Signal(int, dict)
+    requestShutdown = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.thread = QThread()
+        self.thread.setObjectName("specchat-engine")
+        self.worker = EngineWorker()
+        self.worker.moveToThread(self.thread)
+        self.requestLoad.connect(self.worker.load)
+        self.requestUnload.connect(self.worker.unload)
+        self.requestGenerate.connect(self.worker.generate)
+        self.requestShutdown.connect(self.worker.shutdown)
+        for name in ("loadProgress", "modelLoaded", "loadFailed", "modelUnloaded", "tokens", "liveStats",
+                     "finished"):
+            getattr(self.worker, name).connect(getattr(self, name))  # queued: the host lives on the GUI thread
+        self.thread.start()
+        self._next_id = 0
+
+    def generate(self, request: dict) -> int:
+        self._next_id += 1
+        self.requestGenerate.emit(self._next_id, request)
+        return self._next_id
+
+    def cancel(self, request_id: int) -> None:
+        self.worker.cancel(request_id)
+
+    def stop(self, timeout_ms: int = 10_000) -> None:
+        """Cancel what runs, free the models on their own thread, and end the thread."""
+        for rid in range(1, self._next_id + 1):
+            self.worker.cancel(rid)
+        self.worker.cancel_load()
+        self.requestShutdown.emit()
+        self.thread.quit()
+        self.thread.wait(timeout_ms)
