@@ -78,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--rounds", type=int, default=3, help="plain/speculative rounds (median reported)")
     bench.add_argument("--prompt-file", type=Path, metavar="F", required=True)
     bench.add_argument("--json", action="store_true", help="print JSON")
+
+    bv = sub.add_parser("bench-view", help="streaming speed of the real chat view (offscreen, synthetic tokens)")
+    bv.add_argument("--tokens", type=int, default=20_000)
+    bv.add_argument("--json", action="store_true", help="print JSON")
     return p
 
 
@@ -268,6 +272,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_view(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from app.ui.bench_view import bench_view  # Qt only for this command
+
+    report = bench_view(args.tokens)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{report['tokens_per_second']:.0f} tok/s, longest event-loop stall {report['max_stall_ms']:.1f} ms "
+              f"({report['tokens']} tokens in {report['seconds']:.2f} s)")
+    return 0 if report["complete"] else 1
+
+
 def run_gui(argv: Sequence[str]) -> int:
     from app.ui.application import run_app  # Qt is imported only when a window is wanted
 
@@ -286,6 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("models", "starter"): cmd_models_starter,
         ("generate", None): cmd_generate,
         ("bench", None): cmd_bench,
+        ("bench-view", None): cmd_bench_view,
     }
     try:
         return handlers[(args.command, getattr(args, "models_command", None))](args)
