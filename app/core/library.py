@@ -190,3 +190,9 @@ class ModelLibrary:
             (fits if result.compatible else others).append(DraftCandidate(e, result))
         by_size = lambda c: (c.entry.info.parameter_count, c.entry.info.file_size)  # noqa: E731
         return sorted(fits, key=by_size), sorted(others, key=by_size)
+
+
+def pick_default_drafter(fits: list[DraftCandidate]) -> DraftCandidate | None:
+    """The draft to attach when the user never chose one: the smallest compatible model (fits come smallest
+    first) that the size advice has nothing against: not the main's own file, not larger than useful."""
+    return next((c for c in fits if not c.result.advice), None)

@@ -1,52 +1,483 @@
-"""The main window. For now: the model library and its state; the chat view lands with the UI issue."""
+"""The main window: conversations on the left, the chat in the middle, the model sidebar on the right.
+
+It connects the pieces: the chat store (SQLite), the engine thread (EngineHost), the library scanner and the
+widgets. Every model load, generation and library scan runs off the GUI thread; a generation that is no longer
+shown (chat switched, regenerated, window closed) is cancelled and its late token batches are dropped by
+request id, so no stale token lands in another message.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QMainWindow, QVBoxLayout, QWidget
+import logging
+import time
+
+from PySide6.QtCore import QByteArray, QModelIndex, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import (QApplication, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QListView, QMainWindow,
+                               QMenu, QMessageBox, QPlainTextEdit, QPushButton, QScrollArea, QSplitter,
+                               QVBoxLayout, QWidget)
 
 from app import APP_NAME
-from app.core.library import ModelLibrary, configured_model_dirs
+from app.core.chat_store import ChatStore, Message, spans_from_flags
+from app.core.library import DraftCandidate, LibraryEntry, configured_model_dirs
+from app.core.model_info import read_model_info
 from app.core.paths import app_paths
+from app.core.settings import load_settings, save_settings
+from app.ui.chat_view import ChatView, ShownMessage
+from app.ui.item_models import ChatListModel, ChatRoles
+from app.ui.sidebar import Sidebar
+from app.workers.engine_worker import EngineHost
+from app.workers.library_worker import LibraryScanner
+
+log = logging.getLogger("specchat.ui")
+
+CHECKPOINT_S = 0.5  # a streaming answer is saved this often, so a crash keeps what was shown
+LOW_ACCEPTANCE = 0.6
+RECENT_ANSWERS = 5
+
+
+def footer_text(stats: dict, draft_name: str) -> str:
+    parts = [f"{stats.get('tokens_per_second', 0):.1f} tok/s", f"{stats.get('generated_tokens', 0)} tokens",
+             f"{stats.get('ttft_s', 0):.2f} s to first token", stats.get("stop_reason", "")]
+    if stats.get("drafted"):
+        parts.append(f"draft: {draft_name}")
+        parts.append(f"accepted {stats['accepted']}/{stats['drafted']} ({stats['acceptance_rate']:.0%})")
+    if stats.get("error"):
+        parts.append(stats["error"])
+    return " · ".join(p for p in parts if p)
+
+
+class MessageInput(QPlainTextEdit):
+    """Enter sends, Shift+Enter is a new line."""
+
+    def __init__(self, send) -> None:  # type: ignore[no-untyped-def]
+        super().__init__()
+        self._send = send
+        self.setPlaceholderText("Message (Enter sends, Shift+Enter for a new line)")
+        self.setFixedHeight(80)
+
+    def keyPressEvent(self, e: QKeyEvent) -> None:
+        if e.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not e.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            self._send()
+            return
+        super().keyPressEvent(e)
 
 
 class MainWindow(QMainWindow):
     def __init__(self) -> None:
         super().__init__()
         self.setWindowTitle(APP_NAME)
-        self.resize(900, 600)
-        body = QWidget()
-        layout = QVBoxLayout(body)
-        self.heading = QLabel(f"<h2>{APP_NAME}</h2>")
-        self.status = QLabel("Scanning the model library…")
-        self.status.setWordWrap(True)
-        self.models = QListWidget()
-        layout.addWidget(self.heading)
-        layout.addWidget(self.status)
-        layout.addWidget(self.models, 1)
-        self.setCentralWidget(body)
-        QTimer.singleShot(0, self.refresh_library)
-
-    def refresh_library(self) -> None:
-        paths = app_paths().ensure()
-        entries = ModelLibrary(configured_model_dirs(), paths.database).scan()
-        self.models.clear()
-        for e in entries:
-            if e.info is None:
-                text = f"⚠ {e.path}\n    {e.error}"
-            else:
-                i = e.info
-                text = f"{i.name} · {i.size_label} · {i.file_type} · {i.file_size / 1e6:.0f} MB"
-                if not i.is_generative:
-                    text += f"  ({i.role})"
-            item = QListWidgetItem(text)
-            item.setData(Qt.ItemDataRole.UserRole, e.path)
-            self.models.addItem(item)
-        usable = sum(e.usable for e in entries)
-        if usable:
-            self.status.setText(f"{usable} model(s) in {paths.models}")
+        self.paths = app_paths().ensure()
+        self.settings = load_settings()
+        self.store = ChatStore(self.paths.database)
+        self.host = EngineHost(self)
+        self.scanner = LibraryScanner(configured_model_dirs(), self.paths.database)
+        self.chat_id: int | None = None
+        self.request_id = 0  # the generation shown now (0: none)
+        self.answer: Message | None = None
+        self.pieces: list[tuple[str, bool]] = []
+        self.last_checkpoint = 0.0
+        self.main_summary: dict | None = None
+        self.draft_name = ""
+        self.draft_path = ""
+        self.recent_acceptance: list[float] = []
+        self.library: list[LibraryEntry] = []
+        self._pending_draft = ""  # a draft to load once the mode is "draft" and no draft is loaded
+        self._build()
+        self._connect()
+        geometry = self.settings.ui.window_geometry
+        if geometry:
+            self.restoreGeometry(QByteArray.fromBase64(geometry.encode()))
         else:
-            self.status.setText(
-                f"No models yet. Put GGUF files into {paths.models}, or run "
-                "<code>python -m app models starter</code> to get a small starter model."
-            )
+            self.resize(1280, 800)
+        self.sidebar.apply_settings(self.settings)
+        self.view.show_highlights = self.settings.speculative.visualize_accepted
+        self.refresh_chats()
+        QTimer.singleShot(0, self.scanner.scan)
+
+    # ---- layout ---------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search chats")
+        self.new_chat_button = QPushButton("New chat")
+        self.chat_models = ChatListModel()
+        self.chat_list = QListView()
+        self.chat_list.setModel(self.chat_models)
+        self.chat_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        lv.addWidget(self.new_chat_button)
+        lv.addWidget(self.search)
+        lv.addWidget(self.chat_list, 1)
+
+        center = QWidget()
+        cv = QVBoxLayout(center)
+        self.system_prompt = QLineEdit()
+        self.system_prompt.setPlaceholderText("System prompt for this chat (optional)")
+        self.empty_hint = QLabel("")
+        self.empty_hint.setWordWrap(True)
+        self.empty_hint.setTextFormat(Qt.TextFormat.RichText)
+        self.empty_hint.hide()  # until the first scan says the library is empty
+        self.view = ChatView()
+        self.input = MessageInput(self.send)
+        self.send_button = QPushButton("Send")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setEnabled(False)
+        self.regenerate_button = QPushButton("Regenerate")
+        self.edit_button = QPushButton("Edit last")
+        self.copy_button = QPushButton("Copy answer")
+        buttons = QHBoxLayout()
+        for b in (self.send_button, self.stop_button, self.regenerate_button, self.edit_button, self.copy_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        cv.addWidget(self.system_prompt)
+        cv.addWidget(self.empty_hint)
+        cv.addWidget(self.view, 1)
+        cv.addWidget(self.input)
+        cv.addLayout(buttons)
+
+        self.sidebar = Sidebar()
+        scroll = QScrollArea()
+        scroll.setWidget(self.sidebar)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(330)
+
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(center)
+        split.addWidget(scroll)
+        split.setStretchFactor(1, 1)
+        split.setSizes([230, 700, 350])
+        self.setCentralWidget(split)
+        self.live = QLabel("")
+        self.statusBar().addPermanentWidget(self.live)
+
+        for text, key, slot in (("New chat", QKeySequence.StandardKey.New, self.new_chat),
+                                ("Stop", QKeySequence("Esc"), self.stop),
+                                ("Regenerate", QKeySequence("Ctrl+R"), self.regenerate),
+                                ("Search chats", QKeySequence.StandardKey.Find, self.search.setFocus)):
+            act = QAction(text, self)
+            act.setShortcut(key)
+            act.triggered.connect(slot)
+            self.addAction(act)
+
+    def _connect(self) -> None:
+        self.new_chat_button.clicked.connect(self.new_chat)
+        self.search.textChanged.connect(self.refresh_chats)
+        self.chat_list.clicked.connect(self._chat_clicked)
+        self.chat_list.customContextMenuRequested.connect(self._chat_menu)
+        self.system_prompt.editingFinished.connect(self._save_system_prompt)
+        self.send_button.clicked.connect(self.send)
+        self.stop_button.clicked.connect(self.stop)
+        self.regenerate_button.clicked.connect(self.regenerate)
+        self.edit_button.clicked.connect(self.edit_last)
+        self.copy_button.clicked.connect(
+            lambda: QApplication.clipboard().setText(self.view.plain_text_of_last_answer()))
+        self.sidebar.loadMainRequested.connect(self.load_main)
+        self.sidebar.unloadMainRequested.connect(lambda: self.host.requestUnload.emit("main"))
+        self.sidebar.draftChosen.connect(self.choose_draft)
+        self.sidebar.visualizeToggled.connect(self.view.set_show_highlights)
+        self.sidebar.mode.currentIndexChanged.connect(self._maybe_load_default_draft)
+        self.scanner.scanned.connect(self._library_scanned)
+        self.scanner.candidates.connect(self._draft_candidates)
+        self.host.loadProgress.connect(lambda role, f: self.sidebar.set_loading(f) if role == "main" else None)
+        self.host.modelLoaded.connect(self._model_loaded)
+        self.host.loadFailed.connect(self._load_failed)
+        self.host.modelUnloaded.connect(self._model_unloaded)
+        self.host.tokens.connect(self._tokens)
+        self.host.liveStats.connect(self._live_stats)
+        self.host.finished.connect(self._finished)
+
+    # ---- chats ----------------------------------------------------------------------------------------------
+    def refresh_chats(self) -> None:
+        self.chat_models.set_chats(self.store.chats(self.search.text().strip()))
+        row = self.chat_models.row_of(self.chat_id) if self.chat_id is not None else -1
+        if row >= 0:
+            self.chat_list.setCurrentIndex(self.chat_models.index(row))
+
+    def new_chat(self) -> None:
+        chat = self.store.create_chat()
+        self.search.clear()
+        self.refresh_chats()
+        self.open_chat(chat.id)
+        self.input.setFocus()
+
+    def _chat_clicked(self, index: QModelIndex) -> None:
+        self.open_chat(index.data(ChatRoles.ChatId))
+
+    def open_chat(self, chat_id: int) -> None:
+        if self.request_id:
+            self.stop()  # the old stream is cancelled; its late batches are dropped by request id
+            self._close_answer("interrupted", {})
+        self.chat_id = chat_id
+        chat = self.store.chat(chat_id)
+        self.system_prompt.setText(chat.system_prompt)
+        self.view.set_messages([self._shown(m) for m in self.store.messages(chat_id)])
+        row = self.chat_models.row_of(chat_id)
+        if row >= 0:
+            self.chat_list.setCurrentIndex(self.chat_models.index(row))
+
+    def _shown(self, m: Message) -> ShownMessage:
+        draft = m.stats.get("draft_name", "")
+        return ShownMessage(m.role, m.content, m.highlights, footer_text(m.stats, draft) if m.stats else "", m.state)
+
+    def _chat_menu(self, pos) -> None:  # type: ignore[no-untyped-def]
+        index = self.chat_list.indexAt(pos)
+        if not index.isValid():
+            return
+        chat_id = index.data(ChatRoles.ChatId)
+        menu = QMenu(self)
+        rename = menu.addAction("Rename…")
+        delete = menu.addAction("Delete")
+        chosen = menu.exec(self.chat_list.viewport().mapToGlobal(pos))
+        if chosen is rename:
+            title, ok = QInputDialog.getText(self, "Rename chat", "Title", text=index.data(ChatRoles.Title))
+            if ok:
+                self.store.rename_chat(chat_id, title)
+                self.chat_models.rename(chat_id, self.store.chat(chat_id).title)
+        elif chosen is delete:
+            self.delete_chat(chat_id)
+
+    def delete_chat(self, chat_id: int) -> None:
+        if chat_id == self.chat_id:
+            if self.request_id:
+                self.stop()
+                self._close_answer("interrupted", {})
+            self.chat_id = None
+            self.view.set_messages([])
+        self.store.delete_chat(chat_id)
+        self.refresh_chats()
+
+    def _save_system_prompt(self) -> None:
+        if self.chat_id is not None:
+            self.store.set_system_prompt(self.chat_id, self.system_prompt.text())
+
+    # ---- sending and streaming ------------------------------------------------------------------------------
+    def send(self) -> None:
+        text = self.input.toPlainText().strip()
+        if not text or self.request_id:
+            return
+        if not self.main_summary:
+            self.statusBar().showMessage("Load a model first (sidebar, Model).", 5000)
+            return
+        if self.chat_id is None:
+            self.new_chat()
+        assert self.chat_id is not None
+        if not self.store.messages(self.chat_id):
+            self.store.rename_chat(self.chat_id, text.splitlines()[0][:60])
+            self.refresh_chats()
+        self.store.add_message(self.chat_id, "user", text)
+        self.input.clear()
+        self._generate()
+
+    def _generate(self) -> None:
+        assert self.chat_id is not None
+        self._save_system_prompt()
+        chat = self.store.chat(self.chat_id)
+        history = [m for m in self.store.messages(self.chat_id) if m.state != "error"]
+        messages = ([{"role": "system", "content": chat.system_prompt}] if chat.system_prompt else []) + \
+            [{"role": m.role, "content": m.content} for m in history]
+        self.view.set_messages([self._shown(m) for m in history])
+        spec = self.sidebar.speculation_request()
+        if spec["mode"] == "draft" and not self.draft_name:
+            spec["mode"] = "off"  # no draft loaded (none compatible, or still loading): plain decoding
+        request = {"messages": messages, "max_tokens": self.sidebar.max_tokens.value(),
+                   "sampling": self.sidebar.sampling_request(), "speculation": spec}
+        self.answer = self.store.start_answer(self.chat_id)
+        self.pieces = []
+        self.last_checkpoint = time.monotonic()
+        self.view.begin_answer()
+        self.request_id = self.host.generate(request)
+        self._set_busy(True)
+
+    def _tokens(self, request_id: int, batch: list) -> None:
+        if request_id != self.request_id or self.answer is None:
+            return  # a stream this window no longer shows
+        self.pieces.extend(batch)
+        self.view.append_tokens(batch)
+        if time.monotonic() - self.last_checkpoint > CHECKPOINT_S:
+            self.last_checkpoint = time.monotonic()
+            self.store.save_answer(self.answer.id, "".join(t for t, _ in self.pieces), spans_from_flags(self.pieces))
+
+    def _live_stats(self, request_id: int, live: dict) -> None:
+        if request_id == self.request_id:
+            acc = f" · acceptance {live['acceptance_rate']:.0%}" if self.sidebar.mode.currentData() != "off" else ""
+            self.live.setText(f"{live['tokens_per_second']:.1f} tok/s · {live['generated_tokens']} tokens{acc}")
+
+    def _finished(self, request_id: int, stats: dict) -> None:
+        if request_id != self.request_id:
+            return
+        state = "error" if stats.get("stop_reason") == "error" else "done"
+        self._close_answer(state, stats)
+        if stats.get("drafted"):
+            self.recent_acceptance = (self.recent_acceptance + [stats["acceptance_rate"]])[-RECENT_ANSWERS:]
+            self._acceptance_advice()
+
+    def _close_answer(self, state: str, stats: dict) -> None:
+        """Write the answer as it stands (done, interrupted or error) and show it as it will stay."""
+        if self.answer is not None:
+            content = "".join(t for t, _ in self.pieces)
+            stats = {**stats, "draft_name": self.draft_name if stats.get("drafted") else ""}
+            self.store.save_answer(self.answer.id, content, spans_from_flags(self.pieces), stats, state=state)
+            self.view.end_answer(ShownMessage("assistant", content, spans_from_flags(self.pieces),
+                                              footer_text(stats, self.draft_name) if stats else "", state))
+        self.answer = None
+        self.request_id = 0
+        self.live.setText("")
+        self._set_busy(False)
+
+    def stop(self) -> None:
+        if self.request_id:
+            self.host.cancel(self.request_id)
+
+    def regenerate(self) -> None:
+        if self.request_id or self.chat_id is None or not self.main_summary:
+            return
+        msgs = self.store.messages(self.chat_id)
+        last_user = max((m.position for m in msgs if m.role == "user"), default=None)
+        if last_user is None:
+            return
+        self.store.delete_from(self.chat_id, last_user + 1)
+        self._generate()
+
+    def edit_last(self) -> None:
+        """Put the last question back into the input; sending it replaces it and everything after it."""
+        if self.request_id or self.chat_id is None:
+            return
+        msgs = self.store.messages(self.chat_id)
+        last_user = next((m for m in reversed(msgs) if m.role == "user"), None)
+        if last_user is None:
+            return
+        self.store.delete_from(self.chat_id, last_user.position)
+        self.view.set_messages([self._shown(m) for m in self.store.messages(self.chat_id)])
+        self.input.setPlainText(last_user.content)
+        self.input.setFocus()
+
+    def _set_busy(self, busy: bool) -> None:
+        self.stop_button.setEnabled(busy)
+        for w in (self.send_button, self.regenerate_button, self.edit_button):
+            w.setEnabled(not busy)
+
+    # ---- models ---------------------------------------------------------------------------------------------
+    def _library_scanned(self, entries: list[LibraryEntry]) -> None:
+        self.library = entries
+        usable = [e for e in entries if e.usable]
+        self.sidebar.set_library(usable, self.settings.ui.last_main_model)
+        if usable:
+            self.empty_hint.hide()
+        else:
+            self.empty_hint.setText(f"<b>No models yet.</b> Put GGUF files into <code>{self.paths.models}</code>, "
+                                    "or run <code>python -m app models starter</code> for a small starter model.")
+            self.empty_hint.show()
+        if self.main_summary:
+            self._refresh_drafts()
+
+    def load_main(self, path: str) -> None:
+        self.sidebar.set_loading(0.0)
+        self.sidebar.set_main_state(None)
+        self.host.requestLoad.emit("main", path, {"n_ctx": self.sidebar.n_ctx.value(),
+                                                  "n_gpu_layers": self.settings.runtime.n_gpu_layers,
+                                                  "n_threads": self.settings.runtime.n_threads})
+
+    def _model_loaded(self, role: str, summary: dict) -> None:
+        if role == "main":
+            self.sidebar.set_loading(None)
+            self.main_summary = summary
+            self.draft_name = self.draft_path = ""
+            self.recent_acceptance = []
+            self.sidebar.set_main_state(summary)
+            self.settings.ui.last_main_model = summary["path"]
+            self._refresh_drafts()
+        else:
+            self.draft_name, self.draft_path = summary["name"], summary["path"]
+            self._refresh_drafts()
+
+    def _load_failed(self, role: str, message: str, retry_layers: int) -> None:
+        self.sidebar.set_loading(None)
+        if role == "main":
+            self.main_summary = None
+            self.sidebar.set_main_state(None, message)
+        else:
+            self.draft_name = self.draft_path = ""
+            self.sidebar.set_advice([message])
+        if retry_layers >= 0:
+            answer = QMessageBox.question(self, "Not enough GPU memory",
+                                          f"{message}\n\nTry again with {retry_layers} GPU layers?")
+            if answer == QMessageBox.StandardButton.Yes:
+                target = self.settings.runtime if role == "main" else self.settings.speculative
+                setattr(target, "n_gpu_layers" if role == "main" else "draft_gpu_layers", retry_layers)
+                if role == "main":
+                    self.load_main(self.sidebar.selected_main())
+
+    def _model_unloaded(self, role: str) -> None:
+        if role == "main":
+            self.main_summary = None
+            self.draft_name = self.draft_path = ""
+            self.sidebar.set_main_state(None)
+            self.sidebar.set_draft_candidates([], [], "")
+
+    def _refresh_drafts(self) -> None:
+        if self.main_summary:
+            try:
+                self.scanner.find_drafts(read_model_info(self.main_summary["path"]))
+            except (OSError, ValueError) as e:
+                self.sidebar.set_advice([str(e)])
+
+    def _draft_candidates(self, main_path: str, fits: list[DraftCandidate], others: list[DraftCandidate],
+                          default: DraftCandidate | None) -> None:
+        if not self.main_summary or main_path != self.main_summary["path"]:
+            return  # an answer for a main model that is no longer loaded
+        chosen = self.settings.speculative.draft_for_main.get(main_path)
+        note = ""
+        if chosen is None and self.settings.speculative.default_drafter and default is not None:
+            chosen = default.entry.path
+            note = "Attached automatically: the smallest compatible draft that fits the size advice."
+        elif chosen is None and not fits:
+            note = "No compatible draft in the library."
+        current = chosen or ""
+        if current and not any(c.entry.path == current for c in fits):
+            current, note = "", "The chosen draft is no longer in the library."
+        self.sidebar.set_draft_candidates(fits, others, current, note)
+        self._pending_draft = current if current != self.draft_path else ""
+        self._maybe_load_default_draft()
+
+    def _maybe_load_default_draft(self) -> None:
+        want = self._pending_draft
+        if want and self.main_summary and self.sidebar.mode.currentData() == "draft" and not self.draft_name:
+            self._pending_draft = ""
+            self.host.requestLoad.emit("draft", want, {"n_ctx": self.sidebar.n_ctx.value(),
+                                                       "n_gpu_layers": self.sidebar.draft_gpu_layers.value(),
+                                                       "n_threads": self.settings.runtime.n_threads})
+
+    def choose_draft(self, path: str) -> None:
+        if not self.main_summary:
+            return
+        self.settings.speculative.draft_for_main[self.main_summary["path"]] = path
+        self.draft_name = self.draft_path = ""
+        if path:
+            self._pending_draft = path
+            self._maybe_load_default_draft()
+        else:
+            self.host.requestUnload.emit("draft")
+
+    def _acceptance_advice(self) -> None:
+        if len(self.recent_acceptance) >= 3:
+            mean = sum(self.recent_acceptance) / len(self.recent_acceptance)
+            if mean < LOW_ACCEPTANCE:
+                self.sidebar.set_advice([f"Acceptance over the last {len(self.recent_acceptance)} answers is "
+                                         f"{mean:.0%}: fewer draft tokens (or auto) will likely be faster."])
+
+    # ---- closing --------------------------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.request_id:
+            self.host.cancel(self.request_id)
+            self._close_answer("interrupted", {})
+        self.sidebar.collect_settings(self.settings)
+        self.settings.ui.window_geometry = bytes(self.saveGeometry().toBase64().data()).decode()
+        try:
+            save_settings(self.settings)
+        except OSError as e:
+            log.error("settings not saved: %s", e)
+        self.host.stop()
+        self.store.close()
+        super().closeEvent(event)

@@ -1,32 +1,157 @@
-"""The window opens offscreen and shows the library (or says how to get a model)."""
+"""The chat window on real tiny models, offscreen: library, sidebar, default drafter, streaming with highlighting
+that matches the engine, stop, persistence across a restart, and every item model through qtmodeltester."""
 
 from __future__ import annotations
 
 import shutil
 
+import pytest
+from PySide6.QtCore import Qt
+
+from app.core.chat_store import ChatStore, spans_from_flags
+from app.core.engine import Engine, SpeculationConfig
+from app.core.library import LibraryEntry
+from app.core.llama_runtime import LoadOptions
+from app.core.model_info import read_model_info
 from app.core.paths import app_paths
+from app.core.speculative import GenerationStats
+from app.ui.item_models import ChatListModel, ModelListModel
 from app.ui.main_window import MainWindow
+from tests.fixtures.model_factory import write_tiny_model
+
+LONG = 60_000
+
+
+@pytest.fixture
+def library(fixtures, smol_tokenizer):
+    """base (main), a small compatible draft, and two near misses that must not be offered."""
+    models = app_paths().ensure().models
+    shutil.copy(fixtures["base"], models / "main.gguf")
+    shutil.copy(fixtures["base"], models / "same-weights.gguf")  # compatible, but not smaller: advice, no default
+    write_tiny_model(models / "small-draft.gguf", smol_tokenizer, name="Small Draft", n_embd=8, n_head=2,
+                     n_ff=16, n_layer=1, seed=3)
+    shutil.copy(fixtures["pad200"], models / "pad200.gguf")
+    shutil.copy(fixtures["tok5"], models / "tok5.gguf")
+    return models
+
+
+def open_window(qtbot) -> MainWindow:
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    return w
+
+
+def load_main(qtbot, w: MainWindow, name: str) -> None:
+    qtbot.waitUntil(lambda: w.sidebar.main_models.rowCount() > 0, timeout=10_000)
+    row = next(i for i in range(w.sidebar.main_models.rowCount())
+               if w.sidebar.main_models.index(i).data().startswith(name))
+    w.sidebar.main_combo.setCurrentIndex(row)
+    w.sidebar.n_ctx.setValue(2048)
+    with qtbot.waitSignal(w.host.modelLoaded, timeout=30_000):
+        w.sidebar.load_button.click()
 
 
 def test_empty_state(qtbot):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: "No models yet" in w.status.text())
-    assert w.models.count() == 0
+    w = open_window(qtbot)
+    qtbot.waitUntil(lambda: "No models yet" in w.empty_hint.text(), timeout=10_000)
+    assert w.empty_hint.isVisible() and w.sidebar.main_models.rowCount() == 0
 
 
-def test_lists_library(qtbot, fixtures):
-    models = app_paths().ensure().models
-    shutil.copy(fixtures["base"], models / "tiny.gguf")
-    (models / "broken.gguf").write_bytes(b"nope" * 10)
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w.models.count() == 2)
-    texts = sorted(w.models.item(i).text() for i in range(2))
-    assert texts[0].startswith("Tiny Main · 6.4M · F16") and "not a GGUF model file" in texts[1]
-    assert w.status.text().startswith("1 model(s)")
+def test_draft_dropdown_holds_exactly_the_compatible_drafts(qtbot, library):
+    w = open_window(qtbot)
+    qtbot.waitUntil(lambda: w.sidebar.main_models.rowCount() == 5, timeout=10_000)
+    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("draft"))
+    load_main(qtbot, w, "Tiny Main")
+    assert "CPU only" in w.sidebar.model_state.text()
+    qtbot.waitUntil(lambda: w.draft_name.startswith("Small Draft"), timeout=30_000)  # the default drafter attached
+    drafts = [w.sidebar.draft_models.index(i).data() for i in range(w.sidebar.draft_models.rowCount())]
+    assert len(drafts) == 2 and drafts[0].startswith("Small Draft") and drafts[1].startswith("Tiny Main")
+    assert w.sidebar.draft_combo.currentIndex() == 0
+    assert "Attached automatically" in w.sidebar.draft_note.text()
+    # choosing the larger one is allowed, with advice, and remembered for this main model
+    with qtbot.waitSignal(w.host.modelLoaded, timeout=30_000):
+        w.choose_draft(str(library / "same-weights.gguf"))
+    assert "not smaller than the main model" in w.sidebar.advice.text()
+    assert w.settings.speculative.draft_for_main[str(library / "main.gguf")] == str(library / "same-weights.gguf")
+    assert w.sidebar.others_toggle.text() == "2 other models don't fit"
+    w.sidebar.others_toggle.click()
+    others = w.sidebar.others_list.text()
+    assert "Pad 200" in others and "vocabulary sizes differ by 200" in others and "Token 5 changed" in others
+
+
+def test_a_sent_message_streams_with_the_engines_draft_flags_and_survives_a_restart(qtbot, library):
+    w = open_window(qtbot)
+    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("draft"))
+    w.sidebar.temperature.setValue(0.0)
+    w.sidebar.auto_k.setChecked(False)
+    w.sidebar.draft_tokens.setValue(3)
+    w.sidebar.max_tokens.setValue(30)
+    load_main(qtbot, w, "Tiny Main")
+    qtbot.waitUntil(lambda: w.draft_name.startswith("Small Draft"), timeout=30_000)
+    with qtbot.waitSignal(w.host.modelLoaded, timeout=30_000):
+        w.choose_draft(str(library / "same-weights.gguf"))  # same weights: most drafts accepted
+    w.input.setPlainText("Tell me a story")
+    with qtbot.waitSignal(w.host.finished, timeout=30_000):
+        qtbot.keyClick(w.input, Qt.Key.Key_Return)
+    store_msgs = w.store.messages(w.chat_id)
+    assert [m.role for m in store_msgs] == ["user", "assistant"]
+    answer = store_msgs[1]
+    assert answer.state == "done" and answer.stats["generated_tokens"] == 30
+
+    # the same request on an engine of our own: the highlighted spans are the engine's from_draft flags
+    engine = Engine()
+    engine.load_main(library / "main.gguf", LoadOptions(n_ctx=2048))
+    engine.load_draft(library / "same-weights.gguf", LoadOptions(n_ctx=2048))
+    tokens, _ = engine.chat_prompt([{"role": "user", "content": "Tell me a story"}])
+    events = list(engine.generate(tokens, GenerationStats(), max_tokens=30,
+                                  spec=SpeculationConfig(mode="draft", draft_tokens=3)))
+    engine.close()
+    assert answer.content == "".join(e.text for e in events)
+    assert answer.highlights == spans_from_flags([(e.text, e.from_draft) for e in events])
+    assert answer.highlights  # drafts were accepted, and shown as such
+    assert "accepted" in w.view.toPlainText()  # the footer
+    chat_id = w.chat_id
+    w.close()
+
+    again = open_window(qtbot)
+    again.open_chat(chat_id)
+    assert again.chat_models.rowCount() == 1 and again.chat_models.index(0).data() == "Tell me a story"
+    assert answer.content.strip() in again.view.toPlainText()
+    assert again.store.messages(chat_id)[1].highlights == answer.highlights
+
+
+def test_stop_and_a_window_closed_mid_answer(qtbot, library):
+    w = open_window(qtbot)
+    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("off"))
+    w.sidebar.max_tokens.setValue(32768)
+    load_main(qtbot, w, "Tiny Main")
+    w.input.setPlainText("Go on forever")
+    w.send()
+    qtbot.waitUntil(lambda: len(w.pieces) > 5, timeout=10_000)
+    with qtbot.waitSignal(w.host.finished, timeout=10_000) as done:
+        w.stop_button.click()
+    assert done.args[1]["stop_reason"] == "cancelled" and w.send_button.isEnabled()
+
+    w.input.setPlainText("And again")
+    w.send()
+    qtbot.waitUntil(lambda: len(w.pieces) > 5, timeout=10_000)
+    chat_id = w.chat_id
+    w.close()  # mid-answer: what was shown is kept, marked interrupted
+    last = ChatStore(app_paths().database).messages(chat_id)[-1]
+    assert last.role == "assistant" and last.state == "interrupted" and last.content
+
+
+def test_item_models(qtmodeltester, fixtures):
+    chats = ChatListModel()
+    store = ChatStore(app_paths().ensure().database)
+    for title in ("a", "b", "c"):
+        store.create_chat(title)
+    chats.set_chats(store.chats())
+    qtmodeltester.check(chats)
+    models = ModelListModel()
+    models.set_entries([(LibraryEntry(str(fixtures["base"]), read_model_info(fixtures["base"])), ["advice"])])
+    qtmodeltester.check(models)
 
 
 def test_application_identity(qapp):

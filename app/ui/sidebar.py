@@ -1,0 +1,260 @@
+"""The sidebar: the main model, generation settings, and the Speculative Decoding section.
+
+It only shows and edits state; the main window decides what loading or generating means. The draft dropdown
+holds exactly the library's compatible drafts for the loaded main model (the one compatibility rule, in
+app/core/compat.py), and the disclosure below it names every other model with the rule it fails.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QProgressBar, QPushButton, QSpinBox, QToolButton, QVBoxLayout, QWidget)
+
+from app.core.library import DraftCandidate, LibraryEntry
+from app.core.settings import Settings
+from app.ui.item_models import ModelListModel, ModelRoles, model_label
+
+MODES = [("off", "Off"), ("draft", "Draft model"), ("ngram", "N-gram (prompt lookup)")]
+
+
+class Sidebar(QWidget):
+    loadMainRequested = Signal(str)
+    unloadMainRequested = Signal()
+    draftChosen = Signal(str)  # path, or "" for none
+    visualizeToggled = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.main_loaded = False
+        layout = QVBoxLayout(self)
+
+        # ---- main model -----------------------------------------------------------------------------------------
+        box = QGroupBox("Model")
+        form = QVBoxLayout(box)
+        self.main_models = ModelListModel()
+        self.main_combo = QComboBox()
+        self.main_combo.setModel(self.main_models)
+        self.main_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.load_button = QPushButton("Load")
+        self.load_button.clicked.connect(self._load_clicked)
+        row = QHBoxLayout()
+        row.addWidget(self.main_combo, 1)
+        row.addWidget(self.load_button)
+        form.addLayout(row)
+        self.load_progress = QProgressBar()
+        self.load_progress.setRange(0, 100)
+        self.load_progress.hide()
+        form.addWidget(self.load_progress)
+        self.model_state = QLabel("No model loaded")
+        self.model_state.setWordWrap(True)
+        form.addWidget(self.model_state)
+        layout.addWidget(box)
+
+        # ---- generation -----------------------------------------------------------------------------------------
+        gen = QGroupBox("Generation")
+        g = QFormLayout(gen)
+        self.temperature = _dspin(0.0, 2.0, 0.05)
+        self.top_k = _spin(0, 1000)
+        self.top_p = _dspin(0.0, 1.0, 0.01)
+        self.min_p = _dspin(0.0, 1.0, 0.01)
+        self.max_tokens = _spin(1, 32768)
+        self.n_ctx = _spin(256, 131072, 256)
+        self.seed = _spin(-1, 2**31 - 1)
+        self.seed.setSpecialValueText("random")
+        for label, w in (("Temperature", self.temperature), ("Top-k", self.top_k), ("Top-p", self.top_p),
+                         ("Min-p", self.min_p), ("Max tokens", self.max_tokens), ("Context", self.n_ctx),
+                         ("Seed", self.seed)):
+            g.addRow(label, w)
+        layout.addWidget(gen)
+
+        # ---- speculative decoding -------------------------------------------------------------------------------
+        spec = QGroupBox("Speculative Decoding")
+        s = QFormLayout(spec)
+        self.mode = QComboBox()
+        for key, text in MODES:
+            self.mode.addItem(text, key)
+        self.mode.currentIndexChanged.connect(self._mode_changed)
+        s.addRow("Mode", self.mode)
+        self.draft_models = ModelListModel()
+        self.draft_combo = QComboBox()
+        self.draft_combo.setModel(self.draft_models)
+        self.draft_combo.setPlaceholderText("No compatible draft")
+        self.draft_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.draft_combo.activated.connect(self._draft_activated)
+        s.addRow("Draft model", self.draft_combo)
+        self.draft_note = QLabel("")
+        self.draft_note.setWordWrap(True)
+        s.addRow(self.draft_note)
+        self.others_toggle = QToolButton()
+        self.others_toggle.setCheckable(True)
+        self.others_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.others_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.others_toggle.toggled.connect(self._toggle_others)
+        self.others_toggle.hide()
+        s.addRow(self.others_toggle)
+        self.others_list = QLabel("")
+        self.others_list.setWordWrap(True)
+        self.others_list.setTextFormat(Qt.TextFormat.RichText)
+        self.others_list.hide()
+        s.addRow(self.others_list)
+        self.draft_tokens = _spin(1, 32)
+        self.auto_k = QCheckBox("auto")
+        self.auto_k.setToolTip("Adapt the draft length to measured acceptance and speed; drafting stops where "
+                               "it cannot pay")
+        self.auto_k.toggled.connect(lambda on: self.draft_tokens.setEnabled(not on))
+        row = QHBoxLayout()
+        row.addWidget(self.draft_tokens, 1)
+        row.addWidget(self.auto_k)
+        s.addRow("Draft tokens", row)
+        self.p_min = _dspin(0.0, 1.0, 0.05)
+        s.addRow("p-min", self.p_min)
+        self.ngram_size = _spin(1, 8)
+        s.addRow("N-gram size", self.ngram_size)
+        self.draft_gpu_layers = _spin(-1, 999)
+        self.draft_gpu_layers.setSpecialValueText("all")
+        s.addRow("Draft GPU layers", self.draft_gpu_layers)
+        self.visualize = QCheckBox("Visualize accepted draft tokens")
+        self.visualize.toggled.connect(self.visualizeToggled)
+        s.addRow(self.visualize)
+        self.default_drafter = QCheckBox("Attach the best draft automatically")
+        self.default_drafter.setToolTip("When a main model loads and you never chose a draft for it, the smallest "
+                                        "compatible draft that fits the size advice is attached")
+        s.addRow(self.default_drafter)
+        self.advice = QLabel("")
+        self.advice.setWordWrap(True)
+        self.advice.setStyleSheet("color: #b26b00")
+        s.addRow(self.advice)
+        layout.addWidget(spec)
+        layout.addStretch(1)
+        self._mode_changed()
+
+    # ---- settings -------------------------------------------------------------------------------------------
+    def apply_settings(self, st: Settings) -> None:
+        g, sp = st.generation, st.speculative
+        self.temperature.setValue(g.temperature)
+        self.top_k.setValue(g.top_k)
+        self.top_p.setValue(g.top_p)
+        self.min_p.setValue(g.min_p)
+        self.max_tokens.setValue(g.max_tokens)
+        self.seed.setValue(g.seed)
+        self.n_ctx.setValue(st.runtime.n_ctx)
+        self.mode.setCurrentIndex(max(0, self.mode.findData(sp.mode)))
+        self.draft_tokens.setValue(sp.draft_tokens)
+        self.auto_k.setChecked(sp.auto_draft_tokens)
+        self.p_min.setValue(sp.p_min)
+        self.ngram_size.setValue(sp.ngram_size)
+        self.draft_gpu_layers.setValue(sp.draft_gpu_layers)
+        self.visualize.setChecked(sp.visualize_accepted)
+        self.default_drafter.setChecked(sp.default_drafter)
+
+    def collect_settings(self, st: Settings) -> None:
+        g, sp = st.generation, st.speculative
+        g.temperature, g.top_k, g.top_p = self.temperature.value(), self.top_k.value(), self.top_p.value()
+        g.min_p, g.max_tokens, g.seed = self.min_p.value(), self.max_tokens.value(), self.seed.value()
+        st.runtime.n_ctx = self.n_ctx.value()
+        sp.mode = self.mode.currentData()
+        sp.draft_tokens, sp.auto_draft_tokens = self.draft_tokens.value(), self.auto_k.isChecked()
+        sp.p_min, sp.ngram_size = self.p_min.value(), self.ngram_size.value()
+        sp.draft_gpu_layers = self.draft_gpu_layers.value()
+        sp.visualize_accepted, sp.default_drafter = self.visualize.isChecked(), self.default_drafter.isChecked()
+
+    # ---- models ---------------------------------------------------------------------------------------------
+    def set_library(self, usable: list[LibraryEntry], selected: str = "") -> None:
+        self.main_models.set_entries([(e, []) for e in usable])
+        row = self.main_models.row_of(selected)
+        self.main_combo.setCurrentIndex(row if row >= 0 else (0 if usable else -1))
+        self.load_button.setEnabled(bool(usable) or self.main_loaded)
+
+    def selected_main(self) -> str:
+        return self.main_combo.currentData(ModelRoles.Path) or ""
+
+    def set_loading(self, fraction: float | None) -> None:
+        if fraction is None:
+            self.load_progress.hide()
+        else:
+            self.load_progress.show()
+            self.load_progress.setValue(int(fraction * 100))
+
+    def set_main_state(self, summary: dict | None, error: str = "") -> None:
+        self.main_loaded = bool(summary)
+        self.load_button.setText("Unload" if summary else "Load")
+        if error:
+            self.model_state.setText(f"<span style='color:#c0392b'>{error}</span>")
+        elif summary:
+            gpu = (f"GPU ({summary['backend']}): {summary['offloaded_layers']}/{summary['n_layers']} layers"
+                   if summary["offloaded_layers"] else "CPU only")
+            self.model_state.setText(f"<b>{summary['name']}</b><br>{gpu} · context {summary['n_ctx']}<br>"
+                                     f"<small>chat format: {summary['chat_format']}</small>")
+        else:
+            self.model_state.setText("No model loaded")
+
+    def set_draft_candidates(self, fits: list[DraftCandidate], others: list[DraftCandidate],
+                             current: str, note: str = "") -> None:
+        """Fill the dropdown with exactly the compatible drafts and the disclosure with the rest."""
+        self.draft_models.set_entries([(c.entry, c.result.advice) for c in fits])
+        row = self.draft_models.row_of(current)
+        self.draft_combo.setCurrentIndex(row)
+        self.draft_note.setText(note)
+        n = len(others)
+        self.others_toggle.setVisible(n > 0)
+        self.others_toggle.setText(f"{n} other model{'s' if n != 1 else ''} don't fit")
+        items = "".join(f"<li><b>{_esc(model_label(c.entry))}</b>: {_esc('; '.join(c.result.reasons))}</li>"
+                        for c in others)
+        self.others_list.setText(f"<ul style='margin-left:-20px'>{items}</ul>" if items else "")
+        self.others_list.setVisible(bool(n) and self.others_toggle.isChecked())
+        advice = next((c.result.advice for c in fits if c.entry.path == current), [])
+        self.set_advice(advice)
+
+    def set_advice(self, lines: list[str]) -> None:
+        self.advice.setText("<br>".join(_esc(a) for a in lines))
+
+    def speculation_request(self) -> dict:
+        mode = self.mode.currentData()
+        return {"mode": mode, "draft_tokens": self.draft_tokens.value(), "auto": self.auto_k.isChecked(),
+                "p_min": self.p_min.value(), "ngram_size": self.ngram_size.value()}
+
+    def sampling_request(self) -> dict:
+        return {"temperature": self.temperature.value(), "top_k": self.top_k.value(), "top_p": self.top_p.value(),
+                "min_p": self.min_p.value(), "seed": self.seed.value()}
+
+    # ---- internals ------------------------------------------------------------------------------------------
+    def _load_clicked(self) -> None:
+        if self.main_loaded:
+            self.unloadMainRequested.emit()
+        elif self.selected_main():
+            self.loadMainRequested.emit(self.selected_main())
+
+    def _draft_activated(self, row: int) -> None:
+        self.draftChosen.emit(self.draft_models.index(row).data(ModelRoles.Path) or "")
+
+    def _mode_changed(self) -> None:
+        mode = self.mode.currentData()
+        for w in (self.draft_combo, self.draft_gpu_layers, self.p_min):
+            w.setEnabled(mode == "draft")
+        self.ngram_size.setEnabled(mode == "ngram")
+        self.draft_tokens.setEnabled(mode != "off" and not self.auto_k.isChecked())
+        self.auto_k.setEnabled(mode != "off")
+
+    def _toggle_others(self, on: bool) -> None:
+        self.others_toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+        self.others_list.setVisible(on)
+
+
+def _spin(lo: int, hi: int, step: int = 1) -> QSpinBox:
+    w = QSpinBox()
+    w.setRange(lo, hi)
+    w.setSingleStep(step)
+    return w
+
+
+def _dspin(lo: float, hi: float, step: float) -> QDoubleSpinBox:
+    w = QDoubleSpinBox()
+    w.setRange(lo, hi)
+    w.setSingleStep(step)
+    w.setDecimals(2)
+    return w
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
