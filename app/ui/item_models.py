@@ -3,6 +3,7 @@ dataChanged (GPT4All's chatmodel, qutebrowser's downloads); each is checked with
 
 from __future__ import annotations
 
+import os
 from enum import IntEnum
 from typing import Any
 
@@ -108,4 +109,8 @@ class ModelListModel(QAbstractListModel):
         return {**super().roleNames(), ModelRoles.Path: b"path", ModelRoles.Advice: b"advice"}
 
     def row_of(self, path: str) -> int:
-        return next((i for i, (e, _) in enumerate(self._rows) if e.path == path), -1)
+        """The row of a model file, however the path reached it (a symlink in the models dir, or its target)."""
+        if not path:
+            return -1
+        real = os.path.realpath(path)
+        return next((i for i, (e, _) in enumerate(self._rows) if os.path.realpath(e.path) == real), -1)

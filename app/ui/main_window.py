@@ -9,6 +9,7 @@ request id, so no stale token lands in another message.
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 from PySide6.QtCore import QByteArray, QModelIndex, Qt, QTimer
@@ -260,8 +261,10 @@ class MainWindow(QMainWindow):
         if not self.main_summary:
             self.statusBar().showMessage("Load a model first (sidebar, Model).", 5000)
             return
-        if self.chat_id is None:
-            self.new_chat()
+        if self.chat_id is None:  # keep a system prompt typed before the chat existed
+            chat = self.store.create_chat(system_prompt=self.system_prompt.text())
+            self.refresh_chats()
+            self.open_chat(chat.id)
         assert self.chat_id is not None
         if not self.store.messages(self.chat_id):
             self.store.rename_chat(self.chat_id, text.splitlines()[0][:60])
@@ -435,7 +438,8 @@ class MainWindow(QMainWindow):
         elif chosen is None and not fits:
             note = "No compatible draft in the library."
         current = chosen or ""
-        if current and not any(c.entry.path == current for c in fits):
+        if current and self.sidebar.draft_models.row_of(current) < 0 and not any(
+                os.path.realpath(c.entry.path) == os.path.realpath(current) for c in fits):
             current, note = "", "The chosen draft is no longer in the library."
         self.sidebar.set_draft_candidates(fits, others, current, note)
         self._pending_draft = current if current != self.draft_path else ""

@@ -86,6 +86,10 @@ class Sidebar(QWidget):
         self.draft_note = QLabel("")
         self.draft_note.setWordWrap(True)
         s.addRow(self.draft_note)
+        self.advice = QLabel("")  # right under the draft: too large, low acceptance, a failed draft load
+        self.advice.setWordWrap(True)
+        self.advice.setStyleSheet("color: #b26b00")
+        s.addRow(self.advice)
         self.others_toggle = QToolButton()
         self.others_toggle.setCheckable(True)
         self.others_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
@@ -121,10 +125,6 @@ class Sidebar(QWidget):
         self.default_drafter.setToolTip("When a main model loads and you never chose a draft for it, the smallest "
                                         "compatible draft that fits the size advice is attached")
         s.addRow(self.default_drafter)
-        self.advice = QLabel("")
-        self.advice.setWordWrap(True)
-        self.advice.setStyleSheet("color: #b26b00")
-        s.addRow(self.advice)
         layout.addWidget(spec)
         layout.addStretch(1)
         self._mode_changed()
@@ -203,8 +203,7 @@ class Sidebar(QWidget):
                         for c in others)
         self.others_list.setText(f"<ul style='margin-left:-20px'>{items}</ul>" if items else "")
         self.others_list.setVisible(bool(n) and self.others_toggle.isChecked())
-        advice = next((c.result.advice for c in fits if c.entry.path == current), [])
-        self.set_advice(advice)
+        self.set_advice(self.draft_models.index(row).data(ModelRoles.Advice) or [] if row >= 0 else [])
 
     def set_advice(self, lines: list[str]) -> None:
         self.advice.setText("<br>".join(_esc(a) for a in lines))
