@@ -256,7 +256,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     try:
         tokens, _ = _prompt(engine, _read_prompt(args), args.raw)
         report = run_bench(engine, tokens, spec, ks, args.max_tokens, args.rounds,
-                           progress=lambda line: print(line, file=sys.stderr, flush=True))
+                           progress=lambda line, _: print(line, file=sys.stderr, flush=True))
         report["gpu_layers"] = {name: f"{m.offloaded_layers}/{m.n_layer + 1}"
                                 for name, m in (("main", engine.main), ("draft", engine.draft)) if m is not None}
     finally:

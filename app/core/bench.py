@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import resource
 import statistics
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -32,40 +33,53 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_once(engine: Engine, prompt: list[int], max_tokens: int,
-             spec: SpeculationConfig) -> tuple[list[int], GenerationStats]:
+class BenchCancelled(RuntimeError):
+    pass
+
+
+def run_once(engine: Engine, prompt: list[int], max_tokens: int, spec: SpeculationConfig,
+             cancel: threading.Event | None = None) -> tuple[list[int], GenerationStats]:
     stats = GenerationStats()
-    tokens = [e.token for e in engine.generate(prompt, stats, max_tokens=max_tokens, spec=spec)]
+    tokens = [e.token for e in engine.generate(prompt, stats, max_tokens=max_tokens, spec=spec, cancel=cancel)]
     if stats.stop_reason == "error":
         raise RuntimeError(stats.error)
+    if stats.stop_reason == "cancelled":
+        raise BenchCancelled("the benchmark was cancelled")
     return tokens, stats
 
 
 def run_bench(engine: Engine, prompt: list[int], base: SpeculationConfig, draft_tokens: list[int | str],
               max_tokens: int = 200, rounds: int = 3,
-              progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """`base` gives the mode (draft or ngram) and its options; `draft_tokens` the k values (or "auto") to try."""
+              progress: Callable[[str, float], None] = lambda line, fraction: None,
+              cancel: threading.Event | None = None) -> dict[str, Any]:
+    """`base` gives the mode (draft or ngram) and its options; `draft_tokens` the k values (or "auto") to try.
+
+    progress(line, fraction done) after every run; `cancel` stops it (BenchCancelled)."""
     if base.mode == "off":
         raise ValueError("choose a draft model or n-gram speculation to compare with plain decoding")
     specs = {k: replace(base, draft_tokens=base.draft_tokens if k == AUTO else int(k), auto=k == AUTO)
              for k in draft_tokens}
     off = SpeculationConfig()
-    run_once(engine, prompt, 16, off)  # warm-up: first-call allocations are nobody's cost
+    run_once(engine, prompt, 16, off, cancel)  # warm-up: first-call allocations are nobody's cost
     plain_tps: list[float] = []
     series = {k: _Series(k, [], []) for k in draft_tokens}
+    total, done = rounds * (1 + len(specs)), 0
     for r in range(rounds):
-        plain_tokens, ps = run_once(engine, prompt, max_tokens, off)
+        plain_tokens, ps = run_once(engine, prompt, max_tokens, off, cancel)
         plain_tps.append(ps.tokens_per_second)
-        progress(f"round {r + 1}/{rounds}: plain {ps.tokens_per_second:.1f} tok/s ({ps.generated_tokens} tokens)")
+        done += 1
+        progress(f"round {r + 1}/{rounds}: plain {ps.tokens_per_second:.1f} tok/s ({ps.generated_tokens} tokens)",
+                 done / total)
         for k, spec in specs.items():
-            tokens, st = run_once(engine, prompt, max_tokens, spec)
+            tokens, st = run_once(engine, prompt, max_tokens, spec, cancel)
+            done += 1
             s = series[k]
             s.tps.append(st.tokens_per_second)
             s.acceptance.append(st.acceptance_rate)
             s.identical = s.identical and tokens == plain_tokens
             s.settled_k = st.draft_tokens_last
             progress(f"round {r + 1}/{rounds}: k={k} {st.tokens_per_second:.1f} tok/s, "
-                     f"accepted {st.accepted}/{st.drafted}, identical: {tokens == plain_tokens}")
+                     f"accepted {st.accepted}/{st.drafted}, identical: {tokens == plain_tokens}", done / total)
     plain = statistics.median(plain_tps)
     runs = []
     for k, s in series.items():
@@ -77,6 +91,10 @@ def run_bench(engine: Engine, prompt: list[int], base: SpeculationConfig, draft_
         if k == AUTO:
             run["last_draft_tokens"] = s.settled_k
         runs.append(run)
+    winner = max(runs, key=lambda r: r["tokens_per_second"])
+    # the setting to apply: the fastest run, unless plain decoding is faster (then speculation off)
+    best = ({"draft_tokens": winner["draft_tokens"], "speedup": winner["speedup"]} if winner["speedup"] > 1.0
+            else {"draft_tokens": 0, "speedup": 1.0})
     return {"plain": {"tokens_per_second": round(plain, 2), "tokens_per_second_all": [round(x, 2) for x in plain_tps]},
-            "runs": runs, "mode": base.mode, "max_tokens": max_tokens, "rounds": rounds,
+            "runs": runs, "best": best, "mode": base.mode, "max_tokens": max_tokens, "rounds": rounds,
             "prompt_tokens": len(prompt), "peak_rss_mib": round(peak_rss_mib(), 1)}

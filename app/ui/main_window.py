@@ -24,6 +24,7 @@ from app.core.library import DraftCandidate, LibraryEntry, configured_model_dirs
 from app.core.model_info import read_model_info
 from app.core.paths import app_paths
 from app.core.settings import load_settings, save_settings
+from app.ui.bench_panel import BenchPanel
 from app.ui.chat_view import ChatView, ShownMessage
 from app.ui.item_models import ChatListModel, ChatRoles
 from app.ui.sidebar import Sidebar
@@ -84,6 +85,7 @@ class MainWindow(QMainWindow):
         self.recent_acceptance: list[float] = []
         self.library: list[LibraryEntry] = []
         self._pending_draft = ""  # a draft to load once the mode is "draft" and no draft is loaded
+        self.bench_panel: BenchPanel | None = None
         self._build()
         self._connect()
         geometry = self.settings.ui.window_geometry
@@ -127,8 +129,11 @@ class MainWindow(QMainWindow):
         self.regenerate_button = QPushButton("Regenerate")
         self.edit_button = QPushButton("Edit last")
         self.copy_button = QPushButton("Copy answer")
+        self.bench_button = QPushButton("Benchmark…")
+        self.bench_button.setToolTip("This prompt, plain vs speculative over a sweep of draft lengths")
         buttons = QHBoxLayout()
-        for b in (self.send_button, self.stop_button, self.regenerate_button, self.edit_button, self.copy_button):
+        for b in (self.send_button, self.stop_button, self.regenerate_button, self.edit_button, self.copy_button,
+                  self.bench_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
         cv.addWidget(self.system_prompt)
@@ -174,6 +179,7 @@ class MainWindow(QMainWindow):
         self.edit_button.clicked.connect(self.edit_last)
         self.copy_button.clicked.connect(
             lambda: QApplication.clipboard().setText(self.view.plain_text_of_last_answer()))
+        self.bench_button.clicked.connect(self.open_bench)
         self.sidebar.loadMainRequested.connect(self.load_main)
         self.sidebar.unloadMainRequested.connect(lambda: self.host.requestUnload.emit("main"))
         self.sidebar.draftChosen.connect(self.choose_draft)
@@ -360,6 +366,34 @@ class MainWindow(QMainWindow):
         self.stop_button.setEnabled(busy)
         for w in (self.send_button, self.regenerate_button, self.edit_button):
             w.setEnabled(not busy)
+
+    def open_bench(self) -> None:
+        """The benchmark panel on the prompt being typed (or the chat's last question)."""
+        if self.bench_panel is None:
+            self.bench_panel = BenchPanel(self.host, self)
+            self.bench_panel.applyBest.connect(self._apply_bench)
+        history = self.store.messages(self.chat_id) if self.chat_id is not None else []
+        text = self.input.toPlainText().strip()
+        if text:
+            question = text
+        else:
+            question = next((m.content for m in reversed(history) if m.role == "user"), "")
+        spec = self.sidebar.speculation_request()
+        self.bench_panel.set_request({"messages": [{"role": "user", "content": question}] if question else [],
+                                      "speculation": spec} if question else {})
+        self.bench_panel.show()
+        self.bench_panel.raise_()
+
+    def _apply_bench(self, best: object) -> None:
+        s = self.sidebar
+        if best == 0:
+            s.mode.setCurrentIndex(s.mode.findData("off"))
+        elif best == "auto":
+            s.auto_k.setChecked(True)
+        else:
+            s.auto_k.setChecked(False)
+            s.draft_tokens.setValue(int(best))  # type: ignore[call-overload]
+        self.statusBar().showMessage(f"Applied: {'speculation off' if best == 0 else f'draft tokens {best}'}", 5000)
 
     # ---- models ---------------------------------------------------------------------------------------------
     def _library_scanned(self, entries: list[LibraryEntry]) -> None:

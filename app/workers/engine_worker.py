@@ -19,6 +19,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from app.core.bench import BenchCancelled, run_bench
 from app.core.engine import Engine, SpeculationConfig
 from app.core.llama_runtime import LoadOptions, ModelLoadError
 from app.core.sampling import SamplerParams
@@ -47,6 +48,8 @@ class EngineWorker(QObject):
     tokens = Signal(int, list)  # request id, [(text, from_draft), ...]
     liveStats = Signal(int, dict)  # request id, {"tokens_per_second", "acceptance_rate", "generated_tokens"}
     finished = Signal(int, dict)  # request id, stats (GenerationStats.to_json() + stop_reason, error)
+    benchProgress = Signal(int, str, float)  # request id, line, fraction done
+    benchFinished = Signal(int, dict)  # request id, app.core.bench report, or {"error": ...}
 
     def __init__(self) -> None:
         super().__init__()
@@ -146,6 +149,28 @@ class EngineWorker(QObject):
                                          "acceptance_rate": stats.acceptance_rate,
                                          "tokens_per_second": _live_tps(stats)})
 
+    @Slot(int, dict)
+    def bench(self, request_id: int, request: dict) -> None:
+        """request: {"messages": [...]} or {"raw": text}, "speculation" (the mode and options), "draft_tokens"
+        (list of k or "auto"), "max_tokens", "rounds"."""
+        with self._lock:
+            cancel = self._cancels.setdefault(request_id, threading.Event())
+        try:
+            if "raw" in request:
+                prompt = self.engine.raw_prompt(request["raw"])
+            else:
+                prompt, _ = self.engine.chat_prompt(request["messages"])
+            report = run_bench(self.engine, prompt, SpeculationConfig(**request["speculation"]),
+                               request["draft_tokens"], int(request.get("max_tokens", 200)),
+                               int(request.get("rounds", 2)),
+                               progress=lambda line, f: self.benchProgress.emit(request_id, line, f), cancel=cancel)
+        except (BenchCancelled, ModelLoadError, ValueError, TypeError, RuntimeError) as e:
+            report = {"error": str(e)}
+        finally:
+            with self._lock:
+                self._cancels.pop(request_id, None)
+        self.benchFinished.emit(request_id, report)
+
     @Slot()
     def shutdown(self) -> None:
         self.engine.close()
@@ -171,8 +196,11 @@ class EngineHost(QObject):
     tokens = Signal(int, list)
     liveStats = Signal(int, dict)
     finished = Signal(int, dict)
+    benchProgress = Signal(int, str, float)
+    benchFinished = Signal(int, dict)
 
     requestLoad = Signal(str, str, dict)
+    requestBench = Signal(int, dict)
     requestUnload = Signal(str)
     requestGenerate = Signal(int, dict)
     requestShutdown = Signal()
@@ -187,8 +215,9 @@ class EngineHost(QObject):
         self.requestUnload.connect(self.worker.unload)
         self.requestGenerate.connect(self.worker.generate)
         self.requestShutdown.connect(self.worker.shutdown)
+        self.requestBench.connect(self.worker.bench)
         for name in ("loadProgress", "modelLoaded", "loadFailed", "modelUnloaded", "tokens", "liveStats",
-                     "finished"):
+                     "finished", "benchProgress", "benchFinished"):
             getattr(self.worker, name).connect(getattr(self, name))  # queued: the host lives on the GUI thread
         self.thread.start()
         self._next_id = 0
@@ -196,6 +225,11 @@ class EngineHost(QObject):
     def generate(self, request: dict) -> int:
         self._next_id += 1
         self.requestGenerate.emit(self._next_id, request)
+        return self._next_id
+
+    def bench(self, request: dict) -> int:
+        self._next_id += 1
+        self.requestBench.emit(self._next_id, request)
         return self._next_id
 
     def cancel(self, request_id: int) -> None:

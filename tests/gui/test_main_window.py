@@ -160,3 +160,29 @@ def test_application_identity(qapp):
 
     app = create_application([])
     assert app.desktopFileName() == APP_ID and not app.windowIcon().isNull()
+
+
+def test_benchmark_panel_sweeps_and_applies_the_best(qtbot, library):
+    w = open_window(qtbot)
+    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("ngram"))
+    load_main(qtbot, w, "Tiny Main")
+    w.input.setPlainText("red green blue red green blue red green blue")
+    w.open_bench()
+    panel = w.bench_panel
+    panel.draft_tokens.setText("2,auto")
+    panel.max_tokens.setValue(24)
+    panel.rounds.setValue(1)
+    with qtbot.waitSignal(w.host.benchFinished, timeout=60_000) as done:
+        panel.run_button.click()
+    report = done.args[1]
+    assert "error" not in report and [r["draft_tokens"] for r in report["runs"]] == [2, "auto"]
+    assert panel.table.rowCount() == 3 and panel.progress.value() == 100 and panel.plot.points
+    assert all(r["identical"] for r in report["runs"])
+    panel.apply_button.click()
+    best = report["best"]["draft_tokens"]
+    if best == 0:
+        assert w.sidebar.mode.currentData() == "off"
+    elif best == "auto":
+        assert w.sidebar.auto_k.isChecked()
+    else:
+        assert w.sidebar.draft_tokens.value() == best
