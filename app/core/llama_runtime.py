@@ -3,7 +3,8 @@
 Why the low-level API: llama-cpp-python's high-level `Llama` keeps logits for every row it decodes and its
 `draft_model=` hook copies n_ctx x n_vocab floats (DESIGN.md). The speculative loop needs exactly: a batch with
 logits on chosen rows only, `llama_decode`, a greedy pick per row (numpy argmax over the row, no copy), and
-KV-cache truncation with the result checked. This module offers those and nothing more; the loop itself lives in the engine.
+KV-cache truncation with the result checked. This module offers those and nothing more; the loop itself lives
+in the engine.
 """
 
 from __future__ import annotations

@@ -128,7 +128,8 @@ class BenchPanel(QDialog):
 
     def run(self) -> None:
         try:
-            ks = [v.strip() if v.strip() == "auto" else int(v) for v in self.draft_tokens.text().split(",") if v.strip()]
+            parts = [v.strip() for v in self.draft_tokens.text().split(",") if v.strip()]
+            ks = [v if v == "auto" else int(v) for v in parts]
         except ValueError:
             self.status.setText("Draft tokens: numbers and 'auto', separated by commas")
             return
@@ -157,11 +158,15 @@ class BenchPanel(QDialog):
             return
         self.progress.setValue(100)
         rows = [("plain", report["plain"]["tokens_per_second"], 1.0, None, None)] + [
-            (str(r["draft_tokens"]), r["tokens_per_second"], r["speedup"], r["acceptance_rate"], r["identical"])
+            (str(r["draft_tokens"]), r["tokens_per_second"], r["speedup"],
+             # auto that settled on plain decoding drafted nothing: no acceptance to show
+             "— (went plain)" if r.get("last_draft_tokens") == 0 and not r["acceptance_rate"]
+             else r["acceptance_rate"], r["identical"])
             for r in report["runs"]]
         self.table.setRowCount(len(rows))
         for i, (k, tps, speed, acc, same) in enumerate(rows):
-            cells = [k, f"{tps:.1f}", f"{speed:.2f}×", "" if acc is None else f"{acc:.0%}",
+            acc_text = "" if acc is None else acc if isinstance(acc, str) else f"{acc:.0%}"
+            cells = [k, f"{tps:.1f}", f"{speed:.2f}×", acc_text,
                      "" if same is None else ("yes" if same else "NO")]
             for j, text in enumerate(cells):
                 self.table.setItem(i, j, QTableWidgetItem(text))

@@ -73,7 +73,8 @@ def model_label(e: LibraryEntry) -> str:
     i = e.info
     if i is None:
         return e.path
-    return f"{i.display_name} · {format_parameter_count(i.parameter_count)} · {i.file_type} · {i.file_size / 1e6:.0f} MB"
+    size = f"{i.file_size / 1e6:.0f} MB"
+    return f"{i.display_name} · {format_parameter_count(i.parameter_count)} · {i.file_type} · {size}"
 
 
 class ModelListModel(QAbstractListModel):
