@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtGui import QColor, QPalette, QTextBlockFormat, QTextCharFormat, QTextCursor
+from PySide6.QtGui import QColor, QGuiApplication, QPalette, QTextBlockFormat, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 FLUSH_INTERVAL_MS = 30
@@ -61,6 +61,13 @@ class ChatView(QTextBrowser):
         self._timer = QTimer(self)
         self._timer.setInterval(FLUSH_INTERVAL_MS)
         self._timer.timeout.connect(self._flush)
+        # light/dark follows the system: Qt swaps the palette, the highlight tint follows
+        QGuiApplication.styleHints().colorSchemeChanged.connect(self._scheme_changed)
+
+    def _scheme_changed(self) -> None:
+        self._draft.setBackground(highlight_color(self.palette()))
+        if not self.streaming():
+            self._render_all()
 
     # ---- whole conversation ---------------------------------------------------------------------------------
     def set_messages(self, messages: list[ShownMessage]) -> None:
