@@ -12,7 +12,7 @@ import logging
 import os
 import time
 
-from PySide6.QtCore import QByteArray, QModelIndex, Qt, QTimer
+from PySide6.QtCore import QByteArray, QFileSystemWatcher, QModelIndex, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (QApplication, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QListView, QMainWindow,
                                QMenu, QMessageBox, QPlainTextEdit, QPushButton, QScrollArea, QSplitter,
@@ -33,6 +33,7 @@ from app.workers.library_worker import LibraryScanner
 
 log = logging.getLogger("specchat.ui")
 
+RESCAN_DEBOUNCE_MS = 700  # a copy in progress fires many changes: scan once it settles
 CHECKPOINT_S = 0.5  # a streaming answer is saved this often, so a crash keeps what was shown
 LOW_ACCEPTANCE = 0.6
 RECENT_ANSWERS = 5
@@ -96,6 +97,13 @@ class MainWindow(QMainWindow):
         self.sidebar.apply_settings(self.settings)
         self.view.show_highlights = self.settings.speculative.visualize_accepted
         self.refresh_chats()
+        # the library follows the models dirs: a file dropped in, downloaded or deleted triggers a rescan
+        self.rescan_timer = QTimer(self)
+        self.rescan_timer.setSingleShot(True)
+        self.rescan_timer.setInterval(RESCAN_DEBOUNCE_MS)
+        self.rescan_timer.timeout.connect(self.scanner.scan)
+        self.watcher = QFileSystemWatcher([str(d) for d in configured_model_dirs() if d.is_dir()], self)
+        self.watcher.directoryChanged.connect(lambda _: self.rescan_timer.start())
         QTimer.singleShot(0, self.scanner.scan)
 
     # ---- layout ---------------------------------------------------------------------------------------------
@@ -340,8 +348,12 @@ class MainWindow(QMainWindow):
             self.host.cancel(self.request_id)
 
     def regenerate(self) -> None:
-        if self.request_id or self.chat_id is None or not self.main_summary:
+        """A new answer to the last question; a running answer is cancelled (its late tokens are dropped)."""
+        if self.chat_id is None or not self.main_summary:
             return
+        if self.request_id:
+            self.stop()
+            self._close_answer("interrupted", {})
         msgs = self.store.messages(self.chat_id)
         last_user = max((m.position for m in msgs if m.role == "user"), default=None)
         if last_user is None:
@@ -364,7 +376,7 @@ class MainWindow(QMainWindow):
 
     def _set_busy(self, busy: bool) -> None:
         self.stop_button.setEnabled(busy)
-        for w in (self.send_button, self.regenerate_button, self.edit_button):
+        for w in (self.send_button, self.edit_button):
             w.setEnabled(not busy)
 
     def open_bench(self) -> None:

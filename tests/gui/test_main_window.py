@@ -14,6 +14,7 @@ from app.core.library import LibraryEntry
 from app.core.llama_runtime import LoadOptions
 from app.core.model_info import read_model_info
 from app.core.paths import app_paths
+from app.core.settings import load_settings
 from app.core.speculative import GenerationStats
 from app.ui.item_models import ChatListModel, ModelListModel
 from app.ui.main_window import MainWindow
@@ -74,6 +75,12 @@ def test_draft_dropdown_holds_exactly_the_compatible_drafts(qtbot, library):
         w.choose_draft(str(library / "same-weights.gguf"))
     assert "not smaller than the main model" in w.sidebar.advice.text()
     assert w.settings.speculative.draft_for_main[str(library / "main.gguf")] == str(library / "same-weights.gguf")
+
+    # a model dropped into the library shows up in the dropdown without a restart
+    shutil.copy(library / "small-draft.gguf", library / "another-draft.gguf")
+    qtbot.waitUntil(lambda: w.sidebar.draft_models.rowCount() == 3, timeout=10_000)
+    w.close()
+    assert load_settings().speculative.draft_for_main[str(library / "main.gguf")].endswith("same-weights.gguf")
     assert w.sidebar.others_toggle.text() == "2 other models don't fit"
     w.sidebar.others_toggle.click()
     others = w.sidebar.others_list.text()
@@ -132,6 +139,21 @@ def test_stop_and_a_window_closed_mid_answer(qtbot, library):
     with qtbot.waitSignal(w.host.finished, timeout=10_000) as done:
         w.stop_button.click()
     assert done.args[1]["stop_reason"] == "cancelled" and w.send_button.isEnabled()
+
+    # regenerate while streaming: the old answer is cut off, and none of its late tokens reach the new one
+    w.input.setPlainText("Run long")
+    w.send()
+    qtbot.waitUntil(lambda: len(w.pieces) > 5, timeout=10_000)
+    old_request = w.request_id
+    w.regenerate()
+    new_request = w.request_id
+    assert new_request != old_request and w.pieces == []
+    qtbot.waitUntil(lambda: len(w.pieces) > 5, timeout=10_000)
+    with qtbot.waitSignal(w.host.finished, timeout=10_000, check_params_cb=lambda rid, _: rid == new_request):
+        w.stop()
+    msgs = w.store.messages(w.chat_id)
+    assert [m.role for m in msgs[-2:]] == ["user", "assistant"] and msgs[-2].content == "Run long"
+    assert msgs[-1].state == "done"
 
     w.input.setPlainText("And again")
     w.send()
