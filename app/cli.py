@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -197,9 +199,9 @@ def _open_engine(args: argparse.Namespace) -> tuple[Engine, SpeculationConfig]:
 
 def _prompt(engine: Engine, text: str, raw: bool, system: str = "") -> tuple[list[int], tuple[str, ...]]:
     if raw:
-        return engine.raw_prompt(text), ()
+        return engine.prompt({"raw": text})
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
-    return engine.chat_prompt(messages)
+    return engine.prompt({"messages": messages})
 
 
 def _read_prompt(args: argparse.Namespace) -> str:
@@ -219,7 +221,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     k = _draft_tokens(args.draft_tokens)
     engine, spec = _open_engine(args)
     try:
-        spec = SpeculationConfig(**{**spec.__dict__, "draft_tokens": 4 if k == AUTO else int(k), "auto": k == AUTO})
+        spec = replace(spec, draft_tokens=4 if k == AUTO else int(k), auto=k == AUTO)
         tokens, stop = _prompt(engine, _read_prompt(args), args.raw, args.system)
         sampling = SamplerParams(temperature=args.temp, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
                                  repeat_penalty=args.repeat_penalty, seed=args.seed)
@@ -273,8 +275,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_view(args: argparse.Namespace) -> int:
-    import os
-
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from app.ui.bench_view import bench_view  # Qt only for this command
 

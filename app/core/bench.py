@@ -21,7 +21,6 @@ AUTO = "auto"
 
 @dataclass
 class _Series:
-    label: int | str
     tps: list[float]
     acceptance: list[float]
     identical: bool = True
@@ -62,7 +61,7 @@ def run_bench(engine: Engine, prompt: list[int], base: SpeculationConfig, draft_
     off = SpeculationConfig()
     run_once(engine, prompt, 16, off, cancel)  # warm-up: first-call allocations are nobody's cost
     plain_tps: list[float] = []
-    series = {k: _Series(k, [], []) for k in draft_tokens}
+    series = {k: _Series([], []) for k in draft_tokens}
     total, done = rounds * (1 + len(specs)), 0
     for r in range(rounds):
         plain_tokens, ps = run_once(engine, prompt, max_tokens, off, cancel)

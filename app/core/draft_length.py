@@ -41,7 +41,6 @@ class DraftLength:
     draft_s: float | None = None  # per drafted token
     hits: float = 0.0  # decayed accepted drafts
     trials: float = 0.0  # decayed drafts that were judged
-    rounds: int = 0
     probe_gap: int = FIRST_PROBE_GAP
     plain_streak: int = 0
     plain_rounds: int = 0
@@ -53,7 +52,6 @@ class DraftLength:
     # ---- measurements -----------------------------------------------------------------------------------------
     def record(self, drafted: int, accepted: int, draft_s: float, verify_s: float) -> None:
         """One round: `drafted` tokens were judged, `accepted` kept; its drafting time and the rest of its time."""
-        self.rounds += 1
         rows = drafted + 1
         if rows == 1:
             self.plain_rounds += 1
@@ -76,7 +74,7 @@ class DraftLength:
         """With every draft accepted, would some k beat plain decoding by PROBE_MARGIN? (Unknown: yes.)"""
         if self.draft_s is None or 1 not in self.verify_s:
             return True
-        best = max((k + 1) / (k * self.draft_s + self.verify_cost(k + 1)) for k in range(1, self.k_max + 1))
+        best = max(self.throughput(k, acceptance=1.0) for k in range(1, self.k_max + 1))
         return best > PROBE_MARGIN * self.throughput(0)
 
     def expects_drafting(self) -> bool:
@@ -103,15 +101,18 @@ class DraftLength:
         edge = below[-1] if below else above[0]
         return self.verify_s[edge] + slope * (rows - edge)
 
-    def expected_tokens(self, k: int) -> float:
-        a = min(self.acceptance, 0.999)
+    def expected_tokens(self, k: int, acceptance: float | None = None) -> float:
+        if acceptance is not None and acceptance >= 1.0:
+            return k + 1.0  # the ceiling: every draft accepted
+        a = min(self.acceptance if acceptance is None else acceptance, 0.999)
         return (1 - a ** (k + 1)) / (1 - a)
 
-    def throughput(self, k: int) -> float:
+    def throughput(self, k: int, acceptance: float | None = None) -> float:
+        """Expected tokens per second at draft length k (with the measured acceptance, or the one given)."""
         if k == 0:
             return 1.0 / self.verify_cost(1)
         assert self.draft_s is not None
-        return self.expected_tokens(k) / (k * self.draft_s + self.verify_cost(k + 1))
+        return self.expected_tokens(k, acceptance) / (k * self.draft_s + self.verify_cost(k + 1))
 
     def best(self) -> int:
         return max(range(self.k_max + 1), key=self.throughput)

@@ -14,11 +14,11 @@ from typing import Protocol
 import numpy as np
 
 from app.core.llama_runtime import LoadedModel
-from app.core.sampling import Distribution, SamplerParams, distribution, point_mass, top_probability
+from app.core.sampling import (Distribution, SamplerParams, distribution, penalty_window, point_mass,
+                               top_probability)
 
 
 class Drafter(Protocol):
-    name: str
     draft_s: float  # time the last propose() spent drafting (catch-up of skipped tokens excluded)
 
     def begin(self, prompt: list[int], eager: bool = True, cancel: threading.Event | None = None) -> None:
@@ -44,7 +44,6 @@ class ModelDrafter:
 
     def __init__(self, model: LoadedModel) -> None:
         self.model = model
-        self.name = model.info.display_name
         self.pending: list[int] = []
         self.draft_s = 0.0
         self._decoded: int | None = None  # drafts the last propose() left in the cache; None: it decoded nothing
@@ -81,7 +80,7 @@ class ModelDrafter:
                 drafts.append(m.argmax(-1))
             else:
                 assert qs is not None and rng is not None
-                q = distribution(m.logits_np(-1), sampling, list(history[-sampling.repeat_last_n:]) + drafts)
+                q = distribution(m.logits_np(-1), sampling, penalty_window(history, drafts, sampling))
                 if q.top_prob < p_min:
                     break
                 qs.append(q)
@@ -114,7 +113,6 @@ class NgramDrafter:
         if size < 1:
             raise ValueError("the n-gram size must be at least 1")
         self.size = size
-        self.name = f"n-gram ({size})"
         self.draft_s = 0.0
         self.tokens: list[int] = []
         self._index: list[dict[tuple[int, ...], int]] = []

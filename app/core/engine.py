@@ -16,8 +16,7 @@ from app.core.chat_format import ChatFormat, choose_chat_format
 from app.core.compat import check_compatibility
 from app.core.draft_length import DraftLength
 from app.core.drafting import Drafter, ModelDrafter, NgramDrafter
-from app.core.llama_runtime import LoadedModel, LoadOptions, ModelLoadError
-from app.core.model_info import read_model_info
+from app.core.llama_runtime import LoadedModel, LoadOptions, ModelLoadError, read_info
 from app.core.sampling import SamplerParams
 from app.core.speculative import GenerationRequest, GenerationStats, TokenEvent, generate
 
@@ -62,15 +61,12 @@ class Engine:
                    progress: Callable[[float], bool] | None = None) -> LoadedModel:
         if self.main is None:
             raise ModelLoadError("load a main model before its draft model")
-        try:
-            info = read_model_info(path)
-        except (OSError, ValueError) as e:
-            raise ModelLoadError(str(e)) from e
+        info = read_info(path)  # checked before any weights load, then handed to the loader
         verdict = check_compatibility(self.main.info, info)
         if not verdict.compatible:
             raise ModelLoadError(f"{Path(path).name} cannot draft for {self.main.info.display_name}: "
                                  + "; ".join(verdict.reasons))
-        new = LoadedModel(path, options, progress)
+        new = LoadedModel(path, options, progress, info)
         self.unload_draft()
         self.draft = new
         return new
@@ -119,6 +115,12 @@ class Engine:
 
     def raw_prompt(self, text: str) -> list[int]:
         return self._require_main().tokenize(text, add_special=True, parse_special=False)
+
+    def prompt(self, request: dict) -> tuple[list[int], tuple[str, ...]]:
+        """Tokens and stop strings for {"raw": text} (as it is) or {"messages": [...]} (the chat format)."""
+        if "raw" in request:
+            return self.raw_prompt(request["raw"]), ()
+        return self.chat_prompt(request["messages"])
 
     # ---- generation -----------------------------------------------------------------------------------------
     def drafter(self, spec: SpeculationConfig) -> tuple[Drafter | None, DraftLength | None]:

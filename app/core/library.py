@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS gguf_cache (
 )
 """
 # bump when ModelInfo's fields or their meaning change: old rows are then re-read
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: ModelInfo.block_count
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 import llama_cpp
 import numpy as np
 
-from app.core.gguf_reader import GGUFError, read_header
+from app.core.gguf_reader import GGUFError
 from app.core.model_info import ModelInfo, read_model_info
 
 log = logging.getLogger("specchat.runtime")
@@ -39,6 +39,10 @@ class ModelLoadError(RuntimeError):
 
 class DecodeError(RuntimeError):
     pass
+
+
+class ContextFull(DecodeError):
+    """No room left in the context for what was to be decoded."""
 
 
 class DecodeCancelled(DecodeError):
@@ -64,11 +68,19 @@ def physical_cores() -> int:
 
 def backend_name() -> str:
     """The compute backend llama.cpp was built with, for the UI's "GPU: n/m layers" line."""
-    info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
+    info = llama_cpp.llama_print_system_info().decode("utf-8", "replace").upper()
     for name in ("CUDA", "Metal", "Vulkan", "ROCm", "SYCL", "HIP"):
-        if f"{name.upper()} :" in info.upper() or f"{name.upper()} =" in info.upper():
+        if f"{name.upper()} :" in info or f"{name.upper()} =" in info:
             return name
     return "GPU" if gpu_offload_supported() else "CPU"
+
+
+def read_info(path: str | Path) -> ModelInfo:
+    """The model's facts, read before llama.cpp sees the file, so a broken file gets a clear error."""
+    try:
+        return read_model_info(path)
+    except (GGUFError, OSError) as e:
+        raise ModelLoadError(str(e)) from e
 
 
 def gpu_offload_supported() -> bool:
@@ -105,14 +117,12 @@ class LoadedModel:
     """A llama_model + llama_context + one reusable batch. Not thread-safe: one engine thread owns it."""
 
     def __init__(self, path: str | Path, options: LoadOptions = LoadOptions(),
-                 progress: Callable[[float], bool] | None = None) -> None:
-        """`progress(fraction)` is called while the weights load; returning False stops the load."""
+                 progress: Callable[[float], bool] | None = None, info: ModelInfo | None = None) -> None:
+        """`progress(fraction)` is called while the weights load; returning False stops the load.
+        `info`: the file's ModelInfo when the caller already read it (else it is read here)."""
         init_backend()
         self.path = str(Path(path).absolute())
-        try:
-            self.info: ModelInfo = read_model_info(self.path)  # clear errors before llama.cpp sees the file
-        except (GGUFError, OSError) as e:
-            raise ModelLoadError(str(e)) from e
+        self.info: ModelInfo = info if info is not None else read_info(self.path)
         if not self.info.is_generative:
             raise ModelLoadError(f"{Path(self.path).name} is a {self.info.role} model; it cannot generate text")
         self.n_gpu_layers = options.n_gpu_layers
@@ -140,8 +150,7 @@ class LoadedModel:
             on_gpu = bool(self.n_gpu_layers) and gpu_offload_supported()
             retry = None
             if on_gpu:
-                layers = min(self.n_gpu_layers, self.info_block_count() + 1)
-                retry = layers // 2
+                retry = min(self.n_gpu_layers, self.info.block_count + 1) // 2
             hint = (f" Try fewer GPU layers (e.g. {retry} instead of {self.info_layers_hint()}), or a smaller "
                     "quantization." if on_gpu else "")
             raise ModelLoadError(f"llama.cpp could not load {Path(self.path).name} "
@@ -186,14 +195,6 @@ class LoadedModel:
         if self.info.file_size > ram:
             raise ModelLoadError(f"{Path(self.path).name} needs {self.info.file_size / 2**30:.1f} GiB but this "
                                  f"machine has {ram / 2**30:.1f} GiB of RAM; choose a smaller quantization")
-
-    def info_block_count(self) -> int:
-        """Layers according to the GGUF header (known before llama.cpp loads anything)."""
-        try:
-            header = read_header(self.path)
-            return int(header.get(f"{self.info.architecture}.block_count", 0) or 0)
-        except (GGUFError, OSError, ValueError):
-            return 0
 
     def info_layers_hint(self) -> str:
         return "all" if self.n_gpu_layers >= 10**6 else str(self.n_gpu_layers)
@@ -259,7 +260,7 @@ class LoadedModel:
         loop's short decodes go without).
         """
         if self.n_past + len(tokens) > self.n_ctx:
-            raise DecodeError("context full")
+            raise ContextFull("context full")
         if cancel is not None:
             self._cancel = cancel
             llama_cpp.llama_set_abort_callback(self.ctx, self._abort_cb, None)

@@ -40,6 +40,7 @@ class ModelInfo:
     parameter_count: int
     file_type: str  # quantization, e.g. "Q4_K_M"
     context_length: int
+    block_count: int  # layers ({arch}.block_count); 0 if the header does not say
     has_chat_template: bool
     general_type: str  # general.type ("model", "mmproj", "adapter"...) or ""
     role: str
@@ -155,6 +156,7 @@ def read_model_info(path: str | Path) -> ModelInfo:
         parameter_count=n_params,
         file_type=file_type,
         context_length=int(header.get(f"{arch}.context_length") or 0),
+        block_count=int(header.get(f"{arch}.block_count") or 0),
         has_chat_template=isinstance(template, str) and bool(template.strip()),
         general_type=str(header.get("general.type") or ""),
         role=_role(header, arch, tok, name),

@@ -29,7 +29,14 @@ class AppPaths:
 
     @property
     def database(self) -> Path:
+        """The model library's metadata cache."""
         return self.data / "specchat.sqlite3"
+
+    @property
+    def chats(self) -> Path:
+        """Conversations. Its own file: each SQLite file versions its schema in PRAGMA user_version, and the
+        library cache rebuilds itself by bumping that number, which must never touch the chats."""
+        return self.data / "chats.sqlite3"
 
     @property
     def models(self) -> Path:

@@ -57,12 +57,22 @@ def point_mass(token: int) -> Distribution:
     return Distribution(np.array([token], dtype=np.int64), np.array([1.0]))
 
 
+def penalty_window(history: Sequence[int], extra: list[int], params: SamplerParams) -> list[int]:
+    """The tokens the repetition penalty looks at: the last repeat_last_n of history + extra (all of them when
+    it is negative). Empty when there is no penalty, so the token loop copies nothing then. The main model's p
+    and the draft's q must see the same window, hence one function for both."""
+    if params.repeat_penalty == 1.0 or params.repeat_last_n == 0:
+        return []
+    recent = list(history[-params.repeat_last_n:]) if params.repeat_last_n > 0 else list(history)
+    recent += extra
+    return recent[-params.repeat_last_n:] if params.repeat_last_n > 0 else recent
+
+
 def distribution(logits: np.ndarray, params: SamplerParams, recent: Sequence[int]) -> Distribution:
     """The sampling distribution for one logits row (float32 view of n_vocab values; never modified)."""
     x = logits
-    if params.repeat_penalty != 1.0 and recent and params.repeat_last_n != 0:
-        window = recent[-params.repeat_last_n:] if params.repeat_last_n > 0 else recent
-        seen = np.unique(np.asarray(window, dtype=np.int64))
+    if params.repeat_penalty != 1.0 and recent:  # `recent`: penalty_window()
+        seen = np.unique(np.asarray(recent, dtype=np.int64))
         x = logits.copy()
         v = x[seen]
         # llama.cpp's rule: a positive logit is divided by the penalty, a negative one multiplied

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 
 from app.core.draft_length import DraftLength
 from app.core.drafting import Drafter
-from app.core.llama_runtime import DecodeCancelled, DecodeError, LoadedModel
-from app.core.sampling import SamplerParams, distribution, make_rng, residual
+from app.core.llama_runtime import ContextFull, DecodeCancelled, DecodeError, LoadedModel
+from app.core.sampling import Distribution, SamplerParams, distribution, make_rng, penalty_window, residual
 from app.core.stop_strings import StopStringFilter
 
 log = logging.getLogger("specchat.engine")
@@ -58,7 +58,14 @@ class GenerationStats:
     @property
     def tokens_per_second(self) -> float:
         """Generation speed after the first token (prompt evaluation excluded), as llama.cpp reports it."""
-        gen_time = self.elapsed_s - self.ttft_s
+        return self._rate(self.elapsed_s)
+
+    def tokens_per_second_now(self) -> float:
+        """The same while it still runs."""
+        return self._rate(time.perf_counter() - self.started_at) if self.started_at else 0.0
+
+    def _rate(self, elapsed: float) -> float:
+        gen_time = elapsed - self.ttft_s
         return (self.generated_tokens - 1) / gen_time if self.generated_tokens > 1 and gen_time > 0 else 0.0
 
     @property
@@ -93,18 +100,19 @@ def generate(main: LoadedModel, drafter: Drafter | None, length: DraftLength | N
     params = req.sampling
     greedy = params.greedy
     rng = None if greedy else make_rng(params.seed)
-    last_n = params.repeat_last_n if params.repeat_last_n > 0 else 1 << 30
     utf8 = codecs.getincrementaldecoder("utf-8")("replace")
     stop_filter = StopStringFilter(req.stop)
     prompt = req.prompt_tokens
     stats.prompt_tokens = len(prompt)
     seq = list(prompt)  # the whole text as tokens: the repetition penalty's window and nothing else
-    if drafter is not None and length is None:
-        length = DraftLength()
+    length = length or DraftLength()  # only consulted when there is a drafter
+
+    def row_distribution(row: int, extra: list[int]) -> Distribution:
+        return distribution(main.logits_np(row), params, penalty_window(seq, extra, params))
 
     def sample_row(row: int, extra: list[int]) -> int:
         assert rng is not None
-        return distribution(main.logits_np(row), params, seq[-last_n:] + extra).sample(rng)
+        return row_distribution(row, extra).sample(rng)
 
     def rounds() -> Iterator[TokenEvent]:
         if not prompt:
@@ -114,7 +122,6 @@ def generate(main: LoadedModel, drafter: Drafter | None, length: DraftLength | N
         first = main.argmax(-1) if greedy else sample_row(-1, [])
         to_emit: list[tuple[int, bool]] = [(first, False)]  # this round's tokens; the last is not yet in main
         if drafter is not None:
-            assert length is not None
             drafter.begin(prompt, eager=length.expects_drafting(), cancel=req.cancel)
         stats.prompt_eval_s = time.perf_counter() - t0
         while True:
@@ -146,7 +153,6 @@ def generate(main: LoadedModel, drafter: Drafter | None, length: DraftLength | N
             drafts: list[int] = []
             qs = None
             if drafter is not None:
-                assert length is not None
                 n = min(length.next(), room, req.max_tokens - stats.generated_tokens)
                 if n > 0:
                     proposed, qs = drafter.propose(last, n, seq, None if greedy else params, rng, req.p_min)
@@ -166,7 +172,7 @@ def generate(main: LoadedModel, drafter: Drafter | None, length: DraftLength | N
                 nxt = -1
                 for i, tok in enumerate(drafts):
                     assert qs is not None
-                    p = distribution(main.logits_np(i), params, seq[-last_n:] + drafts[:i])
+                    p = row_distribution(i, drafts[:i])
                     q = qs[i]
                     if rng.random() * q.prob(tok) < p.prob(tok):  # accept with probability min(1, p/q)
                         accepted += 1
@@ -178,10 +184,10 @@ def generate(main: LoadedModel, drafter: Drafter | None, length: DraftLength | N
             main.truncate(base + 1 + accepted)
             if drafter is not None:
                 drafter.commit(last, proposed, accepted)
-                assert length is not None
-                draft_s = drafter.draft_s if proposed else 0.0
-                # everything but drafting is the verify side: decode, picks, trimming, catch-up batches
-                length.record(len(drafts), accepted, draft_s, time.perf_counter() - t_round - draft_s)
+                if length.auto:  # only `auto` learns from timings; a fixed k does no bookkeeping
+                    draft_s = drafter.draft_s if proposed else 0.0
+                    # everything but drafting is the verify side: decode, picks, trimming, catch-up batches
+                    length.record(len(drafts), accepted, draft_s, time.perf_counter() - t_round - draft_s)
                 stats.drafted += len(drafts)
                 stats.accepted += accepted
                 stats.draft_tokens_last = len(drafts)
@@ -192,9 +198,10 @@ def generate(main: LoadedModel, drafter: Drafter | None, length: DraftLength | N
         yield from rounds()
     except DecodeCancelled:
         stats.stop_reason = "cancelled"
+    except ContextFull as e:
+        stats.stop_reason, stats.error = "context", str(e)
     except DecodeError as e:
-        stats.stop_reason = "context" if "context full" in str(e) else "error"
-        stats.error = str(e)
+        stats.stop_reason, stats.error = "error", str(e)
     except GeneratorExit:  # the consumer closed us: nothing more may be yielded
         stats.stop_reason = stats.stop_reason or "cancelled"
         stats.elapsed_s = time.perf_counter() - t0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from enum import IntEnum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
@@ -14,6 +14,31 @@ from app.core.library import LibraryEntry
 from app.core.model_info import format_parameter_count
 
 Index = QModelIndex | QPersistentModelIndex
+T = TypeVar("T")
+
+
+class RowListModel(QAbstractListModel, Generic[T]):
+    """A flat list of rows replaced as a whole; subclasses say what each role shows in `row_data`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rows: list[T] = []
+
+    def set_rows(self, rows: list[T]) -> None:
+        self.beginResetModel()
+        self._rows = list(rows)
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        return self.row_data(self._rows[index.row()], role)
+
+    def row_data(self, row: T, role: int) -> Any:
+        raise NotImplementedError
 
 
 class ChatRoles(IntEnum):
@@ -22,23 +47,11 @@ class ChatRoles(IntEnum):
     Updated = Qt.ItemDataRole.UserRole + 3
 
 
-class ChatListModel(QAbstractListModel):
-    def __init__(self) -> None:
-        super().__init__()
-        self._chats: list[Chat] = []
-
+class ChatListModel(RowListModel[Chat]):
     def set_chats(self, chats: list[Chat]) -> None:
-        self.beginResetModel()
-        self._chats = list(chats)
-        self.endResetModel()
+        self.set_rows(chats)
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._chats)
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._chats):
-            return None
-        c = self._chats[index.row()]
+    def row_data(self, c: Chat, role: int) -> Any:
         if role in (Qt.ItemDataRole.DisplayRole, ChatRoles.Title):
             return c.title
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -54,12 +67,12 @@ class ChatListModel(QAbstractListModel):
                 ChatRoles.Updated: b"updated"}
 
     def row_of(self, chat_id: int) -> int:
-        return next((i for i, c in enumerate(self._chats) if c.id == chat_id), -1)
+        return next((i for i, c in enumerate(self._rows) if c.id == chat_id), -1)
 
     def rename(self, chat_id: int, title: str) -> None:
         row = self.row_of(chat_id)
         if row >= 0:
-            self._chats[row].title = title
+            self._rows[row].title = title
             idx = self.index(row)
             self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DisplayRole, ChatRoles.Title])
 
@@ -77,25 +90,14 @@ def model_label(e: LibraryEntry) -> str:
     return f"{i.display_name} · {format_parameter_count(i.parameter_count)} · {i.file_type} · {size}"
 
 
-class ModelListModel(QAbstractListModel):
+class ModelListModel(RowListModel[tuple[LibraryEntry, list[str]]]):
     """Library entries with a label each ("SmolLM2 135M Instruct · 135M · Q4_1 · 98 MB") and optional advice."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._rows: list[tuple[LibraryEntry, list[str]]] = []
-
     def set_entries(self, rows: list[tuple[LibraryEntry, list[str]]]) -> None:
-        self.beginResetModel()
-        self._rows = list(rows)
-        self.endResetModel()
+        self.set_rows(rows)
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        entry, advice = self._rows[index.row()]
+    def row_data(self, row: tuple[LibraryEntry, list[str]], role: int) -> Any:
+        entry, advice = row
         if role == Qt.ItemDataRole.DisplayRole:
             return model_label(entry)
         if role == Qt.ItemDataRole.ToolTipRole:

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (QApplication, QHBoxLayout, QInputDialog, QLabel, 
 from app import APP_NAME
 from app.core.chat_store import ChatStore, Message, spans_from_flags
 from app.core.library import DraftCandidate, LibraryEntry, configured_model_dirs
-from app.core.model_info import read_model_info
 from app.core.paths import app_paths
 from app.core.settings import load_settings, save_settings
 from app.ui.bench_panel import BenchPanel
@@ -72,7 +71,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(APP_NAME)
         self.paths = app_paths().ensure()
         self.settings = load_settings()
-        self.store = ChatStore(self.paths.database)
+        self.store = ChatStore(self.paths.chats)
         self.host = EngineHost(self)
         self.scanner = LibraryScanner(configured_model_dirs(), self.paths.database)
         self.chat_id: int | None = None
@@ -221,9 +220,7 @@ class MainWindow(QMainWindow):
         self.open_chat(index.data(ChatRoles.ChatId))
 
     def open_chat(self, chat_id: int) -> None:
-        if self.request_id:
-            self.stop()  # the old stream is cancelled; its late batches are dropped by request id
-            self._close_answer("interrupted", {})
+        self._abandon_answer()
         self.chat_id = chat_id
         chat = self.store.chat(chat_id)
         self.system_prompt.setText(chat.system_prompt)
@@ -255,9 +252,7 @@ class MainWindow(QMainWindow):
 
     def delete_chat(self, chat_id: int) -> None:
         if chat_id == self.chat_id:
-            if self.request_id:
-                self.stop()
-                self._close_answer("interrupted", {})
+            self._abandon_answer()
             self.chat_id = None
             self.view.set_messages([])
         self.store.delete_chat(chat_id)
@@ -334,9 +329,10 @@ class MainWindow(QMainWindow):
         """Write the answer as it stands (done, interrupted or error) and show it as it will stay."""
         if self.answer is not None:
             content = "".join(t for t, _ in self.pieces)
+            spans = spans_from_flags(self.pieces)
             stats = {**stats, "draft_name": self.draft_name if stats.get("drafted") else ""}
-            self.store.save_answer(self.answer.id, content, spans_from_flags(self.pieces), stats, state=state)
-            self.view.end_answer(ShownMessage("assistant", content, spans_from_flags(self.pieces),
+            self.store.save_answer(self.answer.id, content, spans, stats, state=state)
+            self.view.end_answer(ShownMessage("assistant", content, spans,
                                               footer_text(stats, self.draft_name) if stats else "", state))
         self.answer = None
         self.request_id = 0
@@ -347,13 +343,18 @@ class MainWindow(QMainWindow):
         if self.request_id:
             self.host.cancel(self.request_id)
 
+    def _abandon_answer(self) -> None:
+        """Leave the streaming answer (chat switched, regenerated, window closed): cancel it, keep what was shown
+        as interrupted; its late batches are dropped by request id."""
+        if self.request_id:
+            self.stop()
+            self._close_answer("interrupted", {})
+
     def regenerate(self) -> None:
         """A new answer to the last question; a running answer is cancelled (its late tokens are dropped)."""
         if self.chat_id is None or not self.main_summary:
             return
-        if self.request_id:
-            self.stop()
-            self._close_answer("interrupted", {})
+        self._abandon_answer()
         msgs = self.store.messages(self.chat_id)
         last_user = max((m.position for m in msgs if m.role == "user"), default=None)
         if last_user is None:
@@ -467,10 +468,7 @@ class MainWindow(QMainWindow):
 
     def _refresh_drafts(self) -> None:
         if self.main_summary:
-            try:
-                self.scanner.find_drafts(read_model_info(self.main_summary["path"]))
-            except (OSError, ValueError) as e:
-                self.sidebar.set_advice([str(e)])
+            self.scanner.find_drafts(self.main_summary["path"])
 
     def _draft_candidates(self, main_path: str, fits: list[DraftCandidate], others: list[DraftCandidate],
                           default: DraftCandidate | None) -> None:
@@ -503,6 +501,7 @@ class MainWindow(QMainWindow):
         if not self.main_summary:
             return
         self.settings.speculative.draft_for_main[self.main_summary["path"]] = path
+        self.sidebar.select_draft(path)  # the choice and its advice show at once, not after a rescan
         self.draft_name = self.draft_path = ""
         if path:
             self._pending_draft = path
@@ -519,9 +518,7 @@ class MainWindow(QMainWindow):
 
     # ---- closing --------------------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.request_id:
-            self.host.cancel(self.request_id)
-            self._close_answer("interrupted", {})
+        self._abandon_answer()
         self.sidebar.collect_settings(self.settings)
         self.settings.ui.window_geometry = bytes(self.saveGeometry().toBase64().data()).decode()
         try:

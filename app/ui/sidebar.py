@@ -130,34 +130,25 @@ class Sidebar(QWidget):
         self._mode_changed()
 
     # ---- settings -------------------------------------------------------------------------------------------
+    def _bindings(self) -> list[tuple[str, str, QWidget]]:
+        """(settings section, field, widget): one table both directions read."""
+        return [("generation", "temperature", self.temperature), ("generation", "top_k", self.top_k),
+                ("generation", "top_p", self.top_p), ("generation", "min_p", self.min_p),
+                ("generation", "max_tokens", self.max_tokens), ("generation", "seed", self.seed),
+                ("runtime", "n_ctx", self.n_ctx), ("speculative", "mode", self.mode),
+                ("speculative", "draft_tokens", self.draft_tokens), ("speculative", "auto_draft_tokens", self.auto_k),
+                ("speculative", "p_min", self.p_min), ("speculative", "ngram_size", self.ngram_size),
+                ("speculative", "draft_gpu_layers", self.draft_gpu_layers),
+                ("speculative", "visualize_accepted", self.visualize),
+                ("speculative", "default_drafter", self.default_drafter)]
+
     def apply_settings(self, st: Settings) -> None:
-        g, sp = st.generation, st.speculative
-        self.temperature.setValue(g.temperature)
-        self.top_k.setValue(g.top_k)
-        self.top_p.setValue(g.top_p)
-        self.min_p.setValue(g.min_p)
-        self.max_tokens.setValue(g.max_tokens)
-        self.seed.setValue(g.seed)
-        self.n_ctx.setValue(st.runtime.n_ctx)
-        self.mode.setCurrentIndex(max(0, self.mode.findData(sp.mode)))
-        self.draft_tokens.setValue(sp.draft_tokens)
-        self.auto_k.setChecked(sp.auto_draft_tokens)
-        self.p_min.setValue(sp.p_min)
-        self.ngram_size.setValue(sp.ngram_size)
-        self.draft_gpu_layers.setValue(sp.draft_gpu_layers)
-        self.visualize.setChecked(sp.visualize_accepted)
-        self.default_drafter.setChecked(sp.default_drafter)
+        for section, name, widget in self._bindings():
+            _set_value(widget, getattr(getattr(st, section), name))
 
     def collect_settings(self, st: Settings) -> None:
-        g, sp = st.generation, st.speculative
-        g.temperature, g.top_k, g.top_p = self.temperature.value(), self.top_k.value(), self.top_p.value()
-        g.min_p, g.max_tokens, g.seed = self.min_p.value(), self.max_tokens.value(), self.seed.value()
-        st.runtime.n_ctx = self.n_ctx.value()
-        sp.mode = self.mode.currentData()
-        sp.draft_tokens, sp.auto_draft_tokens = self.draft_tokens.value(), self.auto_k.isChecked()
-        sp.p_min, sp.ngram_size = self.p_min.value(), self.ngram_size.value()
-        sp.draft_gpu_layers = self.draft_gpu_layers.value()
-        sp.visualize_accepted, sp.default_drafter = self.visualize.isChecked(), self.default_drafter.isChecked()
+        for section, name, widget in self._bindings():
+            setattr(getattr(st, section), name, _value(widget))
 
     # ---- models ---------------------------------------------------------------------------------------------
     def set_library(self, usable: list[LibraryEntry], selected: str = "") -> None:
@@ -193,8 +184,7 @@ class Sidebar(QWidget):
                              current: str, note: str = "") -> None:
         """Fill the dropdown with exactly the compatible drafts and the disclosure with the rest."""
         self.draft_models.set_entries([(c.entry, c.result.advice) for c in fits])
-        row = self.draft_models.row_of(current)
-        self.draft_combo.setCurrentIndex(row)
+        self.select_draft(current)
         self.draft_note.setText(note)
         n = len(others)
         self.others_toggle.setVisible(n > 0)
@@ -203,6 +193,11 @@ class Sidebar(QWidget):
                         for c in others)
         self.others_list.setText(f"<ul style='margin-left:-20px'>{items}</ul>" if items else "")
         self.others_list.setVisible(bool(n) and self.others_toggle.isChecked())
+
+    def select_draft(self, path: str) -> None:
+        """Show `path` as the draft (none if it is not a compatible one), with its size advice."""
+        row = self.draft_models.row_of(path)
+        self.draft_combo.setCurrentIndex(row)
         self.set_advice(self.draft_models.index(row).data(ModelRoles.Advice) or [] if row >= 0 else [])
 
     def set_advice(self, lines: list[str]) -> None:
@@ -238,6 +233,23 @@ class Sidebar(QWidget):
     def _toggle_others(self, on: bool) -> None:
         self.others_toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
         self.others_list.setVisible(on)
+
+
+def _value(w: QWidget) -> object:
+    if isinstance(w, QCheckBox):
+        return w.isChecked()
+    if isinstance(w, QComboBox):
+        return w.currentData()
+    return w.value()  # type: ignore[attr-defined]  (QSpinBox, QDoubleSpinBox)
+
+
+def _set_value(w: QWidget, value: object) -> None:
+    if isinstance(w, QCheckBox):
+        w.setChecked(bool(value))
+    elif isinstance(w, QComboBox):
+        w.setCurrentIndex(max(0, w.findData(value)))
+    else:
+        w.setValue(value)  # type: ignore[attr-defined]
 
 
 def _spin(lo: int, hi: int, step: int = 1) -> QSpinBox:

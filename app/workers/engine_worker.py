@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -68,6 +70,19 @@ class EngineWorker(QObject):
     def cancel_load(self) -> None:
         self._load_cancel.set()
 
+    @contextmanager
+    def _cancel_event(self, request_id: int) -> Iterator[threading.Event]:
+        """The request's cancel flag (set already if cancel() came first), forgotten when the request ends."""
+        with self._lock:
+            event = self._cancels.setdefault(request_id, threading.Event())
+            for old in [rid for rid in self._cancels if rid < request_id]:
+                del self._cancels[old]  # cancels that arrived after their request had ended
+        try:
+            yield event
+        finally:
+            with self._lock:
+                self._cancels.pop(request_id, None)
+
     # ---- slots, run on the engine thread ----------------------------------------------------------------------
     @Slot(str, str, dict)
     def load(self, role: str, path: str, options: dict) -> None:
@@ -104,81 +119,66 @@ class EngineWorker(QObject):
     def generate(self, request_id: int, request: dict) -> None:
         """request: {"messages": [...]} or {"raw": text}, plus "max_tokens", "sampling" (SamplerParams fields),
         "speculation" (SpeculationConfig fields)."""
-        with self._lock:
-            cancel = self._cancels.setdefault(request_id, threading.Event())
-            for old in [rid for rid in self._cancels if rid < request_id]:
-                del self._cancels[old]  # cancels that arrived after their request had ended
         stats = GenerationStats()
         try:
-            if cancel.is_set():  # stopped before it started
-                stats.stop_reason = "cancelled"
-                return
-            if "raw" in request:
-                prompt, stop = self.engine.raw_prompt(request["raw"]), ()
-            else:
-                prompt, stop = self.engine.chat_prompt(request["messages"])
-            events = self.engine.generate(
-                prompt, stats, max_tokens=int(request.get("max_tokens", 1024)),
-                sampling=SamplerParams(**request.get("sampling", {})),
-                spec=SpeculationConfig(**request.get("speculation", {})), stop=stop, cancel=cancel)
-            batch: list[tuple[str, bool]] = []
-            last_emit = time.perf_counter()
-            for ev in events:
-                batch.append((ev.text, ev.from_draft))
-                now = time.perf_counter()
-                if now - last_emit >= BATCH_S:
-                    self._flush(request_id, batch, stats)
-                    batch = []
-                    last_emit = now
-            if batch:
-                self._flush(request_id, batch, stats)
+            with self._cancel_event(request_id) as cancel:
+                if cancel.is_set():  # stopped before it started
+                    stats.stop_reason = "cancelled"
+                    return
+                self._stream(request_id, request, stats, cancel)
         except (ModelLoadError, ValueError, TypeError) as e:  # no model, bad settings, a template that failed
             stats.stop_reason, stats.error = "error", str(e)
         except Exception as e:  # the thread must survive anything one request does
             log.exception("generation failed")
             stats.stop_reason, stats.error = "error", f"{type(e).__name__}: {e}"
         finally:
-            with self._lock:
-                self._cancels.pop(request_id, None)
             self.finished.emit(request_id, {**stats.to_json(), "stop_reason": stats.stop_reason,
                                             "error": stats.error, "elapsed_s": round(stats.elapsed_s, 4)})
+
+    def _stream(self, request_id: int, request: dict, stats: GenerationStats, cancel: threading.Event) -> None:
+        """Run one generation, emitting its events in batches of at most BATCH_S."""
+        prompt, stop = self.engine.prompt(request)
+        events = self.engine.generate(
+            prompt, stats, max_tokens=int(request.get("max_tokens", 1024)),
+            sampling=SamplerParams(**request.get("sampling", {})),
+            spec=SpeculationConfig(**request.get("speculation", {})), stop=stop, cancel=cancel)
+        batch: list[tuple[str, bool]] = []
+        last_emit = time.perf_counter()
+        for ev in events:
+            batch.append((ev.text, ev.from_draft))
+            now = time.perf_counter()
+            if now - last_emit >= BATCH_S:
+                self._flush(request_id, batch, stats)
+                batch = []
+                last_emit = now
+        if batch:
+            self._flush(request_id, batch, stats)
 
     def _flush(self, request_id: int, batch: list[tuple[str, bool]], stats: GenerationStats) -> None:
         self.tokens.emit(request_id, batch)
         self.liveStats.emit(request_id, {"generated_tokens": stats.generated_tokens,
                                          "acceptance_rate": stats.acceptance_rate,
-                                         "tokens_per_second": _live_tps(stats)})
+                                         "tokens_per_second": stats.tokens_per_second_now()})
 
     @Slot(int, dict)
     def bench(self, request_id: int, request: dict) -> None:
         """request: {"messages": [...]} or {"raw": text}, "speculation" (the mode and options), "draft_tokens"
         (list of k or "auto"), "max_tokens", "rounds"."""
-        with self._lock:
-            cancel = self._cancels.setdefault(request_id, threading.Event())
         try:
-            if "raw" in request:
-                prompt = self.engine.raw_prompt(request["raw"])
-            else:
-                prompt, _ = self.engine.chat_prompt(request["messages"])
-            report = run_bench(self.engine, prompt, SpeculationConfig(**request["speculation"]),
-                               request["draft_tokens"], int(request.get("max_tokens", 200)),
-                               int(request.get("rounds", 2)),
-                               progress=lambda line, f: self.benchProgress.emit(request_id, line, f), cancel=cancel)
+            with self._cancel_event(request_id) as cancel:
+                prompt, _ = self.engine.prompt(request)
+                report = run_bench(self.engine, prompt, SpeculationConfig(**request["speculation"]),
+                                   request["draft_tokens"], int(request.get("max_tokens", 200)),
+                                   int(request.get("rounds", 2)),
+                                   progress=lambda line, f: self.benchProgress.emit(request_id, line, f),
+                                   cancel=cancel)
         except (BenchCancelled, ModelLoadError, ValueError, TypeError, RuntimeError) as e:
             report = {"error": str(e)}
-        finally:
-            with self._lock:
-                self._cancels.pop(request_id, None)
         self.benchFinished.emit(request_id, report)
 
     @Slot()
     def shutdown(self) -> None:
         self.engine.close()
-
-
-def _live_tps(stats: GenerationStats) -> float:
-    elapsed = time.perf_counter() - stats.started_at - stats.ttft_s if stats.started_at else 0.0
-    return (stats.generated_tokens - 1) / elapsed if stats.generated_tokens > 1 and elapsed > 0 else 0.0
 
 
 class EngineHost(QObject):

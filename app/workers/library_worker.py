@@ -8,8 +8,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from app.core.gguf_reader import GGUFError
 from app.core.library import ModelLibrary, pick_default_drafter
-from app.core.model_info import ModelInfo
+from app.core.model_info import read_model_info
 
 log = logging.getLogger("specchat.worker")
 
@@ -27,17 +28,23 @@ class LibraryScanner(QObject):
     def scan(self) -> None:
         threading.Thread(target=self._scan, name="library-scan", daemon=True).start()
 
-    def find_drafts(self, main: ModelInfo) -> None:
-        threading.Thread(target=self._drafts, args=(main,), name="draft-candidates", daemon=True).start()
+    def find_drafts(self, main_path: str) -> None:
+        threading.Thread(target=self._drafts, args=(main_path,), name="draft-candidates", daemon=True).start()
 
     def _scan(self) -> None:
         with self._lock:
             entries = ModelLibrary(self.dirs, self.db_path).scan()
         self.scanned.emit(entries)  # queued to the GUI thread's receivers
 
-    def _drafts(self, main: ModelInfo) -> None:
+    def _drafts(self, main_path: str) -> None:
         with self._lock:
             lib = ModelLibrary(self.dirs, self.db_path)
-            lib.scan()
+            lib.scan()  # warm: the SQLite cache answers, no header is read again
+            entry = lib.find(main_path)
+            try:  # a main model loaded from outside the library is read once, here
+                main = entry.info if entry is not None and entry.info is not None else read_model_info(main_path)
+            except (GGUFError, OSError) as e:
+                log.warning("cannot read %s: %s", main_path, e)
+                return
             fits, others = lib.draft_candidates(main)
-        self.candidates.emit(main.path, fits, others, pick_default_drafter(fits))
+        self.candidates.emit(main_path, fits, others, pick_default_drafter(fits))

@@ -160,13 +160,13 @@ def test_stop_and_a_window_closed_mid_answer(qtbot, library):
     qtbot.waitUntil(lambda: len(w.pieces) > 5, timeout=10_000)
     chat_id = w.chat_id
     w.close()  # mid-answer: what was shown is kept, marked interrupted
-    last = ChatStore(app_paths().database).messages(chat_id)[-1]
+    last = ChatStore(app_paths().chats).messages(chat_id)[-1]
     assert last.role == "assistant" and last.state == "interrupted" and last.content
 
 
 def test_item_models(qtmodeltester, fixtures):
     chats = ChatListModel()
-    store = ChatStore(app_paths().ensure().database)
+    store = ChatStore(app_paths().ensure().chats)
     for title in ("a", "b", "c"):
         store.create_chat(title)
     chats.set_chats(store.chats())
