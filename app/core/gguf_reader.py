@@ -47,6 +47,16 @@ class GGUFError(ValueError):
     """The file is not a GGUF file we can read; the message says why in words a user understands."""
 
 
+class GGUFHeaderIncomplete(GGUFError):
+    """Only a prefix of the file is at hand (a ranged download of a remote header) and the header goes on past it.
+
+    `needed` is a lower bound for the prefix length that lets parsing get further."""
+
+    def __init__(self, message: str, needed: int) -> None:
+        super().__init__(message)
+        self.needed = needed
+
+
 @dataclass(frozen=True)
 class GGUFArray:
     """A long array left undecoded: where it lies in the file, so it can be decoded later on demand."""
@@ -129,13 +139,16 @@ def _decode_array_items(data: bytes, item_type: int, count: int, name: str) -> l
 class _Cursor:
     """Bounds-checked reads over the mapped file."""
 
-    def __init__(self, buf: mmap.mmap, size: int, name: str) -> None:
+    def __init__(self, buf: mmap.mmap, size: int, name: str, declared_size: int) -> None:
         self.buf = buf
-        self.size = size
+        self.size = size  # bytes at hand
+        self.declared_size = declared_size  # bytes the whole file has (more than `size` for a remote prefix)
         self.pos = 0
         self.name = name
 
     def need(self, n: int, what: str) -> None:
+        if n >= 0 and self.size < self.pos + n <= self.declared_size:
+            raise GGUFHeaderIncomplete(f"{self.name}: {what} lies past the {self.size} bytes fetched", self.pos + n)
         if n < 0 or self.pos + n > self.size:
             raise GGUFError(
                 f"{self.name}: file is truncated or corrupt: {what} needs {n} bytes at offset {self.pos}, "
@@ -184,6 +197,8 @@ class _Cursor:
                     pos += 8 + unpack(buf, pos)[0]
         except struct.error:
             pos = size + 1
+        if pos > size and self.declared_size > size:
+            raise GGUFHeaderIncomplete(f"{self.name}: {what} runs past the {size} bytes fetched", size * 2)
         if pos > size:
             raise GGUFError(f"{self.name}: file is truncated or corrupt: {what} runs past the end of the file")
         self.pos = pos
@@ -220,11 +235,15 @@ def _value(cur: _Cursor, vtype: int, key: str, keep_offsets: bool) -> tuple[Any,
     raise GGUFError(f"{cur.name}: corrupt metadata: array {key!r} has unknown item type {item_type}")
 
 
-def read_header(path: str | os.PathLike[str], string_offsets_for: frozenset[str] = frozenset()) -> GGUFHeader:
+def read_header(path: str | os.PathLike[str], string_offsets_for: frozenset[str] = frozenset(),
+                declared_size: int | None = None) -> GGUFHeader:
     """Read the metadata and tensor infos of a GGUF file without reading tensor data.
 
     `string_offsets_for` names string arrays whose per-item file offsets should be kept (the tokenizer uses
     them to hash ranges of token texts straight from the file bytes).
+    `declared_size`: the file at `path` is only the first bytes of a file this long (a remote header fetched
+    with a range request). Running past the prefix raises GGUFHeaderIncomplete; the tensor-data check uses the
+    declared size. Without it, the file is taken as whole.
     """
     path = Path(path)
     name = path.name
@@ -238,17 +257,20 @@ def read_header(path: str | os.PathLike[str], string_offsets_for: frozenset[str]
         raise GGUFError(f"{path}: permission denied") from None
     with f:
         size = os.fstat(f.fileno()).st_size
-        if size < 24:
+        declared = max(size, declared_size or 0)
+        if declared < 24:
             raise GGUFError(f"{name}: not a GGUF model file (only {size} bytes)")
+        if size < 24:
+            raise GGUFHeaderIncomplete(f"{name}: only {size} bytes fetched", 24)
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            return _parse(buf, size, path, string_offsets_for)
+            return _parse(buf, size, path, string_offsets_for, declared)
 
 
-def _parse(buf: mmap.mmap, size: int, path: Path, keep: frozenset[str]) -> GGUFHeader:
+def _parse(buf: mmap.mmap, size: int, path: Path, keep: frozenset[str], declared: int) -> GGUFHeader:
     name = path.name
     if buf[:4] != GGUF_MAGIC:
         raise GGUFError(f"{name}: not a GGUF model file (it starts with {bytes(buf[:4])!r}, not b'GGUF')")
-    cur = _Cursor(buf, size, name)
+    cur = _Cursor(buf, size, name, declared)
     cur.pos = 4
     version = cur.u32("version")
     if version not in SUPPORTED_VERSIONS:
@@ -261,10 +283,10 @@ def _parse(buf: mmap.mmap, size: int, path: Path, keep: frozenset[str]) -> GGUFH
     n_tensors = cur.u64("tensor count")
     n_kv = cur.u64("metadata count")
     # the smallest possible key/value takes 8+1+4+1 bytes and the smallest tensor info 8+1+4+8+4+8
-    if n_kv * 14 + n_tensors * 33 > size - cur.pos:
+    if n_kv * 14 + n_tensors * 33 > declared - cur.pos:
         raise GGUFError(
             f"{name}: corrupt header: it claims {n_kv} metadata entries and {n_tensors} tensors, "
-            f"more than a {size}-byte file can hold"
+            f"more than a {declared}-byte file can hold"
         )
     metadata: dict[str, Any] = {}
     string_offsets: dict[str, array] = {}
@@ -291,9 +313,9 @@ def _parse(buf: mmap.mmap, size: int, path: Path, keep: frozenset[str]) -> GGUFH
     if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
         raise GGUFError(f"{name}: corrupt header: general.alignment is {alignment!r}, not a power of two")
     data_offset = (cur.pos + alignment - 1) // alignment * alignment
-    _check_tensor_data_fits(name, tensors, data_offset, size)
+    _check_tensor_data_fits(name, tensors, data_offset, declared)
     log.debug("%s: v%d, %d keys, %d tensors, header %d bytes", name, version, n_kv, n_tensors, cur.pos)
-    return GGUFHeader(path, version, size, metadata, tensors, data_offset, string_offsets)
+    return GGUFHeader(path, version, declared, metadata, tensors, data_offset, string_offsets)
 
 
 def _check_tensor_data_fits(name: str, tensors: list[TensorInfo], data_offset: int, size: int) -> None:

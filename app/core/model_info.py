@@ -26,6 +26,7 @@ _ENCODER_ARCHS = {
     "bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2", "jina-bert-v3", "neo-bert", "modern-bert",
     "eurobert", "t5encoder", "roberta",
 }
+_ANY_LENGTH = 1 << 62
 _POOLING_RANK = 4  # enum llama_pooling_type: NONE=0, MEAN=1, CLS=2, LAST=3, RANK=4
 
 
@@ -129,12 +130,16 @@ def read_model_info(path: str | Path) -> ModelInfo:
     first = Path(path).absolute()
     shards = shard_paths(first)
     header = read_header(first, frozenset({TOKENS_KEY}))
-    n_params = sum(t.n_elements for t in header.tensors)
-    total = header.file_size
-    for extra in shards[1:]:
-        h = read_header(extra)
-        n_params += sum(t.n_elements for t in h.tensors)
-        total += h.file_size
+    return model_info_from_headers(first, [header] + [read_header(extra) for extra in shards[1:]])
+
+
+def model_info_from_headers(first: Path, headers: list[GGUFHeader]) -> ModelInfo:
+    """The facts from the headers of every shard, in order (the first read with TOKENS_KEY offsets kept).
+
+    Shared by local files and remote headers fetched with range requests (where `first` is the local prefix)."""
+    header = headers[0]
+    n_params = sum(t.n_elements for h in headers for t in h.tensors)
+    total = sum(h.file_size for h in headers)
     arch = str(header.get("general.architecture") or "unknown")
     name = str(header.get("general.name") or "").strip()
     if not name:
@@ -148,7 +153,7 @@ def read_model_info(path: str | Path) -> ModelInfo:
     template = header.get("tokenizer.chat_template")
     return ModelInfo(
         path=str(first),
-        shards=tuple(str(p) for p in shards),
+        shards=tuple(str(h.path) for h in headers),
         file_size=total,
         architecture=arch,
         name=name,
@@ -165,6 +170,9 @@ def read_model_info(path: str | Path) -> ModelInfo:
 
 
 def read_token_texts(path: str | Path) -> list[str]:
-    """All token texts of a model: only for explaining a token mismatch, never on a hot path."""
-    header = read_header(Path(path))
+    """All token texts of a model: only for explaining a token mismatch, never on a hot path.
+
+    Only the metadata matters here, so the file is read as the prefix of a file of any length: that also serves
+    a remote header's local prefix (see remote_gguf), whose tensor data was never fetched."""
+    header = read_header(Path(path), declared_size=_ANY_LENGTH)
     return header.array_values(TOKENS_KEY) if TOKENS_KEY in header.metadata else []

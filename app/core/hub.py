@@ -1,0 +1,226 @@
+"""The Hugging Face hub, through huggingface-hub: search, repo file listings, file URLs, the user's token.
+
+We use the library for everything it does well (API calls, auth headers, error classes, redirects) and keep our
+own HTTP only where we need control it does not give: ranged reads of a remote header (remote_gguf) and
+pausable, resumable transfers (transfer). Both share the library's HTTP client, configured once here with
+timeouts: its default client has none, and a stalled hub would hang a search forever.
+
+The endpoint is read per call (HF_ENDPOINT, or what the caller passes), so tests point everything at a local
+server speaking the hub's API. The token is never logged and never stored in the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import stat
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx2
+from huggingface_hub import HfApi, get_session, hf_hub_url, set_client_factory
+from huggingface_hub import errors as hf_errors
+from huggingface_hub.utils import get_token as hf_stored_token
+
+from app.core.paths import app_paths
+
+log = logging.getLogger("specchat.hub")
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+API_TIMEOUT = httpx2.Timeout(30.0, connect=10.0)
+SORTS = {"downloads": "downloads", "likes": "likes", "recent": "last_modified", "trending": "trending_score"}
+REPO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+
+T = TypeVar("T")
+_session_lock = threading.Lock()
+_session_configured = False
+
+
+def _client_with_timeouts() -> httpx2.Client:
+    try:  # the library's request hook adds its user agent and debug logging; keep it when it exists
+        from huggingface_hub.utils._http import hf_request_event_hook
+        hooks: dict[str, list[Callable[..., Any]]] = {"request": [hf_request_event_hook]}
+    except ImportError:
+        hooks = {}
+    return httpx2.Client(event_hooks=hooks, follow_redirects=True, timeout=API_TIMEOUT)
+
+
+def session() -> httpx2.Client:
+    """huggingface-hub's shared HTTP client, with timeouts."""
+    global _session_configured
+    with _session_lock:
+        if not _session_configured:
+            set_client_factory(_client_with_timeouts)
+            _session_configured = True
+    return get_session()
+
+
+class HubError(Exception):
+    """A hub request failed; the message says what to do, in the user's words. `retryable`: a network hiccup
+    or a server error, worth trying again; otherwise (not found, no access) retrying cannot help."""
+
+    def __init__(self, message: str, retryable: bool = False, status: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+
+
+def endpoint_url(endpoint: str | None = None) -> str:
+    return (endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+
+
+# --- the user's token ---------------------------------------------------------------------------------------
+
+def token_file() -> Path:
+    return app_paths().config / "hf_token"
+
+
+def saved_token() -> str:
+    try:
+        return token_file().read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+
+
+def save_token(token: str) -> None:
+    """Kept in its own file, readable by the user only: not in settings.json, the database or any log."""
+    path = token_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = token.strip()
+    if not token:
+        path.unlink(missing_ok=True)
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(token)
+    os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+
+
+def resolve_token() -> str | None:
+    """The token entered in SpecChat's settings, else the one huggingface-hub stores (HF_TOKEN or `hf auth
+    login`), else none."""
+    return saved_token() or hf_stored_token() or None
+
+
+def auth_headers(token: str | None) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"} if token else {}
+
+
+# --- errors -------------------------------------------------------------------------------------------------
+
+def explain(e: Exception, repo_id: str, endpoint: str, what: str = "") -> HubError:
+    """Turn a library or network exception into a HubError a user can act on."""
+    if isinstance(e, HubError):
+        return e
+    subject = f"{repo_id}/{what}" if what else repo_id
+    page = f"{endpoint}/{repo_id}"
+    status = getattr(getattr(e, "response", None), "status_code", None)
+    if isinstance(e, hf_errors.GatedRepoError):
+        return HubError(
+            f"{repo_id} is gated: open {page}, accept its terms with your account, then give SpecChat a token "
+            f"with read access (Downloads → Hugging Face token, or `hf auth login`)", status=status)
+    if isinstance(e, hf_errors.RepositoryNotFoundError):
+        hint = "" if resolve_token() else " If it is private, give SpecChat a token that can read it."
+        return HubError(f"{repo_id} was not found on {endpoint}.{hint}", status=status)
+    if isinstance(e, (hf_errors.RemoteEntryNotFoundError, hf_errors.EntryNotFoundError)):
+        return HubError(f"{subject} does not exist (the repo has no such file)", status=status)
+    if isinstance(e, hf_errors.RevisionNotFoundError):
+        return HubError(f"{repo_id}: that revision does not exist", status=status)
+    if isinstance(e, hf_errors.HfHubHTTPError):
+        if status in (401, 403):
+            return HubError(f"{subject}: access denied ({status}). Check that your Hugging Face token can read "
+                            f"{page}", status=status)
+        retry = status is None or status == 429 or status >= 500
+        return HubError(f"{subject}: the hub answered {status}", retryable=retry, status=status)
+    if isinstance(e, httpx2.TimeoutException):
+        return HubError(f"{subject}: {endpoint} did not answer in time", retryable=True)
+    if isinstance(e, httpx2.TransportError):
+        return HubError(f"{subject}: cannot reach {endpoint} ({type(e).__name__}: {e})", retryable=True)
+    raise e
+
+
+# --- search and listings ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RepoSummary:
+    repo_id: str
+    downloads: int
+    likes: int
+    last_modified: datetime | None
+    gated: bool
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    path: str  # in the repo, "/"-separated
+    size: int
+    sha256: str  # LFS files (every GGUF worth the name); "" when the hub did not say
+    blob_id: str  # git object id
+
+
+@dataclass(frozen=True)
+class RepoFiles:
+    repo_id: str
+    revision: str  # the commit the listing describes: downloads pin it so all parts come from one commit
+    gated: bool
+    files: tuple[RemoteFile, ...]
+
+
+class HubClient:
+    def __init__(self, endpoint: str | None = None, token: str | None = None) -> None:
+        self.endpoint = endpoint_url(endpoint)
+        self.token = token if token is not None else resolve_token()
+        session()
+        self.api = HfApi(endpoint=self.endpoint, token=self.token or False)
+
+    def _call(self, fn: Callable[[], T], repo_id: str, what: str = "") -> T:
+        try:
+            return fn()
+        except (hf_errors.HfHubHTTPError, httpx2.HTTPError) as e:
+            raise explain(e, repo_id, self.endpoint, what) from e
+
+    def search(self, query: str = "", sort: str = "downloads", limit: int = 40) -> list[RepoSummary]:
+        """Model repos with GGUF files, most downloaded / liked / recent first."""
+        if sort not in SORTS:
+            raise ValueError(f"sort must be one of {', '.join(SORTS)}")
+
+        def run() -> list[RepoSummary]:
+            found = self.api.list_models(search=query.strip() or None, filter="gguf", sort=SORTS[sort],  # type: ignore[arg-type]
+                                         limit=limit, expand=["downloads", "likes", "lastModified", "gated"])
+            return [RepoSummary(m.id, m.downloads or 0, m.likes or 0, m.last_modified, bool(m.gated))
+                    for m in found]
+
+        results = self._call(run, f"search {query!r}")
+        log.info("search %r by %s: %d repos", query, sort, len(results))
+        return results
+
+    def repo_files(self, repo_id: str, revision: str | None = None) -> RepoFiles:
+        check_repo_id(repo_id)
+
+        def run() -> RepoFiles:
+            info = self.api.model_info(repo_id, revision=revision, files_metadata=True, timeout=30)
+            files = tuple(
+                RemoteFile(s.rfilename, (s.lfs.size if s.lfs else s.size) or 0, s.lfs.sha256 if s.lfs else "",
+                           s.blob_id or "")
+                for s in info.siblings or ())
+            return RepoFiles(info.id, info.sha or revision or "main", bool(info.gated), files)
+
+        return self._call(run, repo_id)
+
+    def file_url(self, repo_id: str, path: str, revision: str = "main") -> str:
+        return hf_hub_url(repo_id, path, revision=revision, endpoint=self.endpoint)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return auth_headers(self.token)
+
+
+def check_repo_id(repo_id: str) -> str:
+    if not REPO_ID_RE.match(repo_id) or ".." in repo_id:
+        raise HubError(f"{repo_id!r} is not a hub repo id (expected owner/name)")
+    return repo_id
