@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -32,6 +33,11 @@ from app.core.paths import app_paths
 from app.core.pypi_models import STARTER_MODEL, ModelFetchError, ensure_starter_model
 from app.core.sampling import SamplerParams
 from app.core.speculative import GenerationStats
+from app.core.hub import SORTS, HubClient, HubError
+from app.core.downloads import DownloadJob, DownloadManager, State
+from app.core.gguf_files import group_gguf_files, machine_budget, recommend
+from app.core.draft_finder import DraftSuggestion, find_drafts
+from app.core.importer import MODES as IMPORT_MODES, ImportError_, import_gguf
 
 log = logging.getLogger("specchat.cli")
 
@@ -80,6 +86,32 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--rounds", type=int, default=3, help="plain/speculative rounds (median reported)")
     bench.add_argument("--prompt-file", type=Path, metavar="F", required=True)
     bench.add_argument("--json", action="store_true", help="print JSON")
+
+    def endpoint_arg(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--endpoint", metavar="URL", help="hub endpoint (default: $HF_ENDPOINT or huggingface.co)")
+        q.add_argument("--json", action="store_true", help="print JSON")
+
+    dl = sub.add_parser("download", help="download a GGUF from the Hugging Face hub into the library")
+    dl.add_argument("repo_id", metavar="REPO_ID")
+    dl.add_argument("filename", metavar="FILENAME", help="the file (part 1, or the split's stem, for split models)")
+    dl.add_argument("--revision", default=None, help="branch, tag or commit (default: main)")
+    endpoint_arg(dl)
+    se = sub.add_parser("search", help="search the hub for GGUF models")
+    se.add_argument("query", nargs="?", default="")
+    se.add_argument("--sort", choices=list(SORTS), default="downloads")
+    se.add_argument("--limit", type=int, default=20)
+    endpoint_arg(se)
+    fi = sub.add_parser("files", help="a hub repo's GGUF files with sizes, quantization and the one that fits here")
+    fi.add_argument("repo_id", metavar="REPO_ID")
+    endpoint_arg(fi)
+    fd = sub.add_parser("find-drafts", help="smaller models on the hub with the same tokenizer as MODEL")
+    fd.add_argument("--model", type=Path, required=True, metavar="M", help="the main model (local GGUF)")
+    fd.add_argument("--query", action="append", default=[], help="also search for this (repeatable)")
+    fd.add_argument("--limit", type=int, default=8, help="repos to check")
+    endpoint_arg(fd)
+    im = sub.add_parser("import", help="bring local GGUF files into the library")
+    im.add_argument("paths", nargs="+", type=Path, metavar="FILE")
+    im.add_argument("--mode", choices=list(IMPORT_MODES), default="copy")
 
     bv = sub.add_parser("bench-view", help="streaming speed of the real chat view (offscreen, synthetic tokens)")
     bv.add_argument("--tokens", type=int, default=20_000)
@@ -287,6 +319,119 @@ def cmd_bench_view(args: argparse.Namespace) -> int:
     return 0 if report["complete"] else 1
 
 
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    paths = app_paths().ensure()
+    last = [0.0]
+
+    def show(job: DownloadJob) -> None:
+        now = time.monotonic()
+        if args.json or (now - last[0] < 1.0 and job.state == State.RUNNING):
+            return
+        last[0] = now
+        eta = f", {job.eta_seconds:.0f} s left" if job.eta_seconds is not None else ""
+        extra = f" — {job.error}" if job.error else ""
+        print(f"{job.name}: {job.state.value} {_gib(job.done_bytes)} / {_gib(job.total_bytes)} "
+              f"({job.fraction:.0%}, {_gib(int(job.speed))}/s{eta}){extra}", file=sys.stderr)
+
+    manager = DownloadManager(paths.models, paths.downloads, lambda: HubClient(args.endpoint), listener=show)
+    started = time.monotonic()
+    try:
+        job = manager.enqueue_file(args.repo_id, args.filename, args.revision)
+        job = manager.wait(job.id)
+    except KeyboardInterrupt:
+        manager.shutdown()
+        print("interrupted: the partial download is kept; run the same command again to resume", file=sys.stderr)
+        return 130
+    except HubError as e:
+        manager.shutdown()
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    manager.shutdown()
+    if job.state != State.DONE:
+        print(f"error: {job.name}: {job.error or job.state.value}", file=sys.stderr)
+        return 2
+    path = job.model_path(paths.models)
+    manager.remove(job.id)
+    if args.json:
+        print(json.dumps({"path": str(path), "repo_id": job.repo_id, "revision": job.revision, "bytes": job.total_bytes,
+                          "sha256": [p.sha256 for p in job.parts], "seconds": round(time.monotonic() - started, 2),
+                          "note": job.error}))
+    else:
+        print(path)
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    found = HubClient(args.endpoint).search(args.query, args.sort, args.limit)
+    if args.json:
+        print(json.dumps([{"repo_id": r.repo_id, "downloads": r.downloads, "likes": r.likes, "gated": r.gated,
+                           "last_modified": r.last_modified.isoformat() if r.last_modified else None}
+                          for r in found], indent=2))
+        return 0
+    for r in found:
+        print(f"{r.repo_id:60s} {r.downloads:>10,} downloads {r.likes:>6,} likes{'  (gated)' if r.gated else ''}")
+    return 0
+
+
+def cmd_files(args: argparse.Namespace) -> int:
+    listing = HubClient(args.endpoint).repo_files(args.repo_id)
+    choices = group_gguf_files(listing.files)
+    budget = machine_budget()
+    best = recommend(choices, budget.bytes)
+    rows = [{"name": c.name, "quantization": c.quant, "bytes": c.size, "parts": [p.path for p in c.parts],
+             "projector": c.is_projector, "recommended": c is best} for c in choices]
+    if args.json:
+        print(json.dumps({"repo_id": listing.repo_id, "revision": listing.revision, "gated": listing.gated,
+                          "budget": {"bytes": budget.bytes, "from": budget.where}, "files": rows}, indent=2))
+        return 0
+    print(f"{listing.repo_id} @ {listing.revision[:10]}; recommended for {budget.where}: "
+          f"{best.name if best else 'nothing fits'}")
+    for r in rows:
+        mark = "*" if r["recommended"] else " "
+        split = f" ({len(r['parts'])} parts)" if len(r["parts"]) > 1 else ""
+        print(f" {mark} {r['quantization'] or '?':8s} {_gib(r['bytes']):>10s}  {r['name']}{split}"
+              f"{'  [vision projector]' if r['projector'] else ''}")
+    return 0
+
+
+def _suggestion_json(s: DraftSuggestion) -> dict[str, Any]:
+    return {"repo_id": s.repo_id, "compatible": s.compatible, "file": s.choice.name if s.choice else None,
+            "bytes": s.choice.size if s.choice else None, "parameters": s.parameter_count, "reasons": s.reasons,
+            "advice": s.advice}
+
+
+def cmd_find_drafts(args: argparse.Namespace) -> int:
+    main_info = read_model_info(args.model)
+    found = find_drafts(HubClient(args.endpoint), main_info, extra_queries=args.query, limit=args.limit)
+    if args.json:
+        print(json.dumps([_suggestion_json(s) for s in found], indent=2))
+        return 0
+    if not found:
+        print("no candidates found on the hub (try --query with a model family name)")
+    for s in found:
+        head = f"{'fits' if s.compatible else 'no  '}  {s.repo_id}"
+        print(head + (f"  {s.choice.name} ({_gib(s.choice.size)})" if s.choice else ""))
+        for line in s.reasons + s.advice:
+            print(f"        {line}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    models = app_paths().ensure().models
+    failed = 0
+    for p in args.paths:
+        try:
+            print(import_gguf(p, models, args.mode))
+        except (GGUFError, ImportError_) as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed += 1
+    return 2 if failed else 0
+
+
 def run_gui(argv: Sequence[str]) -> int:
     from app.ui.application import run_app  # Qt is imported only when a window is wanted
 
@@ -306,9 +451,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("generate", None): cmd_generate,
         ("bench", None): cmd_bench,
         ("bench-view", None): cmd_bench_view,
+        ("download", None): cmd_download,
+        ("search", None): cmd_search,
+        ("files", None): cmd_files,
+        ("find-drafts", None): cmd_find_drafts,
+        ("import", None): cmd_import,
     }
     try:
         return handlers[(args.command, getattr(args, "models_command", None))](args)
-    except (ModelLoadError, ChatTemplateError, ValueError, OSError) as e:
+    except (ModelLoadError, ChatTemplateError, HubError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,195 @@
+"""Hub search, file listings, remote headers and the draft finder, against a local server speaking the hub API."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.core.catalog import CatalogModel, load_catalog, resolve
+from app.core.compat import check_compatibility
+from app.core.draft_finder import find_drafts, search_queries, size_from_name
+from app.core.gguf_files import group_gguf_files, quantization, recommend
+from app.core.hub import HubClient, HubError, RemoteFile, resolve_token, save_token, token_file
+from app.core.model_info import read_model_info
+from app.core.remote_gguf import remote_model_info
+from app.core.settings import load_settings
+from tests.fixtures.fake_hub import TOKEN, FakeHub
+
+SMOL_REPO = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"
+SMOL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@pytest.fixture
+def hub() -> Iterator[FakeHub]:
+    with FakeHub() as h:
+        yield h
+
+
+def client(hub: FakeHub, token: str = "") -> HubClient:
+    return HubClient(hub.url, token=token)
+
+
+def test_search_lists_gguf_repos_sorted(hub: FakeHub, fixtures: dict[str, Path]) -> None:
+    hub.add("a/Popular-GGUF", {"p-Q8_0.gguf": fixtures["base"]}, downloads=900, likes=1,
+            last_modified="2026-01-01T00:00:00.000Z")
+    hub.add("b/Liked-GGUF", {"l-Q8_0.gguf": fixtures["base"]}, downloads=10, likes=99,
+            last_modified="2026-02-01T00:00:00.000Z")
+    hub.add("c/Fresh-GGUF", {"f-Q8_0.gguf": fixtures["base"]}, downloads=1, likes=0,
+            last_modified="2026-03-01T00:00:00.000Z")
+    hub.add("d/safetensors-only", {"model.safetensors": b"x"}, downloads=10_000)
+    c = client(hub)
+    assert [r.repo_id for r in c.search("", "downloads")] == ["a/Popular-GGUF", "b/Liked-GGUF", "c/Fresh-GGUF"]
+    assert [r.repo_id for r in c.search("", "likes")][0] == "b/Liked-GGUF"
+    assert [r.repo_id for r in c.search("", "recent")][0] == "c/Fresh-GGUF"
+    assert [r.repo_id for r in c.search("liked")] == ["b/Liked-GGUF"]
+    query = [p for m, p, h in hub.requests if p == "/api/models"]
+    assert query, "the search went through the hub's /api/models"
+
+
+def test_repo_files_grouped_with_quant_and_recommendation(hub: FakeHub, fixtures: dict[str, Path]) -> None:
+    f = fixtures["base"]
+    hub.add("o/Big-GGUF", {
+        "Big-Q2_K.gguf": f, "Big-Q4_K_M.gguf": f, "Big-Q8_0.gguf": f, "Big-F16.gguf": f, "mmproj-Big-F16.gguf": f,
+        "Q6_K/Big-Q6_K-00001-of-00002.gguf": f, "Q6_K/Big-Q6_K-00002-of-00002.gguf": f, "README.md": b"# Big",
+    })
+    listing = client(hub).repo_files("o/Big-GGUF")
+    assert listing.revision and all(x.sha256 for x in listing.files if x.path.endswith(".gguf"))
+    choices = group_gguf_files(listing.files)
+    by_name = {c.name: c for c in choices}
+    split = by_name["Q6_K/Big-Q6_K"]
+    assert [p.path for p in split.parts] == ["Q6_K/Big-Q6_K-00001-of-00002.gguf", "Q6_K/Big-Q6_K-00002-of-00002.gguf"]
+    assert split.quant == "Q6_K" and split.size == 2 * f.stat().st_size and split.complete
+    assert by_name["mmproj-Big-F16.gguf"].is_projector
+    assert "README.md" not in by_name
+    size = f.stat().st_size
+    # plenty of memory: the best quality short of F16; a budget for one file only: not the split Q6_K
+    assert recommend(choices, 10 << 30).quant == "Q8_0"
+    assert recommend(choices, int(size * 1.2) + (512 << 20) + 1).quant == "Q8_0"
+    assert recommend(choices, 1000) is None
+
+
+@pytest.mark.parametrize("name,quant", [
+    ("Qwen2.5-0.5B-Instruct-Q8_0.gguf", "Q8_0"), ("qwen2.5-7b-instruct-q4_k_m-00001-of-00002.gguf", "Q4_K_M"),
+    ("SmolLM2-135M-Instruct.Q4_1.gguf", "Q4_1"), ("x-IQ4_XS.gguf", "IQ4_XS"), ("gemma-3-270m-it-BF16.gguf", "BF16"),
+    ("model.gguf", ""),
+])
+def test_quantization_from_file_name(name: str, quant: str) -> None:
+    assert quantization(name) == quant
+
+
+def test_unknown_repo_and_gated_repo_say_what_to_do(hub: FakeHub, fixtures: dict[str, Path]) -> None:
+    hub.add("meta/Gated-GGUF", {"g-Q8_0.gguf": fixtures["base"]}, gated=True)
+    with pytest.raises(HubError, match="nobody/nothing was not found"):
+        client(hub).repo_files("nobody/nothing")
+    listing = client(hub).repo_files("meta/Gated-GGUF")  # the listing is public, the bytes are not
+    choice = group_gguf_files(listing.files)[0]
+    with pytest.raises(HubError, match=r"meta/Gated-GGUF is gated: open .*/meta/Gated-GGUF, accept its terms.*token"):
+        remote_model_info(client(hub), listing.repo_id, listing.revision, choice)
+    info = remote_model_info(client(hub, TOKEN), listing.repo_id, listing.revision, choice)
+    assert info.tokenizer is not None
+    with pytest.raises(HubError, match="not a hub repo id"):
+        client(hub).repo_files("../../etc")
+
+
+def test_unreachable_hub_is_a_retryable_error() -> None:
+    c = HubClient("http://127.0.0.1:9", token="")
+    with pytest.raises(HubError, match="cannot reach http://127.0.0.1:9") as e:
+        c.repo_files("a/b")
+    assert e.value.retryable
+
+
+def test_remote_header_gives_the_local_verdict_from_a_few_mb(hub: FakeHub, smollm2_path: Path,
+                                                              fixtures: dict[str, Path]) -> None:
+    hub.add(SMOL_REPO, {SMOL_FILE: smollm2_path})
+    listing = client(hub).repo_files(SMOL_REPO)
+    choice = group_gguf_files(listing.files)[0]
+    remote = remote_model_info(client(hub), SMOL_REPO, listing.revision, choice)
+    local = read_model_info(smollm2_path)
+    assert remote.tokenizer == local.tokenizer
+    assert (remote.parameter_count, remote.file_size, remote.file_type) == \
+           (local.parameter_count, local.file_size, local.file_type)
+    fetched = sum(int(r.split("-")[1]) - int(r[6:].split("-")[0]) + 1 for r in hub.ranges(SMOL_FILE))
+    assert fetched <= 4 << 20 < smollm2_path.stat().st_size // 20
+    for name in ("base", "pad200", "tok100"):  # the same verdict and reasons as with the local file
+        main = read_model_info(fixtures[name])
+        assert check_compatibility(main, remote) == check_compatibility(main, local)
+    remote_model_info(client(hub), SMOL_REPO, listing.revision, choice)  # a second look is served from the cache
+    assert len(hub.ranges(SMOL_FILE)) == 1
+
+
+def test_remote_header_larger_than_the_first_fetch(hub: FakeHub, gemma_path: Path) -> None:
+    hub.add("google/gemma-3-270m-GGUF", {gemma_path.name: gemma_path})
+    listing = client(hub).repo_files("google/gemma-3-270m-GGUF")
+    remote = remote_model_info(client(hub), listing.repo_id, listing.revision, group_gguf_files(listing.files)[0])
+    assert remote.tokenizer == read_model_info(gemma_path).tokenizer
+    assert len(hub.ranges(gemma_path.name)) >= 2  # 262k tokens: the header is longer than the first 2 MB
+
+
+def test_find_drafts_checks_tokenizers_not_names(hub: FakeHub, fixtures: dict[str, Path]) -> None:
+    hub.add("t/Tiny-Draft-GGUF", {"tiny-draft-Q8_0.gguf": fixtures["base_draft"],
+                                  "tiny-draft-Q4_K_M.gguf": fixtures["base_draft"]}, downloads=50)
+    hub.add("t/Tiny-Renamed-Vocab-GGUF", {"tiny-Q8_0.gguf": fixtures["tok100"]}, downloads=40)
+    hub.add("t/Tiny-SPM-GGUF", {"tiny-spm-Q8_0.gguf": fixtures["spm"]}, downloads=30)
+    hub.add("t/Tiny-Gated-GGUF", {"tiny-Q8_0.gguf": fixtures["base_draft"]}, downloads=20, gated=True)
+    hub.add("t/Tiny-70B-GGUF", {"tiny-Q8_0.gguf": fixtures["base_draft"]}, downloads=10)
+    main = read_model_info(fixtures["qwen2_arch"])  # another architecture name, the same tokenizer
+    seen: list[str] = []
+    found = find_drafts(client(hub), main, extra_queries=["Tiny"], on_result=lambda s: seen.append(s.repo_id))
+    verdict = {s.repo_id: s for s in found}
+    assert set(seen) == set(verdict)
+    assert "t/Tiny-70B-GGUF" not in verdict  # its name says it is bigger than the main: never fetched
+    assert not hub.ranges("t/Tiny-70B-GGUF/tiny-Q8_0.gguf")
+    assert found[0].repo_id == "t/Tiny-Draft-GGUF" and found[0].compatible
+    assert found[0].choice is not None and found[0].choice.quant == "Q8_0"
+    assert verdict["t/Tiny-Renamed-Vocab-GGUF"].reasons[0].startswith("token 100 differs: ")
+    assert any("tokenizer types differ" in r for r in verdict["t/Tiny-SPM-GGUF"].reasons)
+    assert "gated" in verdict["t/Tiny-Gated-GGUF"].reasons[0]
+
+
+def test_draft_search_terms() -> None:
+    assert size_from_name("bartowski/Qwen2.5-0.5B-Instruct-GGUF") == 0.5e9
+    assert size_from_name("HuggingFaceTB/SmolLM2-135M-Instruct-GGUF") == 135e6
+    assert size_from_name("org/model-GGUF") is None
+
+
+def test_search_queries_follow_the_family(fixtures: dict[str, Path]) -> None:
+    qs = search_queries(read_model_info(fixtures["qwen2_arch"]), ["mine"])
+    assert qs[0] == "mine" and "Qwen2.5-0.5B-Instruct" in qs
+
+
+def test_catalog_pairs_and_resolution(hub: FakeHub, fixtures: dict[str, Path]) -> None:
+    pairs = load_catalog()
+    ids = {p.id for p in pairs}
+    assert {"qwen2.5-7b", "qwen2.5-14b", "qwen2.5-32b", "llama-3.1-8b", "llama-3.3-70b"} <= ids
+    assert all(p.draft.repo != p.main.repo for p in pairs)
+    # a file renamed since the catalog was written is found by its quantization
+    hub.add("o/M-GGUF", {"M-renamed-Q4_K_M.gguf": fixtures["base"], "M-Q8_0.gguf": fixtures["base"]})
+    listing = client(hub).repo_files("o/M-GGUF")
+    assert resolve(listing, CatalogModel("o/M-GGUF", "Q4_K_M", "M-Q4_K_M.gguf")).name == "M-renamed-Q4_K_M.gguf"
+    with pytest.raises(HubError, match="no longer has a Q2_K file"):
+        resolve(listing, CatalogModel("o/M-GGUF", "Q2_K", "M-Q2_K.gguf"))
+
+
+def test_a_broken_catalog_is_an_empty_one(tmp_path: Path) -> None:
+    bad = tmp_path / "catalog.toml"
+    bad.write_text("[[pair]]\nid = 1\nmain = 'x'\n")
+    assert load_catalog(bad) == []
+
+
+def test_token_is_kept_private(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    save_token("hf_secret_value_123456789012345")
+    assert stat.S_IMODE(os.stat(token_file()).st_mode) == 0o600
+    assert resolve_token() == "hf_secret_value_123456789012345"
+    assert "hf_secret" not in str(load_settings())
+    save_token("")
+    assert not token_file().exists()
+
+
+def test_remote_files_are_dataclasses() -> None:
+    f = RemoteFile("a.gguf", 1, "", "")
+    assert group_gguf_files([f])[0].first is f
