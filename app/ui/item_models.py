@@ -10,6 +10,8 @@ from typing import Any, Generic, TypeVar
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
 from app.core.chat_store import Chat
+from app.core.downloads import DownloadJob
+from app.core.downloads import State as DownloadState
 from app.core.library import LibraryEntry
 from app.core.model_info import format_parameter_count
 
@@ -117,3 +119,75 @@ class ModelListModel(RowListModel[tuple[LibraryEntry, list[str]]]):
             return -1
         real = os.path.realpath(path)
         return next((i for i, (e, _) in enumerate(self._rows) if os.path.realpath(e.path) == real), -1)
+
+
+class DownloadRoles(IntEnum):
+    JobId = Qt.ItemDataRole.UserRole + 1
+    State = Qt.ItemDataRole.UserRole + 2
+    Fraction = Qt.ItemDataRole.UserRole + 3
+    Detail = Qt.ItemDataRole.UserRole + 4  # "1.2 GiB of 4.4 GiB · 23 MB/s · 2 min left", or the error
+
+
+def format_bytes(n: float) -> str:
+    for unit, div in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= div:
+            return f"{n / div:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+def format_duration(s: float) -> str:
+    return f"{s:.0f} s" if s < 90 else f"{s / 60:.0f} min" if s < 5400 else f"{s / 3600:.1f} h"
+
+
+def download_detail(j: DownloadJob) -> str:
+    done = f"{format_bytes(j.done_bytes)} of {format_bytes(j.total_bytes)}"
+    if j.state == DownloadState.RUNNING:
+        eta = j.eta_seconds
+        return f"{done} · {format_bytes(j.speed)}/s" + (f" · {format_duration(eta)} left" if eta is not None else "")
+    if j.error:
+        return f"{j.state.value}: {j.error}"
+    return f"{j.state.value} · {done}"
+
+
+class DownloadListModel(RowListModel[DownloadJob]):
+    """One row per download job; a job's progress updates its own row only (dataChanged), new jobs append."""
+
+    def update_job(self, job: DownloadJob) -> None:
+        row = next((i for i, j in enumerate(self._rows) if j.id == job.id), -1)
+        if row < 0:
+            self.beginInsertRows(QModelIndex(), len(self._rows), len(self._rows))
+            self._rows.append(job)
+            self.endInsertRows()
+            return
+        self._rows[row] = job
+        idx = self.index(row)
+        self.dataChanged.emit(idx, idx)
+
+    def remove_job(self, job_id: str) -> None:
+        row = next((i for i, j in enumerate(self._rows) if j.id == job_id), -1)
+        if row >= 0:
+            self.beginRemoveRows(QModelIndex(), row, row)
+            del self._rows[row]
+            self.endRemoveRows()
+
+    def job_at(self, row: int) -> DownloadJob | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def row_data(self, j: DownloadJob, role: int) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole:
+            return f"{j.repo_id} · {j.name}"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return download_detail(j)
+        if role == DownloadRoles.JobId:
+            return j.id
+        if role == DownloadRoles.State:
+            return j.state.value
+        if role == DownloadRoles.Fraction:
+            return j.fraction
+        if role == DownloadRoles.Detail:
+            return download_detail(j)
+        return None
+
+    def roleNames(self) -> dict[int, bytes]:
+        return {**super().roleNames(), DownloadRoles.JobId: b"jobId", DownloadRoles.State: b"state",
+                DownloadRoles.Fraction: b"fraction", DownloadRoles.Detail: b"detail"}

