@@ -145,7 +145,7 @@ def _stream(client: HubClient, repo_id: str, revision: str, spec: PartSpec, part
                 raise _disk_error(e, part) from e
             with out:
                 last_report = 0.0
-                for chunk in r.iter_bytes(CHUNK):
+                for chunk in r.iter_bytes():  # as it arrives: progress and pause stay prompt on slow links
                     try:
                         out.write(chunk)
                     except OSError as e:

@@ -36,7 +36,7 @@ class DownloadDelegate(QStyledItemDelegate):
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> "QSize":  # type: ignore[name-defined]  # noqa: F821
         size = super().sizeHint(option, index)
-        size.setHeight(option.fontMetrics.height() * 3 + 14)
+        size.setHeight(option.fontMetrics.height() * 3 + 16)
         return size
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
@@ -56,10 +56,11 @@ class DownloadDelegate(QStyledItemDelegate):
         painter.drawText(QRect(r.left(), r.top() + line + 2, r.width(), line), Qt.AlignmentFlag.AlignLeft, detail)
         painter.restore()
         bar = QStyleOptionProgressBar()
-        bar.rect = QRect(r.left(), r.top() + 2 * line + 6, r.width(), max(6, line - 4))
+        bar.initFrom(option.widget) if option.widget else None
+        bar.rect = QRect(r.left(), r.top() + 2 * line + 4, r.width(), line)
         bar.minimum, bar.maximum = 0, 1000
         bar.progress = int(1000 * float(index.data(DownloadRoles.Fraction) or 0))
-        bar.state = option.state | QStyle.StateFlag.State_Enabled
+        bar.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Horizontal  # Qt 6: no orientation
         style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, option.widget)
 
 
@@ -111,6 +112,7 @@ class DownloadsWindow(QDialog):
         self.files_tree = QTreeWidget()
         self.files_tree.setHeaderLabels(["File", "Quantization", "Size", ""])
         self.files_tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.files_tree.header().setStretchLastSection(False)
         self.files_tree.setRootIsDecorated(False)
         self.fit_label = QLabel("")
         self.download_button = QPushButton("Download")
@@ -163,6 +165,8 @@ class DownloadsWindow(QDialog):
         self.drafts_tree = QTreeWidget()
         self.drafts_tree.setHeaderLabels(["Repo", "File", "Size", "Verdict"])
         self.drafts_tree.header().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        for col, width in ((0, 280), (1, 230), (2, 80)):
+            self.drafts_tree.setColumnWidth(col, width)
         self.drafts_tree.setRootIsDecorated(False)
         self.drafts_tree.setWordWrap(True)
         self.draft_download = QPushButton("Download draft")

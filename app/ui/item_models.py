@@ -142,6 +142,8 @@ def format_duration(s: float) -> str:
 def download_detail(j: DownloadJob) -> str:
     done = f"{format_bytes(j.done_bytes)} of {format_bytes(j.total_bytes)}"
     if j.state == DownloadState.RUNNING:
+        if j.speed <= 0:
+            return f"{done} · starting…"
         eta = j.eta_seconds
         return f"{done} · {format_bytes(j.speed)}/s" + (f" · {format_duration(eta)} left" if eta is not None else "")
     if j.error:
