@@ -15,7 +15,7 @@ endif
 # pip caches the wheel it compiled, keyed by version only: when CMAKE_ARGS asks for a backend, build afresh.
 LLAMA_FRESH := $(if $(CMAKE_ARGS),--no-binary llama-cpp-python --no-cache-dir --force-reinstall,)
 
-.PHONY: setup run test clean
+.PHONY: setup run test bundle desktop clean
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -33,5 +33,13 @@ test: setup
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
+# the one-folder PyInstaller app in dist/SpecChat/, then its own --self-test (CI builds it too, in make test)
+bundle: setup
+	packaging/build_bundle.sh $(BIN)/python
+
+# SpecChat in this user's application menu (double-click to open); `python -m app desktop uninstall` undoes it
+desktop: setup
+	$(BIN)/python -m app desktop install
+
 clean:
-	rm -rf $(VENV) .cache build *.egg-info
+	rm -rf $(VENV) .cache build dist *.egg-info

@@ -38,6 +38,8 @@ from app.core.downloads import DownloadJob, DownloadManager, State
 from app.core.gguf_files import group_gguf_files, machine_budget, recommend
 from app.core.draft_finder import DraftSuggestion, find_drafts
 from app.core.importer import MODES as IMPORT_MODES, ImportError_, import_gguf
+from app.core.self_test import SelfTestError, run_self_test
+from app.core import desktop
 
 log = logging.getLogger("specchat.cli")
 
@@ -50,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"SpecChat {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log everything to stderr")
+    p.add_argument("--self-test", action="store_true",
+                   help="load a model, generate a few tokens with speculation on, print a one-line report, exit")
+    p.add_argument("--model", dest="self_test_model", type=Path, metavar="PATH",
+                   help="with --self-test: the model to use (default: the starter model)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     models = sub.add_parser("models", help="the model library: list, check draft compatibility, starter model")
@@ -112,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     im = sub.add_parser("import", help="bring local GGUF files into the library")
     im.add_argument("paths", nargs="+", type=Path, metavar="FILE")
     im.add_argument("--mode", choices=list(IMPORT_MODES), default="copy")
+
+    de = sub.add_parser("desktop", help="add SpecChat to the application menu (or remove it) for this user")
+    de.add_argument("action", choices=["install", "uninstall"])
+    de.add_argument("--data-home", type=Path, help="instead of $XDG_DATA_HOME (~/.local/share)")
 
     bv = sub.add_parser("bench-view", help="streaming speed of the real chat view (offscreen, synthetic tokens)")
     bv.add_argument("--tokens", type=int, default=20_000)
@@ -432,6 +442,37 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
+def cmd_desktop(args: argparse.Namespace) -> int:
+    if args.action == "install":
+        files = desktop.install(args.data_home)
+        print(f"SpecChat is in the application menu: {files['desktop']} starts {desktop.launcher_command()}")
+    else:
+        removed = desktop.uninstall(args.data_home)
+        print("removed " + ", ".join(map(str, removed)) if removed else "nothing was installed")
+    return 0
+
+
+def cmd_self_test(model: Path | None) -> int:
+    """Engine and Qt both: a bundle missing llama.cpp's libraries or Qt's platform plugins fails here."""
+    try:
+        report = run_self_test(app_paths().ensure(), model)
+        qt = qt_check()
+    except (SelfTestError, ModelLoadError, ModelFetchError, GGUFError, ChatTemplateError, OSError) as e:
+        print(f"self-test failed: {e}", file=sys.stderr)
+        return 1
+    print(f"{report.line()}; {qt}")
+    return 0
+
+
+def qt_check() -> str:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    try:
+        from app.ui.application import qt_self_check
+    except ImportError as e:
+        raise SelfTestError(f"Qt cannot be imported: {e}") from e
+    return qt_self_check()
+
+
 def run_gui(argv: Sequence[str]) -> int:
     from app.ui.application import run_app  # Qt is imported only when a window is wanted
 
@@ -442,6 +483,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     setup_logging(verbose=args.verbose)
+    if args.self_test:
+        return cmd_self_test(args.self_test_model)
     if args.command is None:
         return run_gui([sys.argv[0]])
     handlers = {
@@ -456,6 +499,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("files", None): cmd_files,
         ("find-drafts", None): cmd_find_drafts,
         ("import", None): cmd_import,
+        ("desktop", None): cmd_desktop,
     }
     try:
         return handlers[(args.command, getattr(args, "models_command", None))](args)

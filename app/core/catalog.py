@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.core.gguf_files import GgufChoice, group_gguf_files
 from app.core.hub import HubClient, HubError, RepoFiles, check_repo_id
+from app.core.resources import resource_path
 
 log = logging.getLogger("specchat.hub")
 
@@ -31,14 +31,7 @@ class CatalogPair:
 
 
 def catalog_path() -> Path:
-    """The catalog in a source tree or an editable install (models/ beside app/), in a wheel install
-    (share/specchat/models/, from pyproject's data-files) or in the PyInstaller bundle (models/ in its root)."""
-    here = Path(__file__).resolve().parents[2]
-    for base in (here, Path(sys.prefix) / "share" / "specchat", Path(getattr(sys, "_MEIPASS", here))):
-        p = base / "models" / "catalog.toml"
-        if p.exists():
-            return p
-    return here / "models" / "catalog.toml"
+    return resource_path("models/catalog.toml")
 
 
 def _model(d: object, where: str) -> CatalogModel:

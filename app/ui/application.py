@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
-from pathlib import Path
 from types import TracebackType
 
 from PySide6.QtGui import QIcon
@@ -14,9 +13,9 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from app import APP_ID, APP_NAME, __version__
 from app.core.logging_setup import setup_logging
 from app.core.paths import app_paths
+from app.core.resources import resource_path
 
 log = logging.getLogger("specchat.ui")
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
 
 def _excepthook(etype: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
@@ -32,8 +31,21 @@ def create_application(argv: list[str]) -> QApplication:
     app.setApplicationVersion(__version__)
     app.setOrganizationName(APP_NAME)
     app.setDesktopFileName(APP_ID)
-    app.setWindowIcon(QIcon(str(RESOURCES / "specchat.svg")))
+    app.setWindowIcon(QIcon(str(resource_path("resources/specchat.svg"))))
     return app  # type: ignore[return-value]
+
+
+def qt_self_check() -> str:
+    """Create the application and a main window without showing it: proves the Qt libraries and a platform
+    plugin load (what a bundle most often lacks). Returns a short description for the self-test line."""
+    from PySide6 import __version__ as pyside_version
+
+    app = create_application([sys.argv[0]])
+    from app.ui.main_window import MainWindow
+
+    window = MainWindow()
+    window.release()  # not close(): that would save this never-shown window's geometry over the user's
+    return f"Qt {pyside_version} on the {app.platformName()} platform plugin"
 
 
 def run_app(argv: list[str]) -> int:

@@ -93,6 +93,7 @@ class MainWindow(QMainWindow):
         self._pending_draft = ""  # a draft to load once the mode is "draft" and no draft is loaded
         self.bench_panel: BenchPanel | None = None
         self._autoload_first = False  # load the first model that appears (after the welcome panel fetched one)
+        self._first_scan = True
         self._build()
         self._connect()
         geometry = self.settings.ui.window_geometry
@@ -427,6 +428,12 @@ class MainWindow(QMainWindow):
         self.sidebar.set_library(usable, self.settings.ui.last_main_model)
         self.welcome.setVisible(not usable)
         self.view.setVisible(bool(usable))
+        if self._first_scan:  # the app remembers: the last main model comes back, its draft with it
+            self._first_scan = False
+            last = self.settings.ui.last_main_model
+            if last and self.settings.ui.reload_last_model and self.sidebar.main_models.row_of(last) >= 0:
+                self.load_main(self.sidebar.selected_main())
+                return
         if usable and not self.main_summary and self._autoload_first:
             self._autoload_first = False  # the model the user just fetched from the welcome panel
             self.load_main(usable[0].path)
@@ -563,14 +570,18 @@ class MainWindow(QMainWindow):
         self.open_downloads(3).choose_import()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        self._abandon_answer()
-        self.downloads.shutdown()  # partial downloads stay; running ones resume at the next start
         self.sidebar.collect_settings(self.settings)
         self.settings.ui.window_geometry = bytes(self.saveGeometry().toBase64().data()).decode()
         try:
             save_settings(self.settings)
         except OSError as e:
             log.error("settings not saved: %s", e)
+        self.release()
+        super().closeEvent(event)
+
+    def release(self) -> None:
+        """Stop every thread and close every file the window holds (settings are not saved here)."""
+        self._abandon_answer()
+        self.downloads.shutdown()  # partial downloads stay; running ones resume at the next start
         self.host.stop()
         self.store.close()
-        super().closeEvent(event)

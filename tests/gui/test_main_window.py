@@ -209,3 +209,19 @@ def test_benchmark_panel_sweeps_and_applies_the_best(qtbot, library):
         assert w.sidebar.auto_k.isChecked()
     else:
         assert w.sidebar.draft_tokens.value() == best
+
+
+def test_the_app_remembers_the_last_model_and_its_draft(qtbot, library):
+    w = open_window(qtbot)
+    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("draft"))
+    load_main(qtbot, w, "Tiny Main")
+    qtbot.waitUntil(lambda: w.draft_name.startswith("Small Draft"), timeout=30_000)
+    with qtbot.waitSignal(w.host.modelLoaded, timeout=30_000):
+        w.choose_draft(str(library / "same-weights.gguf"))
+    w.sidebar.temperature.setValue(0.3)
+    w.close()
+    again = open_window(qtbot)  # the next start: the same main model, its chosen draft, the same settings
+    qtbot.waitUntil(lambda: again.main_summary is not None and bool(again.draft_path), timeout=30_000)
+    assert again.main_summary["path"] == str(library / "main.gguf")
+    assert again.draft_path == str(library / "same-weights.gguf")
+    assert again.sidebar.temperature.value() == 0.3
