@@ -15,8 +15,8 @@ from app.core.catalog import CatalogModel, CatalogPair
 from app.core.downloads import State
 from app.core.paths import app_paths
 from app.ui.item_models import DownloadListModel, DownloadRoles
-from app.ui.main_window import MainWindow
 from tests.fixtures.fake_hub import FakeHub
+from tests.gui.test_main_window import open_window
 
 LONG = 60_000
 
@@ -31,13 +31,6 @@ def hub(monkeypatch: pytest.MonkeyPatch, fixtures: dict[str, Path]) -> Iterator[
         h.add("t/Tiny-Draft-GGUF", {"tiny-draft-Q8_0.gguf": fixtures["base_draft"]}, downloads=50)
         h.add("t/Tiny-SPM-GGUF", {"tiny-spm-Q8_0.gguf": fixtures["spm"]}, downloads=30)
         yield h
-
-
-def open_window(qtbot) -> MainWindow:
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    return w
 
 
 def test_search_download_and_library(qtbot, qtmodeltester, hub: FakeHub) -> None:
