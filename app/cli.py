@@ -37,6 +37,7 @@ from app.core.hub import SORTS, HubClient, HubError
 from app.core.downloads import DownloadJob, DownloadManager, State
 from app.core.gguf_files import group_gguf_files, machine_budget, recommend
 from app.core.draft_finder import DraftSuggestion, find_drafts
+from app.core.remote_gguf import remote_model_info
 from app.core.importer import MODES as IMPORT_MODES, ImportError_, import_gguf
 from app.core.self_test import SelfTestError, run_self_test
 from app.core import desktop
@@ -111,7 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     fi.add_argument("repo_id", metavar="REPO_ID")
     endpoint_arg(fi)
     fd = sub.add_parser("find-drafts", help="smaller models on the hub with the same tokenizer as MODEL")
-    fd.add_argument("--model", type=Path, required=True, metavar="M", help="the main model (local GGUF)")
+    main_of = fd.add_mutually_exclusive_group(required=True)
+    main_of.add_argument("--model", type=Path, metavar="M", help="the main model (local GGUF)")
+    main_of.add_argument("--repo", metavar="REPO_ID", help="the main model on the hub (with --file)")
+    fd.add_argument("--file", metavar="FILENAME", help="with --repo: the GGUF file (header fetched, a few MB)")
     fd.add_argument("--query", action="append", default=[], help="also search for this (repeatable)")
     fd.add_argument("--limit", type=int, default=8, help="repos to check")
     endpoint_arg(fd)
@@ -415,8 +419,18 @@ def _suggestion_json(s: DraftSuggestion) -> dict[str, Any]:
 
 
 def cmd_find_drafts(args: argparse.Namespace) -> int:
-    main_info = read_model_info(args.model)
-    found = find_drafts(HubClient(args.endpoint), main_info, extra_queries=args.query, limit=args.limit)
+    client = HubClient(args.endpoint)
+    if args.model:
+        main_info = read_model_info(args.model)
+    else:
+        listing = client.repo_files(args.repo)
+        choice = next((c for c in group_gguf_files(listing.files)
+                       if args.file in (c.name, *(p.path for p in c.parts))), None)
+        if choice is None:
+            raise HubError(f"{args.repo} has no GGUF file {args.file!r}")
+        main_info = remote_model_info(client, listing.repo_id, listing.revision, choice)
+    found = find_drafts(client, main_info, extra_queries=args.query, limit=args.limit,
+                        exclude=[args.repo] if args.repo else [])
     if args.json:
         print(json.dumps([_suggestion_json(s) for s in found], indent=2))
         return 0

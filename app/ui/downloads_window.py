@@ -76,7 +76,6 @@ class DownloadsWindow(QDialog):
         self.tasks = tasks
         self._search_id = self._files_id = self._drafts_id = 0
         self._listing: RepoFiles | None = None
-        self._draft_main = ""
         self.tabs = QTabWidget()
         self.tabs.addTab(self._build_search(), "Search the hub")
         self.tabs.addTab(self._build_pairs(), "Recommended pairs")
@@ -117,11 +116,15 @@ class DownloadsWindow(QDialog):
         self.fit_label = QLabel("")
         self.download_button = QPushButton("Download")
         self.download_button.setEnabled(False)
+        self.remote_drafts_button = QPushButton("Find drafts for this file")
+        self.remote_drafts_button.setToolTip("Before downloading it: which smaller models share its tokenizer")
+        self.remote_drafts_button.setEnabled(False)
         row = QHBoxLayout()
         for x in (self.query, self.sort, self.search_button):
             row.addWidget(x)
         bottom = QHBoxLayout()
         bottom.addWidget(self.fit_label, 1)
+        bottom.addWidget(self.remote_drafts_button)
         bottom.addWidget(self.download_button)
         lay = QVBoxLayout(w)
         lay.addLayout(row)
@@ -131,8 +134,8 @@ class DownloadsWindow(QDialog):
         self.query.returnPressed.connect(self.run_search)
         self.search_button.clicked.connect(self.run_search)
         self.results.currentItemChanged.connect(self._repo_selected)
-        self.files_tree.currentItemChanged.connect(
-            lambda cur, _: self.download_button.setEnabled(cur is not None))
+        self.files_tree.currentItemChanged.connect(self._file_selected)
+        self.remote_drafts_button.clicked.connect(self.find_drafts_for_selected_file)
         self.files_tree.itemDoubleClicked.connect(lambda *_: self.download_selected_file())
         self.download_button.clicked.connect(self.download_selected_file)
         return w
@@ -279,6 +282,20 @@ class DownloadsWindow(QDialog):
         self.fit_label.setText(f"Recommended: the best quality that fits {budget}."
                                if best else f"No file here fits {budget}; smaller quantizations run partly on CPU.")
 
+    def _file_selected(self, item: QTreeWidgetItem | None, _: object = None) -> None:
+        choice: GgufChoice | None = item.data(0, CHOICE_ROLE) if item else None
+        self.download_button.setEnabled(choice is not None)
+        self.remote_drafts_button.setEnabled(choice is not None and not choice.is_projector)
+
+    def find_drafts_for_selected_file(self) -> None:
+        item = self.files_tree.currentItem()
+        if item is None or self._listing is None:
+            return
+        choice: GgufChoice = item.data(0, CHOICE_ROLE)
+        self._start_draft_search(f"{self._listing.repo_id} · {choice.name}")
+        self._drafts_id = self.tasks.find_drafts_remote(self._listing.repo_id, self._listing.revision, choice,
+                                                        self.draft_query.text().strip())
+
     def download_selected_file(self) -> None:
         item = self.files_tree.currentItem()
         if item is None or self._listing is None:
@@ -302,12 +319,15 @@ class DownloadsWindow(QDialog):
         if not main_path:
             self.draft_for.setText("Load a main model first: the search is for drafts that fit it.")
             return
-        self._draft_main = main_path
+        self._start_draft_search(main_label)
+        self._drafts_id = self.tasks.find_drafts(main_path, self.draft_query.text().strip())
+
+    def _start_draft_search(self, main_label: str) -> None:
+        self.tabs.setCurrentIndex(2)
         self.draft_for.setText(f"Drafts for <b>{main_label}</b>: checked by tokenizer from each file's header "
                                f"(a few MB), before anything is downloaded.")
         self.drafts_tree.clear()
         self.status.setText("Searching the hub and reading candidate headers…")
-        self._drafts_id = self.tasks.find_drafts(main_path, self.draft_query.text().strip())
 
     def _draft_found(self, rid: int, s: DraftSuggestion) -> None:
         if rid != self._drafts_id:

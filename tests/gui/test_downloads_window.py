@@ -144,3 +144,20 @@ def test_welcome_panel_starter_model(qtbot, model_cache: Path) -> None:
         w.welcome.starter_button.click()
     assert not w.welcome.isVisible() and w.view.isVisible()
     assert w.main_summary is not None and "SmolLM2" in w.main_summary["path"]
+
+
+def test_find_drafts_for_a_model_still_on_the_hub(qtbot, hub: FakeHub) -> None:
+    w = open_window(qtbot)
+    d = w.open_downloads()
+    d.query.setText("tiny-main")
+    d.run_search()
+    qtbot.waitUntil(lambda: d.results.count() == 1, timeout=LONG)
+    d.results.setCurrentRow(0)
+    qtbot.waitUntil(lambda: d.remote_drafts_button.isEnabled(), timeout=LONG)
+    d.draft_query.setText("Tiny")
+    d.remote_drafts_button.click()
+    assert d.tabs.currentIndex() == 2 and "t/Tiny-Main-GGUF" in d.draft_for.text()
+    qtbot.waitUntil(lambda: "compatible draft" in d.status.text(), timeout=LONG)
+    repos = [d.drafts_tree.topLevelItem(i).text(0) for i in range(d.drafts_tree.topLevelItemCount())]
+    assert repos[0] == "t/Tiny-Draft-GGUF" and "t/Tiny-Main-GGUF" not in repos  # never its own repo
+    assert app_paths().models.exists() and not any(app_paths().models.rglob("*.gguf"))  # nothing downloaded

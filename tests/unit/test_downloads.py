@@ -154,9 +154,11 @@ def test_gated_repo_needs_a_token(make_manager: Callable[..., DownloadManager], 
     assert "meta/Gated-GGUF is gated" in job.error and "token" in job.error and job.attempt == 0
     hf_requests = [h for meth, p, h in hub.requests if "resolve" in p]
     assert all("authorization" not in h for h in hf_requests)
-    m2 = make_manager(token=TOKEN)
-    m2.resume(job.id)  # another manager on the same queue file does not know the job: start it fresh
-    job2 = finished(m2, m2.enqueue_file("meta/Gated-GGUF", FILE))
+    m.shutdown()
+    m2 = make_manager(token=TOKEN)  # the next start (with a token saved): the failed job is still listed
+    assert m2.job(job.id).state == State.FAILED
+    m2.resume(job.id)  # "Resume / retry"
+    job2 = finished(m2, m2.job(job.id))
     assert job2.state == State.DONE, job2.error
 
 

@@ -193,3 +193,26 @@ def test_token_is_kept_private(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_remote_files_are_dataclasses() -> None:
     f = RemoteFile("a.gguf", 1, "", "")
     assert group_gguf_files([f])[0].first is f
+
+
+def test_cli_search_files_and_find_drafts_for_a_hub_model(hub: FakeHub, fixtures: dict[str, Path]) -> None:
+    import json
+    import subprocess
+    import sys
+
+    hub.add("t/Tiny-Main-GGUF", {"tiny-main-Q8_0.gguf": fixtures["base"], "tiny-main-Q4_K_M.gguf": fixtures["base"]},
+            downloads=9)
+    hub.add("t/Tiny-Draft-GGUF", {"tiny-draft-Q8_0.gguf": fixtures["base_draft"]}, downloads=5)
+    root = Path(__file__).resolve().parents[2]
+
+    def cli(*args: str) -> object:
+        out = subprocess.run([sys.executable, "-m", "app", *args, "--endpoint", hub.url, "--json"], cwd=root,
+                             capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    assert [r["repo_id"] for r in cli("search", "tiny")] == ["t/Tiny-Main-GGUF", "t/Tiny-Draft-GGUF"]
+    files = cli("files", "t/Tiny-Main-GGUF")
+    assert [f["quantization"] for f in files["files"]] == ["Q8_0", "Q4_K_M"] and files["files"][0]["recommended"]
+    found = cli("find-drafts", "--repo", "t/Tiny-Main-GGUF", "--file", "tiny-main-Q8_0.gguf", "--query", "Tiny")
+    assert [(s["repo_id"], s["compatible"]) for s in found] == [("t/Tiny-Draft-GGUF", True)]
