@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPainter
 from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
                                QLineEdit, QListView, QListWidget, QListWidgetItem, QPushButton, QStyle,
@@ -34,7 +34,7 @@ CHOICE_ROLE = Qt.ItemDataRole.UserRole + 1
 class DownloadDelegate(QStyledItemDelegate):
     """Two lines per job (name; progress text) over a progress bar drawn by the style."""
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> "QSize":  # type: ignore[name-defined]  # noqa: F821
+    def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
         size = super().sizeHint(option, index)
         size.setHeight(option.fontMetrics.height() * 3 + 16)
         return size
@@ -56,7 +56,8 @@ class DownloadDelegate(QStyledItemDelegate):
         painter.drawText(QRect(r.left(), r.top() + line + 2, r.width(), line), Qt.AlignmentFlag.AlignLeft, detail)
         painter.restore()
         bar = QStyleOptionProgressBar()
-        bar.initFrom(option.widget) if option.widget else None
+        if option.widget:
+            bar.initFrom(option.widget)
         bar.rect = QRect(r.left(), r.top() + 2 * line + 4, r.width(), line)
         bar.minimum, bar.maximum = 0, 1000
         bar.progress = int(1000 * float(index.data(DownloadRoles.Fraction) or 0))
