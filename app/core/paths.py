@@ -43,6 +43,11 @@ class AppPaths:
         return self.data / "models"
 
     @property
+    def wheels(self) -> Path:
+        """PyPI wheels the starter model came from: kept, so fetching it again needs no network."""
+        return self.cache / "wheels"
+
+    @property
     def downloads(self) -> Path:
         # partial downloads live beside the models dir (same filesystem) so the final move is atomic
         return self.data / "downloads"

