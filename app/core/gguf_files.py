@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-import os
 import re
-import shutil
-import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from app.core.hub import RemoteFile
+from app.core.machine import total_ram, total_vram
 from app.core.model_info import SPLIT_RE
-
-log = logging.getLogger("specchat.hub")
 
 # best first; F16/BF16/F32 last: for inference they cost 2-4x the memory of Q8_0 for no visible gain
 QUALITY_ORDER = (
@@ -97,29 +92,8 @@ class MemoryBudget:
         return f"{self.vram_bytes / 2**30:.0f} GiB VRAM" if self.vram_bytes else f"{self.ram_bytes / 2**30:.0f} GiB RAM"
 
 
-def total_ram() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 8 << 30  # an unknown machine: assume a modest one
-
-
-def total_vram() -> int:
-    """NVIDIA VRAM from nvidia-smi (the driver ships it); 0 without one. Apple GPUs share the RAM."""
-    smi = shutil.which("nvidia-smi")
-    if not smi:
-        return 0
-    try:
-        out = subprocess.run([smi, "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=5, check=True).stdout
-        return max(int(line.strip()) for line in out.splitlines() if line.strip()) << 20
-    except (OSError, ValueError, subprocess.SubprocessError) as e:
-        log.info("nvidia-smi did not report memory: %s", e)
-        return 0
-
-
 def machine_budget() -> MemoryBudget:
-    return MemoryBudget(total_ram(), total_vram())
+    return MemoryBudget(total_ram() or 8 << 30, total_vram())  # an unknown machine: assume a modest one
 
 
 def fits(choice: GgufChoice, budget_bytes: int) -> bool:

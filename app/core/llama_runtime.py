@@ -21,6 +21,7 @@ import llama_cpp
 import numpy as np
 
 from app.core.gguf_reader import GGUFError
+from app.core.machine import total_ram
 from app.core.model_info import ModelInfo, read_model_info
 
 log = logging.getLogger("specchat.runtime")
@@ -188,11 +189,8 @@ class LoadedModel:
         """A CPU model larger than RAM would page for minutes: refuse with numbers instead."""
         if self.n_gpu_layers and gpu_offload_supported():
             return  # llama.cpp reports GPU out-of-memory itself (load returns NULL)
-        try:
-            ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        except (ValueError, OSError, AttributeError):
-            return
-        if self.info.file_size > ram:
+        ram = total_ram()
+        if ram is not None and self.info.file_size > ram:
             raise ModelLoadError(f"{Path(self.path).name} needs {self.info.file_size / 2**30:.1f} GiB but this "
                                  f"machine has {ram / 2**30:.1f} GiB of RAM; choose a smaller quantization")
 
