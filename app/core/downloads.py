@@ -157,7 +157,9 @@ class DownloadManager:
     def __init__(self, models_dir: Path, downloads_dir: Path, client_factory: Callable[[], HubClient],
                  max_parallel: int = 2, listener: Callable[[DownloadJob], None] | None = None,
                  retry: RetryPolicy | None = None, stall_timeout: float = 30.0, reserve_bytes: int = 256 << 20,
-                 start_paused: bool = False) -> None:
+                 autostart: bool = True) -> None:
+        """autostart: resume the restored queue now; else the owner calls start() when it is ready (the window
+        does once its event loop runs, so building a window, as the self-test does, starts no transfer)."""
         self.models_dir = models_dir
         self.downloads_dir = downloads_dir
         self.client_factory = client_factory
@@ -175,8 +177,8 @@ class DownloadManager:
         self._changed = threading.Condition(self._lock)
         downloads_dir.mkdir(parents=True, exist_ok=True)
         self._load()
-        if not start_paused:
-            self._pump()
+        if autostart:
+            self.start()
 
     # --- queue file ---
     def _queue_path(self) -> Path:
@@ -224,6 +226,10 @@ class DownloadManager:
                 log.exception("download listener failed")
 
     # --- public API ---
+    def start(self) -> None:
+        """Run queued jobs (up to the parallel limit); enqueue() and resume() do this by themselves."""
+        self._pump()
+
     def jobs(self) -> list[DownloadJob]:
         with self._lock:
             return [dataclasses.replace(j, parts=list(j.parts)) for j in

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.core.catalog import CatalogPair, resolve_pair
 from app.core.downloads import DownloadJob, DownloadManager, State
@@ -45,7 +45,9 @@ class DownloadHost(QObject):
         self.paths = paths
         self.endpoint = endpoint
         self.manager = DownloadManager(paths.models, paths.downloads, self.client, max_parallel=max_parallel,
-                                       listener=self._changed, **manager_options)
+                                       listener=self._changed, autostart=False, **manager_options)
+        # downloads interrupted by the last exit resume once the event loop runs, not while the window is built
+        QTimer.singleShot(0, self.manager.start)
 
     def client(self) -> HubClient:
         return HubClient(self.endpoint)  # a new one per use: a token saved meanwhile takes effect
