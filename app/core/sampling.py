@@ -5,7 +5,7 @@ transforms. llama.cpp's sampler chain does not hand those back, so the transform
 in llama.cpp's default order: repetition penalty -> top-k -> top-p -> min-p -> temperature. Plain sampling uses
 the very same function, which is what makes speculative output follow the main model's distribution.
 
-Greedy decoding (temperature <= 0) never comes here: the engine picks with llama.cpp's C greedy sampler.
+Greedy decoding (temperature <= 0) never comes here: the engine takes the argmax of the logits row.
 A distribution keeps only the surviving candidates (ids sorted by probability), so after top-k everything is
 O(k); the O(n_vocab) steps are one argpartition and, with a repetition penalty, one copy of the logits row.
 """

@@ -7,8 +7,8 @@ drafter is told what was accepted, so every cache follows the emitted text. With
 where the draft length is 0, the same loop decodes one token: plain decoding is this loop with k = 0, never a
 second implementation.
 
-- temperature 0: a draft token is accepted when it equals the main model's greedy pick (picked in C by
-  llama.cpp's greedy sampler), so the output equals plain greedy decoding, except at float near-ties where the
+- temperature 0: a draft token is accepted when it equals the main model's greedy pick (numpy argmax over the
+  logits row, LoadedModel.argmax), so the output equals plain greedy decoding, except at float near-ties where the
   batched verify kernel and the single-token kernel round differently (~1e-3, DESIGN.md).
 - temperature > 0: speculative sampling (Leviathan et al. 2023; Chen et al. 2023). p and q are the main and draft
   distributions after the same transforms (app/core/sampling.py); x ~ q is accepted with probability
