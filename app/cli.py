@@ -28,7 +28,7 @@ from app.core.chat_format import ChatTemplateError
 from app.core.library import LibraryEntry, ModelLibrary, configured_model_dirs
 from app.core.llama_runtime import LoadOptions, ModelLoadError
 from app.core.logging_setup import setup_logging
-from app.core.model_info import ModelInfo, read_model_info
+from app.core.model_info import ModelInfo, format_bytes, read_model_info
 from app.core.paths import app_paths
 from app.core.pypi_models import STARTER_MODEL, ModelFetchError, ensure_starter_model
 from app.core.sampling import SamplerParams
@@ -333,10 +333,6 @@ def cmd_bench_view(args: argparse.Namespace) -> int:
     return 0 if report["complete"] else 1
 
 
-def _gib(n: int) -> str:
-    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
-
-
 def cmd_download(args: argparse.Namespace) -> int:
     paths = app_paths().ensure()
     last = [0.0]
@@ -348,8 +344,8 @@ def cmd_download(args: argparse.Namespace) -> int:
         last[0] = now
         eta = f", {job.eta_seconds:.0f} s left" if job.eta_seconds is not None else ""
         extra = f" — {job.error}" if job.error else ""
-        print(f"{job.name}: {job.state.value} {_gib(job.done_bytes)} / {_gib(job.total_bytes)} "
-              f"({job.fraction:.0%}, {_gib(int(job.speed))}/s{eta}){extra}", file=sys.stderr)
+        print(f"{job.name}: {job.state.value} {format_bytes(job.done_bytes)} / {format_bytes(job.total_bytes)} "
+              f"({job.fraction:.0%}, {format_bytes(int(job.speed))}/s{eta}){extra}", file=sys.stderr)
 
     manager = DownloadManager(paths.models, paths.downloads, lambda: HubClient(args.endpoint), listener=show)
     started = time.monotonic()
@@ -407,7 +403,7 @@ def cmd_files(args: argparse.Namespace) -> int:
     for r in rows:
         mark = "*" if r["recommended"] else " "
         split = f" ({len(r['parts'])} parts)" if len(r["parts"]) > 1 else ""
-        print(f" {mark} {r['quantization'] or '?':8s} {_gib(r['bytes']):>10s}  {r['name']}{split}"
+        print(f" {mark} {r['quantization'] or '?':8s} {format_bytes(r['bytes']):>10s}  {r['name']}{split}"
               f"{'  [vision projector]' if r['projector'] else ''}")
     return 0
 
@@ -438,7 +434,7 @@ def cmd_find_drafts(args: argparse.Namespace) -> int:
         print("no candidates found on the hub (try --query with a model family name)")
     for s in found:
         head = f"{'fits' if s.compatible else 'no  '}  {s.repo_id}"
-        print(head + (f"  {s.choice.name} ({_gib(s.choice.size)})" if s.choice else ""))
+        print(head + (f"  {s.choice.name} ({format_bytes(s.choice.size)})" if s.choice else ""))
         for line in s.reasons + s.advice:
             print(f"        {line}")
     return 0

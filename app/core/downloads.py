@@ -267,12 +267,13 @@ class DownloadManager:
         """Look the file up on the hub (size, sha256, the other parts of a split model) and queue it."""
         client = self.client_factory()
         listing = client.repo_files(repo_id, revision)
-        for choice in group_gguf_files(listing.files):
+        choices = group_gguf_files(listing.files)
+        for choice in choices:
             if any(p.path == filename for p in choice.parts) or choice.name == filename:
                 return self.enqueue(repo_id, listing.revision, choice, group)
         if any(f.path == filename for f in listing.files):
             raise HubError(f"{repo_id}/{filename} is not a GGUF model file")
-        ggufs = [c.name for c in group_gguf_files(listing.files) if not c.is_projector]
+        ggufs = [c.name for c in choices if not c.is_projector]
         hint = f"; it has {', '.join(ggufs[:6])}{'…' if len(ggufs) > 6 else ''}" if ggufs else "; it has no GGUF files"
         raise HubError(f"{repo_id} has no file {filename!r}{hint}")
 

@@ -101,6 +101,14 @@ def format_parameter_count(n: int) -> str:
     return str(n)
 
 
+def format_bytes(n: float) -> str:
+    """Sizes and speeds as people read them: 1.9 MiB, 4.4 GiB."""
+    for unit, div in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= div:
+            return f"{n / div:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
 def _guess_file_type(header: GGUFHeader) -> str:
     """Quantization from the tensors when general.file_type is missing: the type holding the most bytes."""
     weight: Counter[str] = Counter()

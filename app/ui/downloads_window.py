@@ -22,7 +22,8 @@ from app.core.draft_finder import DraftSuggestion, suggestion_rank
 from app.core.gguf_files import GgufChoice
 from app.core.hub import SORTS, RepoFiles, RepoSummary, resolve_token, save_token, saved_token, token_file
 from app.core.importer import MODES as IMPORT_MODES
-from app.ui.item_models import DownloadListModel, DownloadRoles, format_bytes
+from app.core.model_info import format_bytes
+from app.ui.item_models import DownloadListModel, DownloadRoles
 from app.workers.download_worker import DownloadHost, HubTasks
 
 log = logging.getLogger("specchat.ui")

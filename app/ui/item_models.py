@@ -13,7 +13,7 @@ from app.core.chat_store import Chat
 from app.core.downloads import DownloadJob
 from app.core.downloads import State as DownloadState
 from app.core.library import LibraryEntry
-from app.core.model_info import format_parameter_count
+from app.core.model_info import format_bytes, format_parameter_count
 
 Index = QModelIndex | QPersistentModelIndex
 T = TypeVar("T")
@@ -126,13 +126,6 @@ class DownloadRoles(IntEnum):
     State = Qt.ItemDataRole.UserRole + 2
     Fraction = Qt.ItemDataRole.UserRole + 3
     Detail = Qt.ItemDataRole.UserRole + 4  # "1.2 GiB of 4.4 GiB · 23 MB/s · 2 min left", or the error
-
-
-def format_bytes(n: float) -> str:
-    for unit, div in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= div:
-            return f"{n / div:.1f} {unit}"
-    return f"{n:.0f} B"
 
 
 def format_duration(s: float) -> str:
