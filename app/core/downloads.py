@@ -29,10 +29,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from app.core.disk import free_space_error
 from app.core.gguf_files import GgufChoice, group_gguf_files
 from app.core.hub import HubClient, HubError, check_repo_id
 from app.core.model_info import SPLIT_RE
-from app.core.transfer import PartSpec, TransferError, TransferStopped, fetch_part, free_space_error
+from app.core.transfer import PartSpec, TransferError, TransferStopped, fetch_part
 
 log = logging.getLogger("specchat.downloads")
 

@@ -1,35 +1,92 @@
 """How many tokens to draft next round: a fixed k, or `auto`, which picks k from measured acceptance and costs.
 
 `auto` models one round as: draft k tokens (k x d seconds), verify k+1 rows in one decode plus the round's
-bookkeeping (V(k+1) seconds: the whole round's wall time less the drafting, so GPU graph rebuilds for a new
-batch shape and cache trimming are in it),
-emit on average E(k) = (1 - a^(k+1)) / (1 - a) tokens, where a is the per-token acceptance. It picks the k with
-the most tokens per second, k = 0 (plain decoding) included. d, V(rows) and a are measured as the answer runs
-(exponential moving averages), so the same rule takes 2.5x where a cheap, accurate draft exists and stops
-drafting where the draft costs as much as the main model (a small model on a GPU is launch-bound).
-While plain decoding wins it probes with a short draft now and then, at growing intervals, in case the text
-turns predictable, but only if drafting could pay at all: when even 100% acceptance would not beat plain
-decoding (the draft costs as much as the main, as for a small model on a GPU), it never drafts again, and a
-probe's cost (the draft catching up on the text it skipped) is never paid. One controller lives as long as
-the main/draft pair, so later answers start informed.
+bookkeeping (V(k+1) seconds), emit on average E(k) = (1 - a^(k+1)) / (1 - a) tokens, where a is the per-token
+acceptance. It picks the k with the most tokens per second, k = 0 (plain decoding) included.
+
+The costs d and V(rows) live in a CostTable that belongs to the main/draft pair, so every answer (and every k
+setting) of the pair starts from what earlier ones measured. A GPU makes the first use of each batch shape
+expensive (CUDA graph capture, compute-buffer allocation, cold caches: measured on an H100 at 3.6x the draft's
+real per-token cost), and one slow round can be anything; so the first timing of every shape is discarded and
+each cost is the median of its recent samples, never one sample. The draft's catch-up on text it skipped is
+timed apart (it is what switching from plain to drafting costs, not what a round costs).
+
+While plain decoding wins, auto keeps probing with a short draft, so a wrong early decision is corrected within
+the answer:
+- when drafting could pay (with every draft accepted some k beats plain), probes come at growing gaps
+  (16, 32, ... 512 plain rounds): the text may turn predictable;
+- when it could not pay even then (a draft as costly as the main, as for a small model on a GPU), a probe only
+  re-checks the costs, so it is made only when its estimated cost, the draft's catch-up included, stays under
+  PROBE_BUDGET of the plain decoding time since the last one. A probe much faster than the figures it was
+  judged by replaces them (noise only adds time), so one probe corrects a decision made on inflated costs.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 log = logging.getLogger("specchat.engine")
 
-EMA = 0.3  # weight of the newest measurement
+FASTER = 0.5  # a sample under half the median replaces the window
+WINDOW = 9  # recent samples per cost: the median of 9 shrugs off a few slow rounds and follows a growing context
 ACCEPT_DECAY = 0.9  # per round: acceptance follows the text, the last ~10 rounds matter most
 FIRST_PROBE_GAP = 16  # plain rounds before the first probe once drafting stopped paying
 MAX_PROBE_GAP = 512
 MIN_TRIALS = 8  # judged drafts before the first decision: one lucky round proves nothing
-PLAIN_WARMUP = 3  # plain rounds measured first; the first one (graph capture, cold caches) is discarded
+MIN_SAMPLES = 2  # kept timings of a shape before the model trusts it (the first use is never kept)
 REMEASURE_PLAIN = 32  # while drafting, one plain round this often keeps V(1) current
 REEVALUATE = 4  # drafting rounds between re-evaluations of the best k
-PROBE_MARGIN = 1.1  # probe only if drafting, even with every token accepted, would be this much faster
+PROBE_MARGIN = 1.1  # drafting "could pay" if, with every token accepted, it would be this much faster
+PROBE_BUDGET = 0.015  # where drafting could not pay: re-check costs for at most 1.5% of the plain time
+PROBE_K = 4  # the longest probe draft
+NEVER = 1 << 30  # a probe gap that is never reached
+ANCHORS = (1, 2, 4, 8, 16)  # draft lengths whose verify shape is measured before a longer one is trusted
+
+
+class CostTable:
+    """Per-shape timings of one main/draft pair (and one sampling regime), shared by its controllers.
+
+    The first sample of each key is discarded: first use pays one-time costs. The estimate is the median of
+    the last WINDOW samples, kept up to date on every add so that reading it is a dict lookup (the token loop
+    reads it on a GPU, where a token takes ~1 ms).
+    """
+
+    def __init__(self) -> None:
+        self._samples: dict[Hashable, deque[float]] = {}
+        self._median: dict[Hashable, float] = {}
+        self._seen: set[Hashable] = set()
+
+    def add(self, key: Hashable, seconds: float) -> None:
+        if key not in self._seen:
+            self._seen.add(key)
+            return
+        window = self._samples.get(key)
+        if window is None:
+            window = self._samples[key] = deque(maxlen=WINDOW)
+        elif seconds < FASTER * self._median[key]:
+            # noise only ever adds time: a round this much faster means the kept figures were taken under a
+            # load that has gone (first-use costs, another process on the GPU). Every shape timed then is
+            # suspect, so all figures start over from this one; the controller re-measures what it needs.
+            self._samples.clear()
+            self._median.clear()
+            window = self._samples[key] = deque(maxlen=WINDOW)
+        window.append(seconds)
+        ordered = sorted(window)
+        n = len(ordered)
+        self._median[key] = ordered[n // 2] if n % 2 else 0.5 * (ordered[n // 2 - 1] + ordered[n // 2])
+
+    def get(self, key: Hashable) -> float | None:
+        return self._median.get(key)
+
+    def count(self, key: Hashable) -> int:
+        window = self._samples.get(key)
+        return len(window) if window else 0
+
+    def verify_rows(self) -> list[int]:
+        return sorted(k[1] for k in self._median if isinstance(k, tuple) and k[0] == "verify")
 
 
 @dataclass
@@ -37,42 +94,48 @@ class DraftLength:
     k: int = 4  # fixed k, or the first k auto tries
     auto: bool = False
     k_max: int = 16
-    verify_s: dict[int, float] = field(default_factory=dict)  # rows in one main decode -> seconds
-    draft_s: float | None = None  # per drafted token
+    costs: CostTable = field(default_factory=CostTable)
     hits: float = 0.0  # decayed accepted drafts
     trials: float = 0.0  # decayed drafts that were judged
     probe_gap: int = FIRST_PROBE_GAP
     plain_streak: int = 0
-    plain_rounds: int = 0
     draft_streak: int = 0
     plain_mode: bool = False  # plain decoding won the last evaluation
     cached_best: int | None = None
+    explore: int | None = None  # an anchor draft length being measured
+    could_pay: bool = True  # in plain mode: whether drafting could pay with every token accepted
+    probed: bool = False  # the last round was a probe
     last_choice: int = -1
 
     # ---- measurements -----------------------------------------------------------------------------------------
-    def record(self, drafted: int, accepted: int, draft_s: float, verify_s: float) -> None:
-        """One round: `drafted` tokens were judged, `accepted` kept; its drafting time and the rest of its time."""
-        rows = drafted + 1
-        if rows == 1:
-            self.plain_rounds += 1
-            if self.plain_rounds == 1:
-                return  # the first decode after the prompt pays one-time costs: not what a step costs
-        old = self.verify_s.get(rows)
-        self.verify_s[rows] = verify_s if old is None else old + EMA * (verify_s - old)
+    def record(self, drafted: int, accepted: int, draft_s: float, verify_s: float,
+               catchup_tokens: int = 0, catchup_s: float = 0.0) -> None:
+        """One round: `drafted` tokens were judged, `accepted` kept; its drafting time, the rest of its time
+        (verification and bookkeeping), and the draft's catch-up on `catchup_tokens` skipped tokens."""
+        self.costs.add(("verify", drafted + 1), verify_s)
         if drafted:
-            per = draft_s / drafted
-            self.draft_s = per if self.draft_s is None else self.draft_s + EMA * (per - self.draft_s)
+            self.costs.add("draft", draft_s / drafted)
             # a chain stops at the first rejection: accepted successes in accepted + (1 if rejected) trials
             self.hits = self.hits * ACCEPT_DECAY + accepted
             self.trials = self.trials * ACCEPT_DECAY + accepted + (1 if accepted < drafted else 0)
+        if catchup_tokens:
+            self.costs.add("catchup", catchup_s / catchup_tokens)
 
     @property
     def acceptance(self) -> float:
         return self.hits / self.trials if self.trials else 0.0
 
+    @property
+    def draft_s(self) -> float | None:
+        """Seconds per drafted token (median of recent rounds), None until measured."""
+        return self.costs.get("draft")
+
+    def _known(self) -> bool:
+        return self.costs.get("draft") is not None and self.costs.get(("verify", 1)) is not None
+
     def drafting_could_pay(self) -> bool:
         """With every draft accepted, would some k beat plain decoding by PROBE_MARGIN? (Unknown: yes.)"""
-        if self.draft_s is None or 1 not in self.verify_s:
+        if not self._known():
             return True
         best = max(self.throughput(k, acceptance=1.0) for k in range(1, self.k_max + 1))
         return best > PROBE_MARGIN * self.throughput(0)
@@ -84,22 +147,24 @@ class DraftLength:
     # ---- the model ------------------------------------------------------------------------------------------
     def verify_cost(self, rows: int) -> float:
         """Measured, or interpolated linearly between measured row counts (extrapolated with a slope >= 0)."""
-        known = sorted(self.verify_s)
-        if rows in self.verify_s:
-            return self.verify_s[rows]
+        got = self.costs.get(("verify", rows))
+        if got is not None:
+            return got
+        known = self.costs.verify_rows()
         below = [r for r in known if r < rows]
         above = [r for r in known if r > rows]
+        v = self.costs.get
         if below and above:
             lo, hi = below[-1], above[0]
             f = (rows - lo) / (hi - lo)
-            return self.verify_s[lo] + f * (self.verify_s[hi] - self.verify_s[lo])
+            return v(("verify", lo)) + f * (v(("verify", hi)) - v(("verify", lo)))  # type: ignore[operator]
         if len(known) >= 2:
             a, b = known[0], known[-1]
-            slope = max(0.0, (self.verify_s[b] - self.verify_s[a]) / (b - a))
+            slope = max(0.0, (v(("verify", b)) - v(("verify", a))) / (b - a))  # type: ignore[operator]
         else:
             slope = 0.0
         edge = below[-1] if below else above[0]
-        return self.verify_s[edge] + slope * (rows - edge)
+        return v(("verify", edge)) + slope * (rows - edge)  # type: ignore[operator]
 
     def expected_tokens(self, k: int, acceptance: float | None = None) -> float:
         if acceptance is not None and acceptance >= 1.0:
@@ -111,11 +176,31 @@ class DraftLength:
         """Expected tokens per second at draft length k (with the measured acceptance, or the one given)."""
         if k == 0:
             return 1.0 / self.verify_cost(1)
-        assert self.draft_s is not None
-        return self.expected_tokens(k, acceptance) / (k * self.draft_s + self.verify_cost(k + 1))
+        d = self.draft_s
+        assert d is not None
+        return self.expected_tokens(k, acceptance) / (k * d + self.verify_cost(k + 1))
 
     def best(self) -> int:
         return max(range(self.k_max + 1), key=self.throughput)
+
+    def probe_cost(self, skipped: int) -> float:
+        """What a probe costs beyond plain decoding of the tokens it yields, the draft's catch-up included."""
+        k = self._probe_k()
+        catchup = (self.costs.get("catchup") or 0.0) * skipped
+        return max(0.0, k * (self.draft_s or 0.0) + self.verify_cost(k + 1) + catchup
+                   - self.expected_tokens(k) * self.verify_cost(1))
+
+    def _probe_k(self) -> int:
+        return max(1, min(PROBE_K, max(range(1, self.k_max + 1), key=self.throughput)))
+
+    def _unmeasured_anchor(self, best: int) -> int | None:
+        """The first anchor length up to twice `best` whose verify shape has too few timings to trust."""
+        for k in ANCHORS:
+            if k > min(self.k_max, 2 * best):
+                return None
+            if self.costs.count(("verify", k + 1)) < MIN_SAMPLES:
+                return k
+        return None
 
     # ---- the choice -----------------------------------------------------------------------------------------
     def next(self) -> int:
@@ -125,38 +210,78 @@ class DraftLength:
         if choice != self.last_choice:
             log.debug("auto draft length: %d -> %d (acceptance %.2f, draft %.2f ms/token, V(1) %.2f ms)",
                       self.last_choice, choice, self.acceptance, (self.draft_s or 0) * 1e3,
-                      self.verify_s.get(1, 0) * 1e3)
+                      (self.costs.get(("verify", 1)) or 0) * 1e3)
             self.last_choice = choice
         return choice
 
     def _choose(self) -> int:
         """Cheap on most rounds: the model is re-evaluated every REEVALUATE drafting rounds, and while plain
         decoding wins only when a probe is due (a full evaluation costs ~30 us, 3% of a GPU token)."""
-        if self.plain_rounds < PLAIN_WARMUP:
+        if self.costs.count(("verify", 1)) < MIN_SAMPLES:
             return 0  # first measure what a plain step costs
-        if self.draft_s is None or self.trials < MIN_TRIALS:
-            return max(1, self.k)  # then what drafting costs and how much of it is accepted
+        first = max(1, self.k)
+        if (self.draft_s is None or self.trials < MIN_TRIALS
+                or self.costs.count(("verify", first + 1)) < MIN_SAMPLES):
+            return first  # then what drafting costs and how much of it is accepted
         if self.plain_mode:
-            self.plain_streak += 1
-            if self.plain_streak < self.probe_gap:
-                return 0
-            self.plain_streak = 0
-            if not self.drafting_could_pay():
-                self.probe_gap = min(MAX_PROBE_GAP, self.probe_gap * 2)
-                return 0
-            best = self.best()
-            if best == 0:
-                # probe: a short draft to re-measure acceptance; if plain still wins, wait twice as long
-                self.probe_gap = min(MAX_PROBE_GAP, self.probe_gap * 2)
-                return max(1, min(4, max(range(1, self.k_max + 1), key=self.throughput)))
-            self.plain_mode, self.cached_best, self.draft_streak = False, best, 0
-            return best
+            return self._choose_plain()
         self.draft_streak += 1
         if self.draft_streak % REMEASURE_PLAIN == 0:
             return 0  # a plain round now and then: the comparison needs a current V(1)
+        if self.explore is not None:
+            if self.costs.count(("verify", self.explore + 1)) < MIN_SAMPLES:
+                return self.explore
+            self.explore, self.cached_best = None, None
         if self.cached_best is None or self.draft_streak % REEVALUATE == 0:
             self.cached_best = self.best()
+            if self.cached_best:
+                # measure the shapes the choice leans on: V(k+1) between anchors is interpolated, beyond them
+                # extrapolated, and an extrapolation that guesses too high would keep auto from longer drafts
+                self.explore = self._unmeasured_anchor(self.cached_best)
+                if self.explore is not None:
+                    return self.explore
         if self.cached_best == 0:
-            self.plain_mode, self.plain_streak, self.probe_gap = True, 0, FIRST_PROBE_GAP
-            self.cached_best = None
+            self._enter_plain()
         return self.cached_best or 0
+
+    def _enter_plain(self) -> None:
+        self.plain_mode, self.plain_streak, self.cached_best, self.probed = True, 0, None, False
+        self.could_pay = self.drafting_could_pay()
+        self.probe_gap = FIRST_PROBE_GAP if self.could_pay else self._budget_gap()
+
+    def _budget_gap(self) -> int:
+        """Plain rounds after which a cost re-check (a probe) costs at most PROBE_BUDGET of their time.
+
+        A probe's extra cost is a fixed part F plus the draft's catch-up, c per skipped token; G plain rounds
+        take G x V(1): F + c G <= budget x G x V(1) gives G >= F / (budget x V(1) - c). When the catch-up alone
+        costs more than the budget (a CPU draft re-reading the text), no gap is long enough: never. At most
+        MAX_PROBE_GAP otherwise, so that costs estimated too high (the very error probes are for) cannot put
+        the next look out of reach."""
+        v1 = self.verify_cost(1)
+        c = self.costs.get("catchup") or 0.0
+        room = PROBE_BUDGET * v1 - c
+        if room <= 0:
+            return NEVER
+        return max(FIRST_PROBE_GAP, min(MAX_PROBE_GAP, int(self.probe_cost(0) / room) + 1))
+
+    def _choose_plain(self) -> int:
+        """Per round only a counter; the cost model is consulted when a probe is due or has just been made."""
+        if self.probed:  # the probe's timings and acceptance are in: does drafting win now?
+            self.probed = False
+            best = self.best()
+            if best:
+                self.plain_mode, self.cached_best, self.draft_streak = False, best, 0
+                return best
+            self._enter_plain_again()
+        self.plain_streak += 1
+        if self.plain_streak < self.probe_gap:
+            return 0
+        self.plain_streak = 0
+        self.probed = True
+        return self._probe_k()
+
+    def _enter_plain_again(self) -> None:
+        """Plain still wins after a probe: wait longer before the next (twice as long, or the budget's gap)."""
+        self.could_pay = self.drafting_could_pay()
+        self.probe_gap = (min(MAX_PROBE_GAP, max(FIRST_PROBE_GAP, self.probe_gap) * 2) if self.could_pay
+                          else self._budget_gap())

@@ -20,6 +20,8 @@ from app.core.sampling import (Distribution, SamplerParams, distribution, penalt
 
 class Drafter(Protocol):
     draft_s: float  # time the last propose() spent drafting (catch-up of skipped tokens excluded)
+    catchup_s: float  # time the last propose() spent catching up on tokens it had not seen
+    catchup_tokens: int  # how many those were
 
     def begin(self, prompt: list[int], eager: bool = True, cancel: threading.Event | None = None) -> None:
         """A new answer to `prompt`; with eager, do any prompt work now (it counts as prompt evaluation)."""
@@ -45,7 +47,8 @@ class ModelDrafter:
     def __init__(self, model: LoadedModel) -> None:
         self.model = model
         self.pending: list[int] = []
-        self.draft_s = 0.0
+        self.draft_s = self.catchup_s = 0.0
+        self.catchup_tokens = 0
         self._decoded: int | None = None  # drafts the last propose() left in the cache; None: it decoded nothing
         self._after_last = 0  # cache length once `last` was decoded
 
@@ -61,13 +64,17 @@ class ModelDrafter:
                 rng: np.random.Generator | None, p_min: float) -> tuple[list[int], list[Distribution] | None]:
         m = self.model
         self._decoded = None
-        self.draft_s = 0.0
+        self.draft_s = self.catchup_s = 0.0
+        self.catchup_tokens = 0
         if m.n_past + len(self.pending) + 1 + n > m.n_ctx:
             return [], None
-        if len(self.pending) > 1:  # catch up in one batch, outside the timed drafting cost
+        t0 = time.perf_counter()
+        if len(self.pending) > 1:  # catch up in one batch, timed apart from the drafting cost
+            self.catchup_tokens = len(self.pending) - 1
             m.decode(self.pending[:-1], logits_from=len(self.pending))
             self.pending = self.pending[-1:]
-        t0 = time.perf_counter()
+            self.catchup_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
         m.decode(self.pending + [last], logits_from=len(self.pending))
         self.pending = []
         self._after_last = m.n_past
@@ -113,7 +120,8 @@ class NgramDrafter:
         if size < 1:
             raise ValueError("the n-gram size must be at least 1")
         self.size = size
-        self.draft_s = 0.0
+        self.draft_s = self.catchup_s = 0.0
+        self.catchup_tokens = 0  # lookup needs no catch-up
         self.tokens: list[int] = []
         self._index: list[dict[tuple[int, ...], int]] = []
         self._indexed = 0  # n-grams ending before this position are in the index

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from app.core.chat_format import ChatFormat, choose_chat_format
 from app.core.compat import check_compatibility
-from app.core.draft_length import DraftLength
+from app.core.draft_length import CostTable, DraftLength
 from app.core.drafting import Drafter, ModelDrafter, NgramDrafter
 from app.core.llama_runtime import LoadedModel, LoadOptions, ModelLoadError, read_info
 from app.core.sampling import SamplerParams
@@ -48,6 +48,9 @@ class Engine:
         self._format: ChatFormat | None = None
         # one auto controller per (drafter kind, k): what it learned carries over to the next answer
         self._lengths: dict[tuple[str, str, int, bool], DraftLength] = {}
+        # what each batch shape costs, per (drafter kind, greedy or sampled): shared by the pair's controllers
+        # whatever k they were set to (sampling adds Python work per row, so the two regimes cost differently)
+        self._costs: dict[tuple[str, str, bool], CostTable] = {}
 
     # ---- models ---------------------------------------------------------------------------------------------
     def load_main(self, path: str | Path, options: LoadOptions = LoadOptions(),
@@ -75,6 +78,9 @@ class Engine:
         if self.draft is not None:
             self.draft.close()
             self.draft = None
+            # a reloaded draft (other GPU layers, other threads) has other costs: learn them anew
+            self._lengths = {s: c for s, c in self._lengths.items() if s[0] != "draft"}
+            self._costs = {s: c for s, c in self._costs.items() if s[0] != "draft"}
 
     def unload_main(self) -> None:
         self.unload_draft()
@@ -83,6 +89,7 @@ class Engine:
             self.main = None
         self._format = None
         self._lengths.clear()
+        self._costs.clear()
 
     def close(self) -> None:
         self.unload_main()
@@ -123,7 +130,7 @@ class Engine:
         return self.chat_prompt(request["messages"])
 
     # ---- generation -----------------------------------------------------------------------------------------
-    def drafter(self, spec: SpeculationConfig) -> tuple[Drafter | None, DraftLength | None]:
+    def drafter(self, spec: SpeculationConfig, greedy: bool = True) -> tuple[Drafter | None, DraftLength | None]:
         if spec.mode == "off" or spec.draft_tokens == 0 and not spec.auto:
             return None, None
         drafter: Drafter
@@ -136,13 +143,15 @@ class Engine:
         slot = (spec.mode, key, spec.draft_tokens, spec.auto)
         if slot not in self._lengths:
             self._lengths[slot] = DraftLength(k=spec.draft_tokens, auto=spec.auto)
-        return drafter, self._lengths[slot]
+        length = self._lengths[slot]
+        length.costs = self._costs.setdefault((spec.mode, key, greedy), CostTable())
+        return drafter, length
 
     def generate(self, prompt_tokens: list[int], stats: GenerationStats, *, max_tokens: int = 256,
                  sampling: SamplerParams = SamplerParams(), spec: SpeculationConfig = SpeculationConfig(),
                  stop: tuple[str, ...] = (), cancel: threading.Event | None = None) -> Iterator[TokenEvent]:
         main = self._require_main()
-        drafter, length = self.drafter(spec)
+        drafter, length = self.drafter(spec, sampling.greedy)
         req = GenerationRequest(prompt_tokens, max_tokens, sampling, spec.min_draft, spec.p_min, stop,
                                 cancel or threading.Event())
         return generate(main, drafter, length, req, stats)

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from app.core.model_info import read_model_info, split_parts
-from app.core.transfer import free_space_error
+from app.core.disk import free_space_error
 
 log = logging.getLogger("specchat.library")
 

@@ -152,6 +152,7 @@ def generate(main: LoadedModel, drafter: Drafter | None, length: DraftLength | N
             proposed: list[int] = []
             drafts: list[int] = []
             qs = None
+            n = 0
             if drafter is not None:
                 n = min(length.next(), room, req.max_tokens - stats.generated_tokens)
                 if n > 0:
@@ -185,9 +186,13 @@ def generate(main: LoadedModel, drafter: Drafter | None, length: DraftLength | N
             if drafter is not None:
                 drafter.commit(last, proposed, accepted)
                 if length.auto:  # only `auto` learns from timings; a fixed k does no bookkeeping
-                    draft_s = drafter.draft_s if proposed else 0.0
-                    # everything but drafting is the verify side: decode, picks, trimming, catch-up batches
-                    length.record(len(drafts), accepted, draft_s, time.perf_counter() - t_round - draft_s)
+                    asked = n > 0  # the drafter's timings are this round's only if it was asked
+                    draft_s = drafter.draft_s if asked else 0.0
+                    catchup_s = drafter.catchup_s if asked else 0.0
+                    # everything but drafting and catching up is the verify side: decode, picks, trimming
+                    length.record(len(drafts), accepted, draft_s,
+                                  time.perf_counter() - t_round - draft_s - catchup_s,
+                                  drafter.catchup_tokens if asked else 0, catchup_s)
                 stats.drafted += len(drafts)
                 stats.accepted += accepted
                 stats.draft_tokens_last = len(drafts)

@@ -15,7 +15,6 @@ import errno
 import hashlib
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import httpx2
 from huggingface_hub import errors as hf_errors
 from huggingface_hub.utils import hf_raise_for_status
 
+from app.core.disk import free_space_error
 from app.core.gguf_reader import GGUFError, read_header
 from app.core.hub import HubClient, explain, session
 
@@ -50,15 +50,6 @@ class PartSpec:
     size: int
     sha256: str  # "" when the hub gave none (small non-LFS files): the git blob id is checked instead
     blob_id: str = ""
-
-
-def free_space_error(directory: Path, needed: int, reserve: int) -> str | None:
-    """A sentence when the disk under `directory` cannot take `needed` more bytes and keep `reserve` free."""
-    free = shutil.disk_usage(directory).free
-    if free - needed >= reserve:
-        return None
-    return (f"not enough disk space: it needs {needed / 2**30:.2f} GiB more and {directory} has "
-            f"{free / 2**30:.2f} GiB free (SpecChat keeps {reserve / 2**30:.2f} GiB spare)")
 
 
 def _hasher(spec: PartSpec) -> hashlib._Hash:
