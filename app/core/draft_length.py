@@ -194,11 +194,11 @@ class DraftLength:
         return max(1, min(PROBE_K, max(range(1, self.k_max + 1), key=self.throughput)))
 
     def _unmeasured_anchor(self, best: int) -> int | None:
-        """The first anchor length up to twice `best` whose verify shape has too few timings to trust."""
+        """An anchor length from half to twice `best` whose verify shape has too few timings to trust."""
         for k in ANCHORS:
             if k > min(self.k_max, 2 * best):
                 return None
-            if self.costs.count(("verify", k + 1)) < MIN_SAMPLES:
+            if 2 * k >= best and self.costs.count(("verify", k + 1)) < MIN_SAMPLES:
                 return k
         return None
 
