@@ -51,6 +51,8 @@ run f32-t0 --model $F32 --draft $Q4 --draft-tokens 4,auto --rounds 5 --prompt-fi
 # what auto decided, round by round, in one answer each way (its debug log)
 timeout 120 python3 -m app -v generate --model $DEEP --draft $Q4 --draft-tokens auto --prompt-file $CODE \
   --max-tokens $N --json > "$OUT/generate-deep-auto.json" 2> "$OUT/generate-deep-auto.log"
+timeout 120 python3 -m app -v generate --model $DEEP --draft $Q4 --draft-tokens auto --prompt-file $CODE \
+  --max-tokens $N --temp 0.7 --seed 1 --json > "$OUT/generate-deep-auto-t07.json" 2> "$OUT/generate-deep-auto-t07.log"
 timeout 120 python3 -m app -v generate --model $F16 --draft $Q4 --draft-tokens auto --prompt-file $CODE \
   --max-tokens $N --json > "$OUT/generate-f16-auto.json" 2> "$OUT/generate-f16-auto.log"
 grep -h "offloaded" "$OUT"/*.log | sort | uniq -c > "$OUT/offload.txt"

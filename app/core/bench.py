@@ -83,7 +83,10 @@ def run_bench(engine: Engine, prompt: list[int], base: SpeculationConfig, draft_
             plain_tps.append(ps.tokens_per_second)
             done += 1
             progress(f"{at}: plain {ps.tokens_per_second:.1f} tok/s ({ps.generated_tokens} tokens)", done / total)
-            for k, spec in specs.items():
+            order = list(specs.items())
+            shift = (r * len(seed_list) + seed_list.index(seed)) % len(order)
+            # each configuration takes its turn right after plain: a GPU's clocks and caches follow what ran last
+            for k, spec in order[shift:] + order[:shift]:
                 tokens, st = run_once(engine, prompt, max_tokens, spec, cancel, params)
                 done += 1
                 s = series[k]

@@ -37,13 +37,18 @@ FIRST_PROBE_GAP = 16  # plain rounds before the first probe once drafting stoppe
 MAX_PROBE_GAP = 512
 MIN_TRIALS = 8  # judged drafts before the first decision: one lucky round proves nothing
 MIN_SAMPLES = 2  # kept timings of a shape before the model trusts it (the first use is never kept)
-REMEASURE_PLAIN = 32  # while drafting, one plain round this often keeps V(1) current
+REMEASURE_PLAIN = 128  # while drafting, two plain rounds this often keep V(1) current (the first is a switch)
 REEVALUATE = 4  # drafting rounds between re-evaluations of the best k
 PROBE_MARGIN = 1.1  # drafting "could pay" if, with every token accepted, it would be this much faster
 PROBE_BUDGET = 0.015  # where drafting could not pay: re-check costs for at most 1.5% of the plain time
 PROBE_K = 4  # the longest probe draft
+PROBE_ROUNDS = 2  # a probe's drafting rounds (the first pays for the switch and is not timed)
 NEVER = 1 << 30  # a probe gap that is never reached
-ANCHORS = (1, 2, 4, 8, 16)  # draft lengths whose verify shape is measured before a longer one is trusted
+# the draft lengths auto chooses from: few batch shapes to measure (and on a GPU to capture), each measured rather
+# than interpolated, and the same shapes a fixed k uses (other row counts pick other GPU kernels, whose rounding
+# differs at near-ties); near the best k the throughput curve is flat, so the gaps cost little
+ANCHORS = (1, 2, 4, 8, 16, 32)
+CATCHUP_DECAY = 0.7  # catch-up batches: the recent ones matter
 
 
 class CostTable:
@@ -58,6 +63,17 @@ class CostTable:
         self._samples: dict[Hashable, deque[float]] = {}
         self._median: dict[Hashable, float] = {}
         self._seen: set[Hashable] = set()
+        self._catchup_tokens = 0.0  # decayed sums: a batch's cost per token falls with its size, so no median
+        self._catchup_s = 0.0
+
+    def add_catchup(self, tokens: int, seconds: float) -> None:
+        """The draft decoded `tokens` skipped tokens in one batch."""
+        self._catchup_tokens = self._catchup_tokens * CATCHUP_DECAY + tokens
+        self._catchup_s = self._catchup_s * CATCHUP_DECAY + seconds
+
+    @property
+    def catchup_per_token(self) -> float:
+        return self._catchup_s / self._catchup_tokens if self._catchup_tokens else 0.0
 
     def add(self, key: Hashable, seconds: float) -> None:
         if key not in self._seen:
@@ -91,6 +107,12 @@ class CostTable:
 
 @dataclass
 class DraftLength:
+    """A fixed k, or (auto) the controller described at the top of this module.
+
+    Timings are kept only from steady rounds: a round whose kind (plain, or verifying a draft) differs from the
+    round before pays for the switch (on a GPU llama.cpp captures its single-token CUDA graph again after a
+    multi-row batch: seen at 30-44 ms where a step costs 9.4 ms), and so does a draft that sat idle."""
+
     k: int = 4  # fixed k, or the first k auto tries
     auto: bool = False
     k_max: int = 16
@@ -104,22 +126,28 @@ class DraftLength:
     cached_best: int | None = None
     explore: int | None = None  # an anchor draft length being measured
     could_pay: bool = True  # in plain mode: whether drafting could pay with every token accepted
-    probed: bool = False  # the last round was a probe
+    probed: bool = False  # a probe has just been made
+    probe_left: int = 0  # rounds of the current probe still to come
     last_choice: int = -1
+    prev_rows: int = 0  # rows the last round verified (0: none yet)
 
     # ---- measurements -----------------------------------------------------------------------------------------
     def record(self, drafted: int, accepted: int, draft_s: float, verify_s: float,
                catchup_tokens: int = 0, catchup_s: float = 0.0) -> None:
         """One round: `drafted` tokens were judged, `accepted` kept; its drafting time, the rest of its time
         (verification and bookkeeping), and the draft's catch-up on `catchup_tokens` skipped tokens."""
-        self.costs.add(("verify", drafted + 1), verify_s)
+        rows, prev = drafted + 1, self.prev_rows
+        self.prev_rows = rows
+        if (rows == 1) == (prev == 1):  # a steady round: the same kind as the one before
+            self.costs.add(("verify", rows), verify_s)
         if drafted:
-            self.costs.add("draft", draft_s / drafted)
+            if prev > 1 and not catchup_tokens:  # the draft drafted last round too, and read nothing new
+                self.costs.add("draft", draft_s / drafted)
             # a chain stops at the first rejection: accepted successes in accepted + (1 if rejected) trials
             self.hits = self.hits * ACCEPT_DECAY + accepted
             self.trials = self.trials * ACCEPT_DECAY + accepted + (1 if accepted < drafted else 0)
         if catchup_tokens:
-            self.costs.add("catchup", catchup_s / catchup_tokens)
+            self.costs.add_catchup(catchup_tokens, catchup_s)
 
     @property
     def acceptance(self) -> float:
@@ -137,7 +165,7 @@ class DraftLength:
         """With every draft accepted, would some k beat plain decoding by PROBE_MARGIN? (Unknown: yes.)"""
         if not self._known():
             return True
-        best = max(self.throughput(k, acceptance=1.0) for k in range(1, self.k_max + 1))
+        best = max(self.throughput(k, acceptance=1.0) for k in self._candidates())
         return best > PROBE_MARGIN * self.throughput(0)
 
     def expects_drafting(self) -> bool:
@@ -180,18 +208,21 @@ class DraftLength:
         assert d is not None
         return self.expected_tokens(k, acceptance) / (k * d + self.verify_cost(k + 1))
 
+    def _candidates(self) -> list[int]:
+        return [k for k in ANCHORS if k <= self.k_max] or [self.k_max]
+
     def best(self) -> int:
-        return max(range(self.k_max + 1), key=self.throughput)
+        return max([0, *self._candidates()], key=self.throughput)
 
     def probe_cost(self, skipped: int) -> float:
         """What a probe costs beyond plain decoding of the tokens it yields, the draft's catch-up included."""
         k = self._probe_k()
-        catchup = (self.costs.get("catchup") or 0.0) * skipped
+        catchup = self.costs.catchup_per_token * skipped
         return max(0.0, k * (self.draft_s or 0.0) + self.verify_cost(k + 1) + catchup
                    - self.expected_tokens(k) * self.verify_cost(1))
 
     def _probe_k(self) -> int:
-        return max(1, min(PROBE_K, max(range(1, self.k_max + 1), key=self.throughput)))
+        return min(PROBE_K, max(self._candidates(), key=self.throughput))
 
     def _unmeasured_anchor(self, best: int) -> int | None:
         """An anchor length from half to twice `best` whose verify shape has too few timings to trust."""
@@ -226,8 +257,8 @@ class DraftLength:
         if self.plain_mode:
             return self._choose_plain()
         self.draft_streak += 1
-        if self.draft_streak % REMEASURE_PLAIN == 0:
-            return 0  # a plain round now and then: the comparison needs a current V(1)
+        if self.draft_streak % REMEASURE_PLAIN in (0, 1) and self.draft_streak > 1:
+            return 0  # plain rounds now and then: the comparison needs a current V(1)
         if self.explore is not None:
             if self.costs.count(("verify", self.explore + 1)) < MIN_SAMPLES:
                 return self.explore
@@ -258,14 +289,19 @@ class DraftLength:
         MAX_PROBE_GAP otherwise, so that costs estimated too high (the very error probes are for) cannot put
         the next look out of reach."""
         v1 = self.verify_cost(1)
-        c = self.costs.get("catchup") or 0.0
+        c = self.costs.catchup_per_token
         room = PROBE_BUDGET * v1 - c
         if room <= 0:
             return NEVER
         return max(FIRST_PROBE_GAP, min(MAX_PROBE_GAP, int(self.probe_cost(0) / room) + 1))
 
     def _choose_plain(self) -> int:
-        """Per round only a counter; the cost model is consulted when a probe is due or has just been made."""
+        """Per round only a counter; the cost model is consulted when a probe is due or has just been made.
+
+        A probe is PROBE_ROUNDS drafting rounds: the first one pays for the switch and is not timed."""
+        if self.probe_left:
+            self.probe_left -= 1
+            return self._probe_k()
         if self.probed:  # the probe's timings and acceptance are in: does drafting win now?
             self.probed = False
             best = self.best()
@@ -277,7 +313,7 @@ class DraftLength:
         if self.plain_streak < self.probe_gap:
             return 0
         self.plain_streak = 0
-        self.probed = True
+        self.probed, self.probe_left = True, PROBE_ROUNDS - 1
         return self._probe_k()
 
     def _enter_plain_again(self) -> None:

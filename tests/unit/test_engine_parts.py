@@ -88,12 +88,13 @@ def test_stop_strings_hold_back_only_possible_starts():
 
 def simulate(c: DraftLength, rounds: int, draft_per_token: float, verify: Callable[[int], float],
              accepts: Callable[[int, int], int] = lambda rnd, k: k, first_use: float = 1.0,
-             catchup: float = 0.0) -> tuple[list[int], float, int]:
+             catchup: float = 0.0, switch: float = 0.0) -> tuple[list[int], float, int]:
     """Drive a controller through `rounds` rounds of a synthetic pair: each round costs k x draft + verify(k+1)
-    seconds, the first use of every shape `first_use` times more (GPU graph capture, buffer allocation), and
-    the draft catches up on skipped tokens at `catchup` s each. Returns the choices, the time and the tokens."""
+    seconds, the first use of every shape `first_use` times more (GPU graph capture, buffer allocation), a
+    round of another kind than the last (plain after drafting or back) `switch` more, and the draft catches
+    up on skipped tokens at `catchup` s each. Returns the choices, the time and the tokens."""
     seen: set[tuple[str, int]] = set()
-    chosen, elapsed, tokens, skipped = [], 0.0, 0, 0
+    chosen, elapsed, tokens, skipped, last = [], 0.0, 0, 0, 0
     for rnd in range(rounds):
         k = c.next()
         chosen.append(k)
@@ -101,7 +102,8 @@ def simulate(c: DraftLength, rounds: int, draft_per_token: float, verify: Callab
         for shape in (("verify", k + 1), ("draft", 1 if k else 0)):
             inflate[shape[0]] = first_use if shape not in seen and shape[1] else 1.0
             seen.add(shape)
-        v = verify(k + 1) * inflate["verify"]
+        v = verify(k + 1) * inflate["verify"] + (switch if rnd and (k == 0) != (last == 0) else 0.0)
+        last = k
         d = draft_per_token * k * inflate["draft"]
         up = catchup * skipped if k else 0.0
         acc = min(k, accepts(rnd, k))
@@ -138,6 +140,20 @@ def test_auto_is_not_fooled_by_first_use_costs_and_finds_the_gpu_speedup():
     assert tokens / elapsed > 1.8 * plain_rate  # a fixed k = 8 alone would give 2.1x here
 
 
+def test_switching_costs_are_not_taken_for_step_costs():
+    """On the H200 the first plain round after drafting took 30-44 ms where a plain step takes 9.4 ms (llama.cpp
+    captures its single-token CUDA graph again after a multi-row batch). Timed as V(1), that made plain decoding
+    look 4x dearer than it is. Only steady rounds are timed: V(1) stays right and drafting is still chosen."""
+    c = DraftLength(k=4, auto=True)
+
+    def verify(rows: int) -> float:
+        return 0.0094 + 0.00006 * (rows - 1)
+
+    chosen, elapsed, tokens = simulate(c, 600, 0.00114, verify, first_use=5.0, switch=0.030)
+    assert c.costs.get(("verify", 1)) == pytest.approx(0.0094)
+    assert chosen[-1] == 16 and tokens / elapsed > 1.8 / verify(1)
+
+
 def test_a_wrong_early_decision_is_corrected_within_the_answer():
     """Even if the first measurements are wrong for longer than one sample (here the first 4 drafting rounds
     time 10x slower: another process held the GPU), probes keep coming at bounded gaps, the first one shows
@@ -153,7 +169,7 @@ def test_a_wrong_early_decision_is_corrected_within_the_answer():
             slow["rounds"] += 1
             factor = 10.0 if slow["rounds"] <= 4 else 1.0
         c.record(k, k, 0.001 * k * factor, (0.010 + 0.0005 * k) * factor)
-    assert chosen[6:40] == [0] * 34  # it did go plain on the bad figures...
+    assert chosen[8:40] == [0] * 32  # it did go plain on the bad figures...
     back = next(i for i in range(40, len(chosen)) if chosen[i] and chosen[i + 1])
     assert back < 600  # ...came back to drafting within the answer...
     assert chosen[-50:].count(16) >= 45  # ...and found the longest draft, which pays most here
@@ -164,9 +180,9 @@ def test_auto_draft_length_stops_drafting_when_it_does_not_pay_and_probes_within
     # launch-bound GPU: a draft step costs as much as the main step, verify doubles; catch-up is cheap
     chosen, elapsed, tokens = simulate(c, 2000, 0.001, lambda rows: 0.001 if rows == 1 else 0.002,
                                        first_use=5.0, catchup=0.000005)
-    assert chosen[-1] == 0
+    assert chosen[-20:].count(0) >= 18
     late = chosen[200:]
-    assert 1 <= sum(1 for k in late if k) <= 25  # probes go on (a wrong call would be caught), rarely
+    assert 2 <= sum(1 for k in late if k) <= 50  # probes (2 rounds each) go on, so a wrong call is caught; rarely
     plain_time_per_token = 0.001
     # past the first answer's measurements, auto costs at most a few percent over plain decoding
     _, late_elapsed, late_tokens = simulate(c, 1000, 0.001, lambda rows: 0.001 if rows == 1 else 0.002,
