@@ -17,7 +17,7 @@ the answer:
   (16, 32, ... 512 plain rounds): the text may turn predictable;
 - when it could not pay even then (a draft as costly as the main, as for a small model on a GPU), a probe only
   re-checks the costs, so it is made only when its estimated cost, the draft's catch-up included, stays under
-  PROBE_BUDGET of the plain decoding time since the last one. A probe much faster than the figures it was
+  PROBE_BUDGET of the plain decoding time since the last one. A probe twice as fast as every figure it was
   judged by replaces them (noise only adds time), so one probe corrects a decision made on inflated costs.
 """
 
@@ -30,12 +30,13 @@ from dataclasses import dataclass, field
 
 log = logging.getLogger("specchat.engine")
 
-FASTER = 0.5  # a sample under half the median replaces the window
+FASTER = 0.5  # a sample under half of every kept one replaces them
 WINDOW = 9  # recent samples per cost: the median of 9 shrugs off a few slow rounds and follows a growing context
 ACCEPT_DECAY = 0.9  # per round: acceptance follows the text, the last ~10 rounds matter most
 FIRST_PROBE_GAP = 16  # plain rounds before the first probe once drafting stopped paying
 MAX_PROBE_GAP = 512
 MIN_TRIALS = 8  # judged drafts before the first decision: one lucky round proves nothing
+STALE = 256  # rounds after which a draft length near the best one is timed again
 MIN_SAMPLES = 2  # kept timings of a shape before the model trusts it (the first use is never kept)
 REMEASURE_PLAIN = 128  # while drafting, two plain rounds this often keep V(1) current (the first is a switch)
 REEVALUATE = 4  # drafting rounds between re-evaluations of the best k
@@ -63,6 +64,8 @@ class CostTable:
         self._samples: dict[Hashable, deque[float]] = {}
         self._median: dict[Hashable, float] = {}
         self._seen: set[Hashable] = set()
+        self._last: dict[Hashable, int] = {}  # the round each cost was last timed in
+        self.rounds = 0  # the pair's round clock (ticked by its controllers)
         self._catchup_tokens = 0.0  # decayed sums: a batch's cost per token falls with its size, so no median
         self._catchup_s = 0.0
 
@@ -75,20 +78,24 @@ class CostTable:
     def catchup_per_token(self) -> float:
         return self._catchup_s / self._catchup_tokens if self._catchup_tokens else 0.0
 
+    def age(self, key: Hashable) -> int:
+        """Rounds since `key` was last timed (large when never)."""
+        return self.rounds - self._last.get(key, -(1 << 30))
+
     def add(self, key: Hashable, seconds: float) -> None:
+        self._last[key] = self.rounds
         if key not in self._seen:
             self._seen.add(key)
             return
         window = self._samples.get(key)
         if window is None:
             window = self._samples[key] = deque(maxlen=WINDOW)
-        elif seconds < FASTER * self._median[key]:
-            # noise only ever adds time: a round this much faster means the kept figures were taken under a
-            # load that has gone (first-use costs, another process on the GPU). Every shape timed then is
-            # suspect, so all figures start over from this one; the controller re-measures what it needs.
-            self._samples.clear()
-            self._median.clear()
-            window = self._samples[key] = deque(maxlen=WINDOW)
+        elif seconds < FASTER * min(window):
+            # noise only ever adds time: a round twice as fast as every kept one means those were taken under a
+            # load that has gone (first-use costs, another process on the GPU), so they go. Against the minimum,
+            # not the median: some costs are bimodal (on a GPU a draft step after a fully accepted round pays
+            # for a two-row batch), and their fast mode must not wipe the slow one.
+            window.clear()
         window.append(seconds)
         ordered = sorted(window)
         n = len(ordered)
@@ -130,6 +137,7 @@ class DraftLength:
     probe_left: int = 0  # rounds of the current probe still to come
     last_choice: int = -1
     prev_rows: int = 0  # rows the last round verified (0: none yet)
+    ready: bool = False  # the first measurements are in (from then on every round is the model's choice)
 
     # ---- measurements -----------------------------------------------------------------------------------------
     def record(self, drafted: int, accepted: int, draft_s: float, verify_s: float,
@@ -138,6 +146,7 @@ class DraftLength:
         (verification and bookkeeping), and the draft's catch-up on `catchup_tokens` skipped tokens."""
         rows, prev = drafted + 1, self.prev_rows
         self.prev_rows = rows
+        self.costs.rounds += 1
         if (rows == 1) == (prev == 1):  # a steady round: the same kind as the one before
             self.costs.add(("verify", rows), verify_s)
         if drafted:
@@ -224,12 +233,18 @@ class DraftLength:
     def _probe_k(self) -> int:
         return min(PROBE_K, max(self._candidates(), key=self.throughput))
 
+    def _needs_timing(self, k: int) -> bool:
+        """Too few timings of k's verify shape to trust, or none for STALE rounds (a figure that is never
+        re-taken cannot be corrected: one taken under load would keep auto from that length for good)."""
+        key = ("verify", k + 1)
+        return self.costs.count(key) < MIN_SAMPLES or self.costs.age(key) > STALE
+
     def _unmeasured_anchor(self, best: int) -> int | None:
-        """An anchor length from half to twice `best` whose verify shape has too few timings to trust."""
+        """An anchor length from half to twice `best` whose verify shape needs timing."""
         for k in ANCHORS:
             if k > min(self.k_max, 2 * best):
                 return None
-            if 2 * k >= best and self.costs.count(("verify", k + 1)) < MIN_SAMPLES:
+            if 2 * k >= best and self._needs_timing(k):
                 return k
         return None
 
@@ -248,19 +263,21 @@ class DraftLength:
     def _choose(self) -> int:
         """Cheap on most rounds: the model is re-evaluated every REEVALUATE drafting rounds, and while plain
         decoding wins only when a probe is due (a full evaluation costs ~30 us, 3% of a GPU token)."""
-        if self.costs.count(("verify", 1)) < MIN_SAMPLES:
-            return 0  # first measure what a plain step costs
-        first = max(1, self.k)
-        if (self.draft_s is None or self.trials < MIN_TRIALS
-                or self.costs.count(("verify", first + 1)) < MIN_SAMPLES):
-            return first  # then what drafting costs and how much of it is accepted
+        if not self.ready:
+            if self.costs.count(("verify", 1)) < MIN_SAMPLES:
+                return 0  # first measure what a plain step costs
+            first = max(1, self.k)
+            if (self.draft_s is None or self.trials < MIN_TRIALS
+                    or self.costs.count(("verify", first + 1)) < MIN_SAMPLES):
+                return first  # then what drafting costs and how much of it is accepted
+            self.ready = True
         if self.plain_mode:
             return self._choose_plain()
         self.draft_streak += 1
         if self.draft_streak % REMEASURE_PLAIN in (0, 1) and self.draft_streak > 1:
             return 0  # plain rounds now and then: the comparison needs a current V(1)
         if self.explore is not None:
-            if self.costs.count(("verify", self.explore + 1)) < MIN_SAMPLES:
+            if self._needs_timing(self.explore):
                 return self.explore
             self.explore, self.cached_best = None, None
         if self.cached_best is None or self.draft_streak % REEVALUATE == 0:
