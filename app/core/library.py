@@ -223,7 +223,11 @@ class ModelLibrary:
             assert e.info is not None
             if os.path.realpath(e.path) == main_real:
                 continue
-            result = check_compatibility(main, e.info)
+            try:
+                result = check_compatibility(main, e.info)
+            except (GGUFError, OSError) as err:  # the file changed since the scan: one candidate less
+                log.warning("cannot compare %s: %s", e.path, err)
+                result = CompatResult(False, [f"cannot be read: {err}"])
             (fits if result.compatible else others).append(DraftCandidate(e, result))
         by_size = lambda c: (c.entry.info.parameter_count, c.entry.info.file_size)  # noqa: E731
         return sorted(fits, key=by_size), sorted(others, key=by_size)
