@@ -31,7 +31,7 @@ from pathlib import Path, PurePosixPath
 
 from app.core.damaged_files import set_aside
 from app.core.gguf_files import GgufChoice, group_gguf_files
-from app.core.hub import HubClient, HubError, check_repo_id
+from app.core.hub import HubClient, HubError, check_repo_id, safe_filename
 from app.core.model_info import SPLIT_RE
 from app.core.transfer import PartSpec, TransferError, TransferStopped, fetch_part, free_space_error
 
@@ -39,7 +39,6 @@ log = logging.getLogger("specchat.downloads")
 
 QUEUE_FILE = "queue.json"
 _JOB_ID = re.compile(r"[0-9a-f]{12}")  # uuid4().hex[:12], as enqueue() makes them
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+ -]+")
 
 
 class State(str, enum.Enum):
@@ -122,11 +121,11 @@ class DownloadJob:
 
 
 def safe_component(text: str) -> str:
-    """One path component from hub-supplied text that cannot climb out of, or hide in, a directory."""
-    cleaned = _UNSAFE.sub("_", text).strip(" .")
-    if not cleaned or cleaned in (".", ".."):
-        raise HubError(f"{text!r} cannot be used as a file name")
-    return cleaned[:150]
+    """One path component from hub-supplied text that cannot climb out of, or hide in, a directory.
+
+    When cleaning changed the text, a short hash of the original is added, so two names that clean alike
+    ("a?b.gguf", "a*b.gguf") get distinct files; a .gguf name keeps its extension however long or dotted."""
+    return safe_filename(text)
 
 
 def safe_relative(*parts: str) -> PurePosixPath:
