@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app import __version__
+from app.core.load_probe import PROBE_FLAG, probe_main
 from app.core.logging_setup import setup_logging
 
 if TYPE_CHECKING:
@@ -211,13 +212,13 @@ def cmd_models_compat(args: argparse.Namespace) -> int:
         print(f"error: cannot read main model: {e}", file=sys.stderr)
         return 2
     results: list[dict[str, Any]] = []
-    for cand in args.candidates:
+    for cand in args.candidates:  # each candidate judged on its own: one bad file is one "NOT compatible"
         try:
             info: ModelInfo = read_model_info(cand)
+            r = check_compatibility(main_info, info)
         except (GGUFError, OSError) as e:
             results.append({"path": str(cand.absolute()), "compatible": False, "error": str(e)})
             continue
-        r = check_compatibility(main_info, info)
         results.append({"path": info.path, "compatible": r.compatible, "reasons": r.reasons, "advice": r.advice})
     if args.json:
         print(json.dumps({"main": main_info.path, "candidates": results}, indent=2))
@@ -555,10 +556,22 @@ def run_gui(argv: Sequence[str]) -> int:
     return run_app(list(argv))
 
 
+def _log_dir() -> Path | None:
+    from app.core.paths import app_paths
+
+    try:
+        return app_paths().ensure().logs
+    except OSError as e:  # a read-only home must not stop the CLI; stderr still gets the warnings
+        print(f"warning: no log file: {e}", file=sys.stderr)
+        return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == [PROBE_FLAG]:  # the child process of load_probe (a bundle has no `python -m`)
+        return probe_main(argv[1:])
     args = build_parser().parse_args(argv)
-    setup_logging(verbose=args.verbose)
+    setup_logging(verbose=args.verbose, log_dir=_log_dir())  # the log file exists from the first line
     if args.self_test:
         return cmd_self_test(args.self_test_model)
     if args.command is None:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from app.core.damaged_files import set_aside
 
 log = logging.getLogger("specchat.store")
 
@@ -87,24 +90,48 @@ def spans_from_flags(pieces: list[tuple[str, bool]]) -> list[Span]:
 
 class ChatStore:
     def __init__(self, path: Path) -> None:
+        """Open (or create) the chat database. One that cannot be opened (garbage, truncated, a newer schema, a
+        folder in its place) is set aside as chats.sqlite3.bad-<time> with its WAL files, and a new one is
+        started: the app must start, and the old chats stay on disk for a newer SpecChat or a rescue."""
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         try:
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise ChatStoreError(f"{path} was written by a newer SpecChat (schema {version})")
-            self.db.executescript(SCHEMA)
-            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except sqlite3.DatabaseError as e:
-            self.db.close()
-            raise ChatStoreError(f"cannot open the chat database {path}: {e}") from e
+            self.db = self._connect(path)
+        except (ChatStoreError, OSError) as e:
+            bad = set_aside(path, f"the chat database could not be opened ({e})")
+            for extra in ("-wal", "-shm"):
+                side = Path(f"{path}{extra}")
+                if bad is not None and side.exists():
+                    os.rename(side, Path(f"{bad}{extra}"))
+            self.db = self._connect(path)
         n = self.db.execute("UPDATE messages SET state='interrupted' WHERE state='streaming'").rowcount
         if n:
             log.info("%d answer(s) cut off by the last exit kept as interrupted", n)
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as e:
+            raise ChatStoreError(f"cannot open the chat database {path}: {e}") from e
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise ChatStoreError(f"{path.name} was written by a newer SpecChat (schema {version})")
+            db.executescript(SCHEMA)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.execute("SELECT id, chat_id, position, role, content, state, stats, highlights FROM messages "
+                       "LIMIT 1").fetchall()
+            db.execute("SELECT id, title, system_prompt, created, updated FROM chats LIMIT 1").fetchall()
+        except (sqlite3.Error, ChatStoreError) as e:
+            db.close()
+            if isinstance(e, ChatStoreError):
+                raise
+            raise ChatStoreError(f"cannot open the chat database {path}: {e}") from e
+        return db
 
     def close(self) -> None:
         self.db.close()

@@ -29,16 +29,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from app.core.damaged_files import set_aside
 from app.core.disk import free_space_error
 from app.core.gguf_files import GgufChoice, group_gguf_files
-from app.core.hub import HubClient, HubError, check_repo_id
+from app.core.hub import HubClient, HubError, check_repo_id, safe_filename
 from app.core.model_info import SPLIT_RE
 from app.core.transfer import PartSpec, TransferError, TransferStopped, fetch_part
 
 log = logging.getLogger("specchat.downloads")
 
 QUEUE_FILE = "queue.json"
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+ -]+")
+_JOB_ID = re.compile(r"[0-9a-f]{12}")  # uuid4().hex[:12], as enqueue() makes them
 
 
 class State(str, enum.Enum):
@@ -121,11 +122,11 @@ class DownloadJob:
 
 
 def safe_component(text: str) -> str:
-    """One path component from hub-supplied text that cannot climb out of, or hide in, a directory."""
-    cleaned = _UNSAFE.sub("_", text).strip(" .")
-    if not cleaned or cleaned in (".", ".."):
-        raise HubError(f"{text!r} cannot be used as a file name")
-    return cleaned[:150]
+    """One path component from hub-supplied text that cannot climb out of, or hide in, a directory.
+
+    When cleaning changed the text, a short hash of the original is added, so two names that clean alike
+    ("a?b.gguf", "a*b.gguf") get distinct files; a .gguf name keeps its extension however long or dotted."""
+    return safe_filename(text)
 
 
 def safe_relative(*parts: str) -> PurePosixPath:
@@ -186,22 +187,47 @@ class DownloadManager:
         return self.downloads_dir / QUEUE_FILE
 
     def _load(self) -> None:
+        path = self._queue_path()
         try:
-            data = json.loads(self._queue_path().read_text(encoding="utf-8"))
-            jobs = [DownloadJob.from_json(d) for d in data.get("jobs", [])]
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or not isinstance(data.get("jobs", []), list):
+                raise ValueError("not a download queue")
+            raw_jobs = data.get("jobs", [])
         except FileNotFoundError:
             return
-        except (ValueError, TypeError, KeyError) as e:
-            bad = self._queue_path().with_suffix(".bad")
-            os.replace(self._queue_path(), bad)
-            log.error("download queue unreadable (%s); kept it as %s", e, bad.name)
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError, OSError, HubError) as e:
+            try:
+                set_aside(path, f"the download queue {path.name} was unreadable ({type(e).__name__}: {str(e)[:120]})")
+            except OSError as err:
+                log.error("download queue unreadable (%s) and cannot be moved aside (%s)", e, err)
             return
+        jobs = []
+        for d in raw_jobs:  # one bad job is dropped with a word; the others still resume
+            try:
+                job = DownloadJob.from_json(d)
+                self._check_restored(job)
+                jobs.append(job)
+            except (ValueError, TypeError, KeyError, AttributeError, HubError) as e:
+                log.error("download queue: dropped a job that cannot be restored (%s: %s)", type(e).__name__, e)
         for job in jobs:
             if job.state in (State.RUNNING, State.RETRYING):
                 job.state = State.QUEUED  # interrupted by the last exit: carry on from the partial files
             job.speed = 0.0
             self._jobs[job.id] = job
         log.info("download queue: %d jobs restored", len(jobs))
+
+    def _check_restored(self, job: DownloadJob) -> None:
+        """queue.json is a file anyone can edit: its ids and paths must not lead out of our folders (Cancel
+        deletes downloads/<id>/, installing writes models/<dest>)."""
+        if not isinstance(job.id, str) or not _JOB_ID.fullmatch(job.id):
+            raise ValueError(f"job id {str(job.id)[:40]!r} is not one SpecChat made")
+        if not isinstance(job.dest, str) or not job.dest or PurePosixPath(job.dest).is_absolute() or \
+                ".." in PurePosixPath(job.dest).parts or not _inside(self.models_dir, self.models_dir / job.dest):
+            raise ValueError(f"job {job.id} has a destination outside the models folder")
+        for p in job.parts:
+            safe_component(PurePosixPath(p.path).name)
+            if not isinstance(p.size, int) or p.size < 0:
+                raise ValueError(f"job {job.id} has a part of size {p.size!r}")
 
     def _save(self) -> None:
         jobs = [j.to_json() for j in self._jobs.values() if j.state != State.CANCELLED]
@@ -369,7 +395,9 @@ class DownloadManager:
         return self.downloads_dir / job.id
 
     def _delete_partials(self, job: DownloadJob) -> None:
-        shutil.rmtree(self._work_dir(job), ignore_errors=True)
+        work = self._work_dir(job)
+        if _JOB_ID.fullmatch(job.id) and _inside(self.downloads_dir, work):  # never a folder outside downloads/
+            shutil.rmtree(work, ignore_errors=True)
 
     def _run(self, job: DownloadJob) -> None:
         self._emit(job)

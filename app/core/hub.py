@@ -11,6 +11,7 @@ server speaking the hub's API. The token is never logged and never stored in the
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -88,17 +89,53 @@ def saved_token() -> str:
 
 
 def save_token(token: str) -> None:
-    """Kept in its own file, readable by the user only: not in settings.json, the database or any log."""
+    """Kept in its own file, readable by the user only: not in settings.json, the database or any log.
+
+    Written to a new file of ours (O_EXCL, O_NOFOLLOW) that replaces the old one by rename: a symlink or a
+    file of someone else's planted at that path is replaced, never written through."""
     path = token_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     token = token.strip()
     if not token:
         path.unlink(missing_ok=True)
         return
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(token)
-    os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                 stat.S_IRUSR | stat.S_IWUSR)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or (hasattr(os, "getuid") and st.st_uid != os.getuid()):
+            raise OSError(f"{tmp} is not a file of this user")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            fd = -1
+            f.write(token)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # a symlink at `path` is replaced itself, its target untouched
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        tmp.unlink(missing_ok=True)
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+ -]+")
+MAX_NAME = 150
+
+
+def safe_filename(text: str) -> str:
+    """One path component from hub-supplied text that cannot climb out of, or hide in, a directory.
+
+    When cleaning changed the text, a short hash of the original is added, so two names that clean alike get
+    distinct files; a .gguf name keeps its extension however long or dotted it was."""
+    cleaned = _UNSAFE.sub("_", text).strip(" .")
+    if not cleaned or cleaned in (".", ".."):
+        raise HubError(f"{text!r} cannot be used as a file name")
+    suffix = ".gguf" if text.lower().rstrip(" .").endswith(".gguf") else ""
+    stem = cleaned[: -len(suffix)] if suffix and cleaned.lower().endswith(suffix) else cleaned
+    if cleaned != text or len(cleaned) > MAX_NAME:
+        stem = f"{stem[: MAX_NAME - 9 - len(suffix)]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    return stem + suffix
 
 
 def resolve_token() -> str | None:

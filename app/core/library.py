@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from pathlib import Path
 from app.core.compat import CompatResult, check_compatibility
 from app.core.gguf_reader import GGUFError
 from app.core.model_info import ModelInfo, read_model_info, split_parts
+from app.core.damaged_files import set_aside
 from app.core.paths import app_paths
 from app.core.settings import load_settings
 
@@ -55,21 +57,42 @@ class DraftCandidate:
     result: CompatResult
 
 
-def open_db(path: Path) -> sqlite3.Connection:
+def _open_db(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(path, timeout=10)
-    con.execute("PRAGMA journal_mode=WAL")
-    con.execute(SCHEMA)
-    version = con.execute("PRAGMA user_version").fetchone()[0]
-    if version != CACHE_FORMAT:
-        con.execute("DELETE FROM gguf_cache")
-        con.execute(f"PRAGMA user_version = {CACHE_FORMAT}")
-        con.commit()
+    try:
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute(SCHEMA)
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        if version != CACHE_FORMAT:
+            con.execute("DELETE FROM gguf_cache")
+            con.execute(f"PRAGMA user_version = {CACHE_FORMAT}")
+            con.commit()
+        con.execute("SELECT path, size, mtime_ns, info, error FROM gguf_cache LIMIT 1").fetchall()
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
-def _walk_gguf(root: Path) -> Iterator[tuple[Path, os.stat_result]]:
-    """GGUF files under root, following symlinks but never looping; hidden dirs skipped."""
+def open_db(path: Path) -> sqlite3.Connection:
+    """The cache; a damaged one (garbage, a newer layout, a folder in its place) is set aside and rebuilt: it
+    holds nothing that a rescan cannot read again."""
+    try:
+        return _open_db(path)
+    except (sqlite3.Error, OSError) as e:
+        set_aside(path, f"the model library cache is damaged ({e})")
+        for extra in ("-wal", "-shm"):
+            Path(f"{path}{extra}").unlink(missing_ok=True)
+        return _open_db(path)
+
+
+def _walk_gguf(root: Path, roots: list[str]) -> Iterator[tuple[Path, os.stat_result]]:
+    """GGUF files under root, following symlinks but never looping and never out of the configured model dirs
+    (`roots`, real paths: a link to / or /proc/self would otherwise walk the whole filesystem); hidden dirs skipped.
+
+    Only regular files count: a FIFO named like a model would block the first read for ever. A file linked in
+    from elsewhere (`import --mode link`) stays a model: it is one file, not a walk."""
     seen_dirs: set[str] = set()
     stack = [root]
     while stack:
@@ -79,6 +102,9 @@ def _walk_gguf(root: Path) -> Iterator[tuple[Path, os.stat_result]]:
             if real in seen_dirs:
                 continue
             seen_dirs.add(real)
+            if not any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in roots):
+                log.warning("not following %s: it leads to %s, outside the model folders", d, real)
+                continue
             entries = list(os.scandir(d))
         except OSError as e:
             log.warning("cannot list %s: %s", d, e)
@@ -89,8 +115,12 @@ def _walk_gguf(root: Path) -> Iterator[tuple[Path, os.stat_result]]:
             try:
                 if e.is_dir():
                     stack.append(Path(e.path))
-                elif e.name.lower().endswith(".gguf") and e.is_file():
-                    yield Path(e.path), e.stat()
+                elif e.name.lower().endswith(".gguf"):
+                    st = e.stat()  # follows a link: the target must be a regular file
+                    if stat.S_ISREG(st.st_mode):
+                        yield Path(e.path), st
+                    else:
+                        log.warning("skipping %s: not a regular file", e.path)
             except OSError as err:
                 log.warning("cannot stat %s: %s", e.path, err)
 
@@ -110,11 +140,12 @@ class ModelLibrary:
     def _files(self) -> dict[Path, list[tuple[Path, os.stat_result]]]:
         """Model key (part 1 or the single file) -> its files with their stat results."""
         groups: dict[Path, list[tuple[Path, os.stat_result]]] = {}
+        roots = [os.path.realpath(r) for r in self.model_dirs]
         for root in self.model_dirs:
             if not root.is_dir():
                 log.info("model dir %s does not exist (yet)", root)
                 continue
-            for path, st in _walk_gguf(root):
+            for path, st in _walk_gguf(root, roots):
                 parts = split_parts(path)
                 key = path if parts is None else path.with_name(f"{parts[0]}-00001-of-{parts[2]:05d}.gguf")
                 groups.setdefault(key, []).append((path, st))
@@ -133,9 +164,10 @@ class ModelLibrary:
                 mtime = max(st.st_mtime_ns for _, st in files)
                 row = cached.get(str(key))
                 if row is not None and row[0] == size and row[1] == mtime:
-                    info = ModelInfo.from_json(json.loads(row[2])) if row[2] else None
-                    entries.append(LibraryEntry(str(key), info, row[3]))
-                    continue
+                    hit = _cached_entry(key, row)
+                    if hit is not None:
+                        entries.append(hit)
+                        continue
                 entry = self._read(key)
                 fresh += 1
                 con.execute(
@@ -159,6 +191,8 @@ class ModelLibrary:
 
     @staticmethod
     def _read(key: Path) -> LibraryEntry:
+        """One file, judged on its own: whatever it holds, it becomes one entry (with its error), never a failed
+        scan that empties the library."""
         try:
             if not key.exists():
                 raise GGUFError(f"{key.name}: split model is incomplete, part 1 is missing")
@@ -166,6 +200,9 @@ class ModelLibrary:
         except (GGUFError, OSError) as e:
             log.warning("cannot read %s: %s", key, e)
             return LibraryEntry(str(key), None, str(e))
+        except Exception as e:  # noqa: BLE001 - a bug meeting one odd file must not cost the other models
+            log.exception("reading %s failed", key)
+            return LibraryEntry(str(key), None, f"{key.name}: cannot be read ({type(e).__name__}: {e})")
 
     def usable(self) -> list[LibraryEntry]:
         return [e for e in self.entries if e.usable]
@@ -186,10 +223,24 @@ class ModelLibrary:
             assert e.info is not None
             if os.path.realpath(e.path) == main_real:
                 continue
-            result = check_compatibility(main, e.info)
+            try:
+                result = check_compatibility(main, e.info)
+            except (GGUFError, OSError) as err:  # the file changed since the scan: one candidate less
+                log.warning("cannot compare %s: %s", e.path, err)
+                result = CompatResult(False, [f"cannot be read: {err}"])
             (fits if result.compatible else others).append(DraftCandidate(e, result))
         by_size = lambda c: (c.entry.info.parameter_count, c.entry.info.file_size)  # noqa: E731
         return sorted(fits, key=by_size), sorted(others, key=by_size)
+
+
+def _cached_entry(key: Path, row: tuple) -> LibraryEntry | None:
+    """The cached verdict, or None when the row does not decode (an older or damaged cache: read the file)."""
+    try:
+        info = ModelInfo.from_json(json.loads(row[2])) if row[2] else None
+        return LibraryEntry(str(key), info, row[3])
+    except (ValueError, TypeError, KeyError) as e:
+        log.warning("cache row for %s is unusable (%s); reading the file again", key, e)
+        return None
 
 
 def pick_default_drafter(fits: list[DraftCandidate]) -> DraftCandidate | None:

@@ -11,7 +11,8 @@ from typing import Any
 
 from app.core.ggml_types import FILE_TYPES, tensor_nbytes
 from app.core.gguf_reader import GGUFError, GGUFHeader, read_header
-from app.core.tokenizer_facts import TOKENS_KEY, TokenizerFacts, tokenizer_facts
+from app.core.model_checks import check_loadable, check_metadata_types
+from app.core.tokenizer_facts import TOKENS_KEY, VOCAB_NONE, TokenizerFacts, tokenizer_facts
 
 log = logging.getLogger("specchat.models")
 
@@ -27,6 +28,7 @@ _ENCODER_ARCHS = {
     "eurobert", "t5encoder", "roberta",
 }
 _ANY_LENGTH = 1 << 62
+MAX_SPLIT_PARTS = 1024  # llama.cpp's gguf-split writes a few dozen at most; 99999 names help nobody
 _POOLING_RANK = 4  # enum llama_pooling_type: NONE=0, MEAN=1, CLS=2, LAST=3, RANK=4
 
 
@@ -86,10 +88,13 @@ def shard_paths(first: Path) -> list[Path]:
     stem, no, count = parts
     if no != 1:
         raise GGUFError(f"{first.name}: part {no} of a split model; open part 1 instead")
+    if count > MAX_SPLIT_PARTS:
+        raise GGUFError(f"{first.name}: claims {count} parts; no real split model has more than {MAX_SPLIT_PARTS}")
     paths = [first.with_name(f"{stem}-{i:05d}-of-{count:05d}.gguf") for i in range(1, count + 1)]
-    missing = [p.name for p in paths if not p.exists()]
+    missing = [p.name for p in paths if not p.is_file()]  # is_file: a pipe or folder named like a part is no part
     if missing:
-        raise GGUFError(f"{first.name}: split model is incomplete, missing {', '.join(missing)}")
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise GGUFError(f"{first.name}: split model is incomplete, missing {shown} ({len(missing)} of {count} parts)")
     return paths
 
 
@@ -128,8 +133,8 @@ def _role(header: GGUFHeader, arch: str, tok: TokenizerFacts | None, name: str) 
         return ROLE_RERANKER
     if arch in _ENCODER_ARCHS or (isinstance(pooling, int) and pooling > 0) or "embedding" in lowered:
         return ROLE_EMBEDDING
-    if tok is None or tok.n_tokens == 0:
-        return ROLE_NO_VOCAB
+    if tok is None or tok.n_tokens == 0 or tok.vocab_type == VOCAB_NONE:
+        return ROLE_NO_VOCAB  # a "none" tokenizer cannot tokenize: llama.cpp asserts on it
     return ROLE_GENERATIVE
 
 
@@ -144,8 +149,28 @@ def read_model_info(path: str | Path) -> ModelInfo:
 def model_info_from_headers(first: Path, headers: list[GGUFHeader]) -> ModelInfo:
     """The facts from the headers of every shard, in order (the first read with TOKENS_KEY offsets kept).
 
-    Shared by local files and remote headers fetched with range requests (where `first` is the local prefix)."""
+    Shared by local files and remote headers fetched with range requests (where `first` is the local prefix).
+    Every problem is a GGUFError: values llama.cpp would abort on (model_checks), and whatever else goes wrong
+    on a file no test imagined."""
+    try:
+        return _model_info(first, headers)
+    except GGUFError:
+        raise
+    except OSError as e:
+        raise GGUFError(f"{first.name}: cannot read: {e}") from None
+    except Exception as e:  # noqa: BLE001 - one strange file must stay one bad entry, never a crashed scan
+        log.warning("%s: unexpected %s reading its metadata: %s", first.name, type(e).__name__, e)
+        raise GGUFError(f"{first.name}: unusable metadata ({type(e).__name__}: {e})") from None
+
+
+def _int_value(header: GGUFHeader, key: str) -> int:
+    v = header.get(key)
+    return v if isinstance(v, int) and not isinstance(v, bool) else 0
+
+
+def _model_info(first: Path, headers: list[GGUFHeader]) -> ModelInfo:
     header = headers[0]
+    check_metadata_types(header)
     n_params = sum(t.n_elements for h in headers for t in h.tensors)
     total = sum(h.file_size for h in headers)
     arch = str(header.get("general.architecture") or "unknown")
@@ -158,6 +183,7 @@ def model_info_from_headers(first: Path, headers: list[GGUFHeader]) -> ModelInfo
     if not file_type:
         file_type = _guess_file_type(header)
     tok = tokenizer_facts(header)
+    check_loadable(header, arch, tok)
     template = header.get("tokenizer.chat_template")
     return ModelInfo(
         path=str(first),
@@ -168,8 +194,8 @@ def model_info_from_headers(first: Path, headers: list[GGUFHeader]) -> ModelInfo
         size_label=str(header.get("general.size_label") or format_parameter_count(n_params)),
         parameter_count=n_params,
         file_type=file_type,
-        context_length=int(header.get(f"{arch}.context_length") or 0),
-        block_count=int(header.get(f"{arch}.block_count") or 0),
+        context_length=_int_value(header, f"{arch}.context_length"),
+        block_count=_int_value(header, f"{arch}.block_count"),
         has_chat_template=isinstance(template, str) and bool(template.strip()),
         general_type=str(header.get("general.type") or ""),
         role=_role(header, arch, tok, name),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from pathlib import Path, PurePosixPath
 
 import httpx2
@@ -20,7 +21,7 @@ from huggingface_hub.utils import hf_raise_for_status
 
 from app.core.gguf_reader import GGUFError, GGUFHeader, GGUFHeaderIncomplete, read_header
 from app.core.gguf_files import GgufChoice
-from app.core.hub import HubClient, HubError, RemoteFile, explain, session
+from app.core.hub import HubClient, HubError, RemoteFile, explain, safe_filename, session
 from app.core.model_info import ModelInfo, model_info_from_headers
 from app.core.paths import app_paths
 from app.core.tokenizer_facts import TOKENS_KEY
@@ -36,10 +37,15 @@ def header_cache_dir() -> Path:
     return app_paths().cache / "remote-headers"
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
 def _cache_path(repo_id: str, revision: str, f: RemoteFile) -> Path:
-    key = f.sha256 or hashlib.sha256(f"{repo_id}@{revision}/{f.path}".encode()).hexdigest()
+    # the hub's lfs.sha256 names the folder only when it is one: a hostile endpoint's "../../x" must not
+    key = f.sha256 if isinstance(f.sha256, str) and _SHA256.fullmatch(f.sha256) else \
+        hashlib.sha256(f"{repo_id}@{revision}/{f.path}/{f.sha256}".encode()).hexdigest()
     # the file's own name at the end: messages about the header then name the file the user knows
-    return header_cache_dir() / key[:16] / PurePosixPath(f.path).name
+    return header_cache_dir() / key[:16] / safe_filename(PurePosixPath(f.path.replace("\\", "/")).name)
 
 
 def _fetch_range(client: HubClient, repo_id: str, path: str, url: str, start: int, end: int, into: Path) -> None:

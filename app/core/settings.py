@@ -1,6 +1,6 @@
 """The one settings schema: typed dataclasses with defaults, a version field, upgrades between versions.
 
-Stored as JSON in the config dir. Loading never fails the app: an unreadable file is set aside (settings.json.bad)
+Stored as JSON in the config dir. Loading never fails the app: an unreadable file is set aside (settings.json.bad-<time>)
 and defaults are used; a value of the wrong type falls back to its default with a warning; unknown keys are
 dropped. Saving is atomic (write a temp file, then rename), so a crash mid-save keeps the old settings.
 """
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.core.damaged_files import set_aside
 from app.core.paths import app_paths
 
 log = logging.getLogger("specchat.settings")
@@ -123,8 +124,8 @@ def _from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
 
 def settings_from_dict(data: dict[str, Any]) -> Settings:
     version = data.get("version", 0)
-    if not isinstance(version, int) or isinstance(version, bool):
-        version = 0
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        version = 0  # a negative version would run the upgrade loop for ever (-10**12 steps)
     if version > SETTINGS_VERSION:
         log.warning("settings: written by a newer SpecChat (version %d > %d); reading what this version knows",
                     version, SETTINGS_VERSION)
@@ -137,22 +138,29 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
     return _from_dict(Settings, data)
 
 
+MAX_SETTINGS_BYTES = 4 << 20  # a real settings file is a few KB; anything near this is not ours
+
+
 def load_settings(path: Path | None = None) -> Settings:
+    """The settings; a file that cannot be read as settings (not UTF-8, not JSON, nested thousands deep, a folder,
+    huge) is set aside as settings.json.bad-<time> and the defaults are used."""
     path = path or app_paths().settings_file
     try:
+        if path.is_file() and path.stat().st_size > MAX_SETTINGS_BYTES:
+            raise ValueError(f"{path.stat().st_size} bytes")
         raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return Settings()
-    try:
         data = json.loads(raw)
         if not isinstance(data, dict):
             raise ValueError("top level is not an object")
-    except ValueError as e:
-        bad = path.with_suffix(path.suffix + ".bad")
-        os.replace(path, bad)
-        log.error("settings: %s is unreadable (%s); kept it as %s and started from defaults", path, e, bad.name)
+        return settings_from_dict(data)
+    except FileNotFoundError:
         return Settings()
-    return settings_from_dict(data)
+    except (ValueError, RecursionError, OSError, TypeError) as e:  # UnicodeDecodeError is a ValueError
+        try:
+            set_aside(path, f"settings file {path.name} was unreadable ({type(e).__name__}: {str(e)[:120]})")
+        except OSError as err:
+            log.error("settings: %s is unreadable (%s) and cannot be moved aside (%s)", path, e, err)
+        return Settings()
 
 
 def save_settings(settings: Settings, path: Path | None = None) -> None:

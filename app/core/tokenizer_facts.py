@@ -96,13 +96,15 @@ def tokenizer_facts(header: GGUFHeader) -> TokenizerFacts | None:
         return None
     if model not in _MODEL_DEFAULTS:
         raise GGUFError(f"{header.path.name}: unknown tokenizer model {model!r}; llama.cpp cannot load it")
-    pre = header.get("tokenizer.ggml.pre") or ""
+    pre = header.get("tokenizer.ggml.pre")
+    pre = pre if isinstance(pre, str) else ""
     if model == "gemma4":
         pre = "gemma4"
     vocab_type, bos, eos = _MODEL_DEFAULTS[model]
     tokens = header.get(TOKENS_KEY)
     if vocab_type == VOCAB_NONE:
-        n_tokens = int(header.get(f"{header.get('general.architecture')}.vocab_size") or 0)
+        size = header.get(f"{header.get('general.architecture')}.vocab_size")
+        n_tokens = size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else 0
     elif tokens is None:
         raise GGUFError(f"{header.path.name}: tokenizer {model!r} but no token list ({TOKENS_KEY})")
     else:

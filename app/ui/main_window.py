@@ -20,7 +20,9 @@ from PySide6.QtWidgets import (QApplication, QHBoxLayout, QInputDialog, QLabel, 
 
 from app import APP_NAME
 from app.core.chat_store import ChatStore, Message, spans_from_flags
+from app.core.damaged_files import take_notices
 from app.core.library import DraftCandidate, LibraryEntry, configured_model_dirs
+from app.core.load_guard import STATE_FILE, LoadGuard
 from app.core.paths import app_paths
 from app.core.settings import load_settings, save_settings
 from app.ui.bench_panel import BenchPanel
@@ -75,7 +77,8 @@ class MainWindow(QMainWindow):
         self.paths = app_paths().ensure()
         self.settings = load_settings()
         self.store = ChatStore(self.paths.chats)
-        self.host = EngineHost(self)
+        self.guard = LoadGuard(self.paths.data / STATE_FILE)  # read before any load: last run's crash, if any
+        self.host = EngineHost(self, self.guard)
         self.scanner = LibraryScanner(configured_model_dirs(), self.paths.database)
         self.downloads = DownloadHost(self.paths)
         self.hub_tasks = HubTasks(self.downloads.client)
@@ -93,6 +96,7 @@ class MainWindow(QMainWindow):
         self._pending_draft = ""  # a draft to load once the mode is "draft" and no draft is loaded
         self.bench_panel: BenchPanel | None = None
         self._autoload_first = False  # load the first model that appears (after the welcome panel fetched one)
+        self._asked_draft = ""  # the draft the user chose in this session
         self._first_scan = True
         self._build()
         self._connect()
@@ -149,6 +153,10 @@ class MainWindow(QMainWindow):
                   self.bench_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
+        self.notice = QLabel("")  # damaged files set aside, a crash during the last run's load: said once
+        self.notice.setWordWrap(True)
+        self.notice.hide()
+        cv.addWidget(self.notice)
         cv.addWidget(self.system_prompt)
         cv.addWidget(self.welcome, 1)
         cv.addWidget(self.view, 1)
@@ -430,15 +438,26 @@ class MainWindow(QMainWindow):
         self.view.setVisible(bool(usable))
         if self._first_scan:  # the app remembers: the last main model comes back, its draft with it
             self._first_scan = False
+            self._show_startup_notices()
             last = self.settings.ui.last_main_model
             if last and self.settings.ui.reload_last_model and self.sidebar.main_models.row_of(last) >= 0:
-                self.load_main(self.sidebar.selected_main())
-                return
+                if self.guard.has_loaded(last):  # never a file that did not load here, or crashed doing so
+                    self.load_main(self.sidebar.selected_main())
+                    return
+                log.warning("not reloading %s: it has not loaded successfully here", last)
         if usable and not self.main_summary and self._autoload_first:
             self._autoload_first = False  # the model the user just fetched from the welcome panel
             self.load_main(usable[0].path)
         if self.main_summary:
             self._refresh_drafts()
+
+    def _show_startup_notices(self) -> None:
+        lines = take_notices()
+        if self.guard.crash_message():
+            lines.insert(0, self.guard.crash_message())
+        if lines:
+            self.notice.setText("\n".join(lines))
+            self.notice.show()
 
     def load_main(self, path: str) -> None:
         self.sidebar.set_loading(0.0)
@@ -495,8 +514,12 @@ class MainWindow(QMainWindow):
         chosen = self.settings.speculative.draft_for_main.get(main_path)
         note = ""
         if chosen is None and self.settings.speculative.default_drafter and default is not None:
-            chosen = default.entry.path
-            note = "Attached automatically: the smallest compatible draft that fits the size advice."
+            if self.guard.has_loaded(default.entry.path):
+                chosen = default.entry.path
+                note = "Attached automatically: the smallest compatible draft that fits the size advice."
+            else:  # a file that never loaded here is loaded only when the user asks (it may crash llama.cpp)
+                note = (f"Compatible draft in the library: {os.path.basename(default.entry.path)}. Choose it to "
+                        "load it (drafts that never loaded here are not attached automatically).")
         elif chosen is None and not fits:
             note = "No compatible draft in the library."
         current = chosen or ""
@@ -505,6 +528,11 @@ class MainWindow(QMainWindow):
             current, note = "", "The chosen draft is no longer in the library."
         self.sidebar.set_draft_candidates(fits, others, current, note)
         self._pending_draft = current if current != self.draft_path else ""
+        if self._pending_draft and self._pending_draft != self._asked_draft and \
+                not self.guard.has_loaded(self._pending_draft):
+            self._pending_draft = ""  # remembered from an earlier session but never loaded (or crashed): wait
+            self.sidebar.set_advice([f"{os.path.basename(current)} was not loaded automatically: it has not "
+                                     "loaded successfully here. Choose it again to try."])
         self._maybe_load_default_draft()
 
     def _maybe_load_default_draft(self) -> None:
@@ -521,6 +549,7 @@ class MainWindow(QMainWindow):
         self.settings.speculative.draft_for_main[self.main_summary["path"]] = path
         self.sidebar.select_draft(path)  # the choice and its advice show at once, not after a rescan
         self.draft_name = self.draft_path = ""
+        self._asked_draft = path  # the user's own choice: loaded even if it never loaded here before
         if path:
             self._pending_draft = path
             self._maybe_load_default_draft()

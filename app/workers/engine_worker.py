@@ -24,6 +24,8 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from app.core.bench import BenchCancelled, run_bench
 from app.core.engine import Engine, SpeculationConfig
 from app.core.llama_runtime import LoadOptions, ModelLoadError
+from app.core.load_guard import LoadGuard
+from app.core.load_probe import probe_model
 from app.core.sampling import SamplerParams
 from app.core.speculative import GenerationStats
 
@@ -53,9 +55,12 @@ class EngineWorker(QObject):
     benchProgress = Signal(int, str, float)  # request id, line, fraction done
     benchFinished = Signal(int, dict)  # request id, app.core.bench report, or {"error": ...}
 
-    def __init__(self) -> None:
+    def __init__(self, guard: LoadGuard | None = None) -> None:
+        """guard: the record of loads (marker before each, known-good files after); with one, a file that never
+        loaded here is probed in a child process first, so an abort in llama.cpp costs a message, not the app."""
         super().__init__()
         self.engine = Engine()
+        self.guard = guard
         self._cancels: dict[int, threading.Event] = {}
         self._lock = threading.Lock()
         self._load_cancel = threading.Event()
@@ -92,20 +97,41 @@ class EngineWorker(QObject):
             self.loadProgress.emit(role, fraction)
             return not self._load_cancel.is_set()
 
+        guard = self.guard
         try:
             opts = LoadOptions(**options)
+            if guard is not None:
+                guard.begin(path, role)  # a crash from here on is seen at the next start
+                if not guard.has_loaded(path):
+                    probe = probe_model(path)
+                    if probe.crashed:
+                        guard.failed(path)
+                        self.loadFailed.emit(role, probe.message, -1)
+                        return
             if role == "main":
                 self.engine.load_main(path, opts, progress)
             else:
                 self.engine.load_draft(path, opts, progress)
+            summary = model_summary(self.engine, role)  # inside the try: its chat format renders a template
         except ModelLoadError as e:
             log.warning("loading %s failed: %s", path, e)
-            self.loadFailed.emit(role, str(e), -1 if e.retry_gpu_layers is None else e.retry_gpu_layers)
+            self._failed(role, path, str(e), -1 if e.retry_gpu_layers is None else e.retry_gpu_layers)
             return
         except (TypeError, ValueError) as e:
-            self.loadFailed.emit(role, f"bad load options: {e}", -1)
+            self._failed(role, path, f"bad load options: {e}", -1)
             return
-        self.modelLoaded.emit(role, model_summary(self.engine, role))
+        except Exception as e:  # noqa: BLE001 - the UI must hear "loaded" or "load failed", never nothing
+            log.exception("loading %s failed", path)
+            self._failed(role, path, f"loading failed: {type(e).__name__}: {e}", -1)
+            return
+        if guard is not None:
+            guard.succeeded(path)
+        self.modelLoaded.emit(role, summary)
+
+    def _failed(self, role: str, path: str, message: str, retry_layers: int) -> None:
+        if self.guard is not None:
+            self.guard.failed(path)
+        self.loadFailed.emit(role, message, retry_layers)
 
     @Slot(str)
     def unload(self, role: str) -> None:
@@ -205,11 +231,11 @@ class EngineHost(QObject):
     requestGenerate = Signal(int, dict)
     requestShutdown = Signal()
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, guard: LoadGuard | None = None) -> None:
         super().__init__(parent)
         self.thread = QThread()
         self.thread.setObjectName("specchat-engine")
-        self.worker = EngineWorker()
+        self.worker = EngineWorker(guard)
         self.worker.moveToThread(self.thread)
         self.requestLoad.connect(self.worker.load)
         self.requestUnload.connect(self.worker.unload)

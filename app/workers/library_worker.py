@@ -32,8 +32,12 @@ class LibraryScanner(QObject):
         threading.Thread(target=self._drafts, args=(main_path,), name="draft-candidates", daemon=True).start()
 
     def _scan(self) -> None:
-        with self._lock:
-            entries = ModelLibrary(self.dirs, self.db_path).scan()
+        try:
+            with self._lock:
+                entries = ModelLibrary(self.dirs, self.db_path).scan()
+        except Exception:  # noqa: BLE001 - files are judged one by one; this is a bug, logged, not a dead thread
+            log.exception("library scan failed")
+            return
         self.scanned.emit(entries)  # queued to the GUI thread's receivers
 
     def _drafts(self, main_path: str) -> None:

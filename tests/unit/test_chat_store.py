@@ -60,11 +60,43 @@ def test_search_rename_delete_and_regenerate(tmp_path):
         store.chat(a.id)
 
 
-def test_a_broken_database_file_is_a_clear_error(tmp_path):
-    bad = tmp_path / "chats.sqlite"
-    bad.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(ChatStoreError, match="cannot open the chat database"):
-        ChatStore(bad)
+def _newer_schema(path):
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA user_version=99")
+    con.commit()
+    con.close()
+
+
+def _truncated(path):
+    store = ChatStore(path)
+    for i in range(50):
+        store.add_message(store.create_chat(f"chat {i}").id, "user", "x" * 2000)
+    store.close()
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+
+
+@pytest.mark.parametrize("damage", [
+    lambda p: p.write_bytes(b"this is not sqlite" * 100),
+    lambda p: p.write_bytes(b"SQLite format 3\x00" + b"\xff" * 200),
+    _truncated,
+    _newer_schema,
+    lambda p: p.mkdir(),
+], ids=["garbage", "bad-header", "truncated", "newer-schema", "a-folder"])
+def test_a_damaged_database_is_set_aside_and_a_new_one_started(tmp_path, damage):
+    from app.core.damaged_files import take_notices
+
+    take_notices()
+    path = tmp_path / "chats.sqlite3"
+    damage(path)
+    store = ChatStore(path)  # never raises: the app must start
+    chat = store.create_chat("works")
+    assert [c.title for c in store.chats()] == ["works"] and store.chat(chat.id).title == "works"
+    store.close()
+    assert len(list(tmp_path.glob("chats.sqlite3.bad-*"))) == 1
+    assert len(take_notices()) == 1
 
 
 def test_spans_merge_consecutive_draft_tokens():

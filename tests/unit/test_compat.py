@@ -56,10 +56,10 @@ def test_reasons_are_sentences(fixtures, smol_tokenizer):
 def test_every_failing_rule_is_reported(fixtures, tmp_path, smol_tokenizer):
     from tests.fixtures.model_factory import write_tiny_model
 
-    both = write_tiny_model(tmp_path / "both.gguf", smol_tokenizer.with_token(9, "x").with_keys(add_eos_token=True))
+    both = write_tiny_model(tmp_path / "both.gguf", smol_tokenizer.with_token(9, "<x9>").with_keys(add_eos_token=True))
     r = check_compatibility(read_model_info(fixtures["base"]), read_model_info(both))
     assert r.reasons == ["add-EOS differs: the main model does not add an EOS token, the draft does",
-                         f"token 9 differs: '{smol_tokenizer.tokens[9]}' vs 'x'"]
+                         f"token 9 differs: '{smol_tokenizer.tokens[9]}' vs '<x9>'"]
 
 
 def test_architecture_name_is_not_a_rule(fixtures):

@@ -262,7 +262,12 @@ def test_split_model_appears_all_at_once(make_manager: Callable[..., DownloadMan
 
 
 def test_hub_names_cannot_escape_the_models_dir() -> None:
-    assert safe_component("a/b") == "a_b" and safe_component("..hidden") == "hidden"
+    assert safe_component("a/b").startswith("a_b-") and safe_component("..hidden").startswith("hidden-")
+    assert safe_component("m.gguf") == "m.gguf"  # a clean name stays as it is
+    # names that clean alike get distinct files; long and dotted names keep .gguf
+    assert safe_component("a?b.gguf") != safe_component("a*b.gguf")
+    assert all(safe_component(n).endswith(".gguf") and len(safe_component(n)) <= 150
+               for n in ("x" * 300 + ".gguf", "model.gguf.", "model.GGUF ", "..m.gguf"))
     with pytest.raises(HubError):
         safe_component("..")
     with pytest.raises(HubError, match="cannot be used as a file name"):

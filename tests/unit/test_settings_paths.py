@@ -50,7 +50,45 @@ def test_corrupt_file_is_set_aside():
     path.parent.mkdir(parents=True)
     path.write_text("{ not json")
     assert load_settings() == Settings()
-    assert path.with_suffix(".json.bad").read_text() == "{ not json" and not path.exists()
+    (bad,) = path.parent.glob("settings.json.bad-*")
+    assert bad.read_text() == "{ not json" and not path.exists()
+
+
+@pytest.mark.parametrize("content", [
+    b"\xff\xfe{}",  # not UTF-8
+    b"[" * 100_000 + b"]" * 100_000,  # nested deeper than json's recursion limit
+    b"[]",  # not an object
+])
+def test_any_unreadable_settings_file_gives_defaults_and_is_set_aside(content):
+    from app.core.damaged_files import take_notices
+
+    take_notices()  # what earlier tests left
+    path = app_paths().settings_file
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content)
+    assert load_settings() == Settings()
+    (bad,) = path.parent.glob("settings.json.bad-*")
+    assert bad.read_bytes() == content
+    notices = take_notices()
+    assert len(notices) == 1 and "settings.json" in notices[0] and take_notices() == []
+
+
+def test_settings_path_taken_by_a_folder():
+    path = app_paths().settings_file
+    path.mkdir(parents=True)
+    assert load_settings() == Settings()
+    assert not path.exists() and list(path.parent.glob("settings.json.bad-*"))
+
+
+def test_absurd_version_does_not_loop():
+    import time
+
+    path = app_paths().settings_file
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"version": -10**12, "runtime": {"n_ctx": 2048}}))
+    t0 = time.monotonic()
+    assert load_settings().runtime.n_ctx == 2048
+    assert time.monotonic() - t0 < 1
 
 
 def test_migrations_run_in_order(monkeypatch):
