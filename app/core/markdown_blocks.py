@@ -73,25 +73,23 @@ def split_blocks(md: MarkdownIt, text: str) -> tuple[list[Block], LineStarts]:
 
 def split_point(block: Block, lines: LineStarts) -> int | None:
     """Where a long open tail block may be cut so that its two halves render as the whole would: at the last
-    top-level item of a list, or at the last line of a paragraph. None when there is no such place."""
-    if block.end - block.start < SPLIT_CHARS:
+    top-level item of a list, else at the last line that starts with a letter (a paragraph's line, or a lazy
+    continuation line). None for code and tables, or when there is no such place."""
+    if block.end - block.start < SPLIT_CHARS or block.kind not in _SPLITTABLE:
         return None
     if block.kind in ("bullet_list_open", "ordered_list_open"):
         items = [t for t in block.tokens if t.type == "list_item_open" and t.level == 1 and t.map]
         if len(items) >= 2:
             return lines.offset(items[-1].map[0])  # type: ignore[index]
-        return None
-    if block.kind == "paragraph_open":
-        text = lines.text
-        first = bisect.bisect_right(lines.starts, block.start)
-        for i in range(len(lines.starts) - 1, first - 1, -1):  # the latest line start that is safe to cut at
-            at = lines.starts[i]
-            if at <= block.start or at >= block.end:
-                continue
-            if _SAFE_LINE_START.match(text, at):
-                return at
-        return None
+    first = bisect.bisect_right(lines.starts, block.start)
+    for i in range(len(lines.starts) - 1, first - 1, -1):  # the latest line start that is safe to cut at
+        at = lines.starts[i]
+        if block.start < at < block.end and _SAFE_LINE_START.match(lines.text, at):
+            return at
     return None
+
+
+_SPLITTABLE = ("paragraph_open", "bullet_list_open", "ordered_list_open", "blockquote_open")
 
 
 class SourceCursor:

@@ -14,6 +14,7 @@ change of the document's height keeps them there; scrolling up pauses that and s
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -25,11 +26,13 @@ from PySide6.QtWidgets import QApplication, QTextBrowser, QToolButton, QToolTip,
 from app.core.markdown_blocks import SpanIndex, make_parser, split_blocks
 from app.ui.answer_stream import AnswerStream
 from app.ui.chat_theme import MAX_READING_WIDTH, ChatTheme, highlight_color
-from app.ui.markdown_render import CodeBlocks, MarkdownRenderer, block_format
+from app.ui.markdown_render import CodeBlocks, MarkdownRenderer, block_format, collapse_block
 
 log = logging.getLogger("specchat.ui")
 
 FLUSH_INTERVAL_MS = 30
+TICK_BUDGET_S = 0.012  # render time a tick aims at; a backlog waits for the next ticks, the event loop never stalls
+FIRST_TICK_CHARS = 1200
 ROLE_TITLES = {"user": "You", "assistant": "Assistant", "system": "System"}
 STATE_NOTES = {"interrupted": "interrupted", "error": "error", "streaming": "interrupted"}
 TURN_GAP = 22
@@ -45,6 +48,7 @@ class ShownMessage:
     highlights: list[tuple[int, int]] = field(default_factory=list)
     footer: str = ""
     state: str = "done"
+    position: int = -1  # the message's position in its chat (the store's), for per-message actions
 
 
 class ChatView(QTextBrowser):
@@ -71,6 +75,7 @@ class ChatView(QTextBrowser):
         self._queue: deque[tuple[str, bool]] = deque()
         self._stream: AnswerStream | None = None
         self._stream_start = 0
+        self._tick_chars = FIRST_TICK_CHARS  # characters a tick takes from the queue, adapted to render time
         self._follow = True
         self._scrolling = False  # our own scrolling, not the user's
         self._margin = -1
@@ -205,7 +210,9 @@ class ChatView(QTextBrowser):
 
     def _user_turn(self, cursor: QTextCursor, m: ShownMessage, index: int) -> None:
         t = self._theme
-        if not cursor.atStart():
+        if cursor.atStart():
+            collapse_block(cursor)  # a document begins with a block, before any frame
+        else:
             cursor.insertBlock(block_format(0), t.small)
         frame = QTextFrameFormat()
         frame.setBackground(t.user_bg)
@@ -238,6 +245,7 @@ class ChatView(QTextBrowser):
     # ---- the streaming answer -------------------------------------------------------------------------------
     def begin_answer(self) -> None:
         self.cancel_stream()
+        self._tick_chars = FIRST_TICK_CHARS
         self._follow = True  # the user asked for this answer: show it
         self._begin()
         self._timer.start()
@@ -264,10 +272,19 @@ class ChatView(QTextBrowser):
     def _flush(self) -> None:
         if self._stream is None or not self._queue:
             return
-        batch = list(self._queue)
-        self._queue.clear()
+        batch: list[tuple[str, bool]] = []
+        chars = 0
+        while self._queue and chars < self._tick_chars:
+            piece = self._queue.popleft()
+            batch.append(piece)
+            chars += len(piece[0])
+        start = time.perf_counter()
         self._stream.add(batch)
         self._stream.render()
+        spent = time.perf_counter() - start
+        if self._queue:  # a backlog: take as much as the budget allows next time (smoothed)
+            target = self._tick_chars * TICK_BUDGET_S / max(spent, 1e-4)
+            self._tick_chars = int(min(max((self._tick_chars + target) / 2, 200), 50_000))
         self.streamed.emit(self._stream.length)
 
     def end_answer(self, message: ShownMessage) -> None:

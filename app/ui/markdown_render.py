@@ -53,6 +53,16 @@ def block_format(top: float = PARAGRAPH_GAP, left: float = 0.0) -> QTextBlockFor
     return fmt
 
 
+def collapse_block(cursor: QTextCursor) -> None:
+    """An empty block Qt insists on (between two tables, before a frame) made as good as no height."""
+    fmt = QTextBlockFormat()
+    fmt.setLineHeight(1, QTextBlockFormat.LineHeightTypes.FixedHeight.value)
+    cursor.setBlockFormat(fmt)
+    tiny = QTextCharFormat()
+    tiny.setFontPointSize(1)
+    cursor.setBlockCharFormat(tiny)
+
+
 class MarkdownRenderer:
     def __init__(self, theme: ChatTheme, codes: CodeBlocks) -> None:
         self.theme = theme
@@ -64,19 +74,13 @@ class MarkdownRenderer:
         if cursor.position() == self._after_table and cursor.block().length() == 1:
             cursor.setBlockFormat(fmt)
             cursor.setBlockCharFormat(char_fmt)
-            self._after_table = -1
             return
         cursor.insertBlock(fmt, char_fmt)
 
     def _before_table(self, cursor: QTextCursor) -> None:
         """Two tables in a row keep an empty block between them: make it (nearly) no height."""
         if cursor.position() == self._after_table and cursor.block().length() == 1:
-            fmt = QTextBlockFormat()
-            fmt.setLineHeight(1, QTextBlockFormat.LineHeightTypes.FixedHeight.value)
-            cursor.setBlockFormat(fmt)
-            tiny = QTextCharFormat()
-            tiny.setFontPointSize(1)
-            cursor.setBlockCharFormat(tiny)
+            collapse_block(cursor)
 
     def _end_table(self, cursor: QTextCursor, table) -> None:  # noqa: ANN001
         cursor.setPosition(table.lastPosition() + 1)
