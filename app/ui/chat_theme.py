@@ -19,7 +19,7 @@ def is_dark(palette: QPalette) -> bool:
 
 def highlight_color(palette: QPalette) -> QColor:
     """The accepted-draft tint: green, readable on light and dark themes and over code backgrounds."""
-    return QColor(46, 125, 62) if is_dark(palette) else QColor(190, 236, 190)
+    return QColor(40, 100, 56) if is_dark(palette) else QColor(190, 236, 190)
 
 
 def _mix(a: QColor, b: QColor, t: float) -> QColor:

@@ -261,7 +261,7 @@ class MarkdownRenderer:
         table_fmt.setCellSpacing(0)
         table_fmt.setCellPadding(0)
         table_fmt.setTopMargin(PARAGRAPH_GAP + 3)
-        table_fmt.setBottomMargin(2)
+        table_fmt.setBottomMargin(PARAGRAPH_GAP)
         table_fmt.setWidth(QTextLength(QTextLength.Type.PercentageLength, 100))
 
         self._before_table(cursor)
@@ -276,9 +276,9 @@ class MarkdownRenderer:
             cf.setLeftPadding(10)
             cf.setRightPadding(10)
             if col == 0:  # one header bar: no rule between the label and the copy link
-                cf.setRightBorder(0)
+                cf.setRightBorderBrush(t.code_header_bg)
             else:
-                cf.setLeftBorder(0)
+                cf.setLeftBorderBrush(t.code_header_bg)
             cell.setFormat(cf)
         c = table.cellAt(0, 0).firstCursorPosition()
         c.insertText(language or "text", t.code_label)
@@ -357,6 +357,7 @@ class MarkdownRenderer:
         fmt.setCellSpacing(0)
         fmt.setCellPadding(5)
         fmt.setTopMargin(PARAGRAPH_GAP + 3)
+        fmt.setBottomMargin(PARAGRAPH_GAP)
         self._before_table(cursor)
         table = cursor.insertTable(len(rows), n_cols, fmt)
         for r, row in enumerate(rows):
