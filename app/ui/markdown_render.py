@@ -20,6 +20,8 @@ from app.ui.chat_theme import ChatTheme
 LINE_HEIGHT = 125  # percent: prose reads easier with some air between lines
 PARAGRAPH_GAP = 7
 HEADING_GAP = 12
+_EMPHASIS = {"strong_open": ("bold", True), "strong_close": ("bold", False), "em_open": ("italic", True),
+             "em_close": ("italic", False), "s_open": ("strike", True), "s_close": ("strike", False)}
 LIST_STYLES = (QTextListFormat.Style.ListDisc, QTextListFormat.Style.ListCircle, QTextListFormat.Style.ListSquare)
 
 
@@ -223,18 +225,10 @@ class MarkdownRenderer:
                     self.new_block(cursor, block_format(0, cursor.blockFormat().leftMargin()), base)
                 else:
                     cursor.insertText("\u2028", base)
-            elif kind == "strong_open":
-                bold = True
-            elif kind == "strong_close":
-                bold = False
-            elif kind == "em_open":
-                italic = True
-            elif kind == "em_close":
-                italic = False
-            elif kind == "s_open":
-                strike = True
-            elif kind == "s_close":
-                strike = False
+            elif kind in _EMPHASIS:
+                name, on = _EMPHASIS[kind]
+                bold, italic, strike = (on if name == "bold" else bold, on if name == "italic" else italic,
+                                        on if name == "strike" else strike)
             elif kind == "link_open":
                 href = str(child.attrs.get("href", ""))
             elif kind == "link_close":
