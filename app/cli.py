@@ -121,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     bv = sub.add_parser("bench-view", help="streaming speed of the real chat view (offscreen, synthetic tokens)")
     bv.add_argument("--tokens", type=int, default=20_000)
     bv.add_argument("--json", action="store_true", help="print JSON")
+    bv.add_argument("--content", choices=["plain", "markdown"], default="plain",
+                    help="synthetic code-like pieces, or a Markdown answer with code blocks (highlighting on)")
+    bv.add_argument("--open-chat", type=int, metavar="N",
+                    help="instead: seconds to open a stored chat of N messages")
     return p
 
 
@@ -353,9 +357,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_bench_view(args: argparse.Namespace) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from app.ui.bench_view import bench_view  # Qt only for this command
+    from app.ui.bench_view import bench_open_chat, bench_view  # Qt only for this command
 
-    report = bench_view(args.tokens)
+    if args.open_chat:
+        opened = bench_open_chat(args.open_chat)
+        print(json.dumps(opened) if args.json else
+              f"opened a {opened['messages']}-message chat ({opened['characters']} characters) in "
+              f"{opened['open_seconds']:.3f} s")
+        return 0
+    report = bench_view(args.tokens, content=args.content)
     if args.json:
         print(json.dumps(report))
     else:

@@ -205,7 +205,7 @@ def choose_chat_format(template: str | None, bos_token: str, eos_token: str,
         except TemplateLimitError as e:
             log.warning("%s; using a fallback format", e)
             return _fallback(bos_token, eos_token, is_single_token, f"the model's chat template failed: {e}")
-        except ChatTemplateError as e:
+        except ChatTemplateError:
             # some templates refuse a system message; that is their rule, not a broken template
             try:
                 fmt._render_own([{"role": "user", "content": "u"}])

@@ -76,7 +76,13 @@ class ChatStoreError(RuntimeError):
 def spans_from_flags(pieces: list[tuple[str, bool]]) -> list[Span]:
     """Character spans of consecutive accepted-draft pieces (the engine's events, in order)."""
     spans: list[Span] = []
-    pos = 0
+    extend_spans(spans, 0, pieces)
+    return spans
+
+
+def extend_spans(spans: list[Span], pos: int, pieces: list[tuple[str, bool]]) -> int:
+    """Add the spans of `pieces` that follow `pos` characters already counted; returns the new length. The chat
+    view keeps its streaming answer's spans this way, batch by batch, in time linear in the answer."""
     for text, from_draft in pieces:
         end = pos + len(text)
         if from_draft and text:
@@ -85,7 +91,7 @@ def spans_from_flags(pieces: list[tuple[str, bool]]) -> list[Span]:
             else:
                 spans.append((pos, end))
         pos = end
-    return spans
+    return pos
 
 
 class ChatStore:

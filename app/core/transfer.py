@@ -24,7 +24,6 @@ import httpx2
 from huggingface_hub import errors as hf_errors
 from huggingface_hub.utils import hf_raise_for_status
 
-from app.core.disk import free_space_error
 from app.core.gguf_reader import GGUFError, read_header
 from app.core.hub import HubClient, explain, session
 

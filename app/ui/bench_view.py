@@ -1,10 +1,16 @@
 """`python -m app bench-view`: the real chat view, shown offscreen, fed synthetic token events through the same
 signal path as the engine (a worker thread's batched `tokens` signal, relayed by a GUI-thread object).
 
-Events: pieces of 1-6 characters, every third an accepted draft token, a line break about every 60 tokens, and
-one 3 000-token stretch with no break at all (a long code line). The producer sends them as fast as it can, in
-the engine worker's batches. Measured: tokens per second until the last piece is on screen, and the longest
-gap between two ticks of a 1 ms heartbeat timer on the GUI thread (an event-loop stall).
+Events (`--content plain`): pieces of 1-6 characters, every third an accepted draft token, a line break about
+every 60 tokens, and one 3 000-token stretch with no break at all (a long code line). `--content markdown`: an
+answer as a model writes one, cut into the same 1-6 character pieces: headings, long paragraphs with **bold**,
+`code` and links, lists, a table, and several fenced code blocks (Python, JavaScript, shell) of 10-60 lines.
+The producer sends them as fast as it can, in the engine worker's batches. Measured: tokens per second until
+the last piece is on screen, and the longest gap between two ticks of a 1 ms heartbeat timer on the GUI thread
+(an event-loop stall), the final layout and paint included.
+
+`--open-chat N`: the time to show a stored chat of N messages (questions and Markdown answers with code and
+highlighting), from set_messages to the laid-out, painted view at its bottom.
 """
 
 from __future__ import annotations
@@ -34,6 +40,83 @@ def synthetic_pieces(n: int, seed: int = 0) -> list[tuple[str, bool]]:
     return pieces
 
 
+_WORDS = ("the model drafts a few tokens ahead and the main model checks them in one batch so accepted "
+          "tokens cost almost nothing while rejected ones cost one verification step each which is why "
+          "acceptance matters more than raw draft speed for the final throughput").split()
+
+
+def _paragraph(rng: random.Random, words: int) -> str:
+    out = []
+    for i in range(words):
+        w = rng.choice(_WORDS)
+        r = rng.random()
+        if r < 0.03:
+            w = f"**{w}**"
+        elif r < 0.06:
+            w = f"`{w}()`"
+        elif r < 0.07:
+            w = f"[{w}](https://example.org/{w})"
+        out.append(w)
+        if i % 17 == 16:
+            out[-1] += "."
+    return " ".join(out) + "."
+
+
+def _code(rng: random.Random, lines: int) -> str:
+    language = rng.choice(("python", "javascript", "bash"))
+    body = []
+    for i in range(lines):
+        if language == "python":
+            body.append(rng.choice((f"def step_{i}(x, k={i}):", f"    total += x[{i}] * 2  # accumulate",
+                                    f'    return "{rng.choice(_WORDS)}", {i}', f"for item in items[{i}:]:")))
+        elif language == "javascript":
+            body.append(rng.choice((f"const v{i} = await fetch(`/api/{i}`);", f"if (x > {i}) {{ return x; }}",
+                                    f"// {rng.choice(_WORDS)} {rng.choice(_WORDS)}", "}")))
+        else:
+            body.append(rng.choice((f"python -m app bench --tokens {i}", f'echo "{rng.choice(_WORDS)}" | wc -l',
+                                    f"export N={i}")))
+    return f"```{language}\n" + "\n".join(body) + "\n```"
+
+
+def markdown_answer(n_tokens: int, seed: int = 0) -> str:
+    """A Markdown answer of roughly n_tokens 1-6 character pieces (about 3.5 characters each)."""
+    rng = random.Random(seed)
+    parts: list[str] = []
+    size = 0
+    section = 0
+    while size < n_tokens * 3.5:
+        section += 1
+        kind = section % 6
+        if kind == 1:
+            parts.append(f"## Part {section}: {rng.choice(_WORDS)} {rng.choice(_WORDS)}")
+        if kind in (1, 3, 5):
+            parts.append(_paragraph(rng, rng.randint(120, 400)))  # long paragraphs
+        if kind in (2, 4):
+            parts.append(_code(rng, rng.randint(10, 60)))  # several fenced code blocks
+        if kind == 3:
+            parts.append("\n".join(f"- {_paragraph(rng, rng.randint(5, 20))}" for _ in range(rng.randint(3, 8))))
+        if kind == 0:
+            parts.append("| setting | value | note |\n|---|---:|---|\n" + "\n".join(
+                f"| `{rng.choice(_WORDS)}` | {rng.randint(1, 999)} | {_paragraph(rng, 4)} |" for _ in range(6)))
+        size = sum(len(p) + 2 for p in parts)
+    return "\n\n".join(parts)
+
+
+def markdown_pieces(n: int, seed: int = 0) -> list[tuple[str, bool]]:
+    text = markdown_answer(n, seed)
+    rng = random.Random(seed + 1)
+    pieces: list[tuple[str, bool]] = []
+    pos = 0
+    while pos < len(text) and len(pieces) < n:
+        step = rng.randint(1, 6)
+        pieces.append((text[pos:pos + step], len(pieces) % 3 == 2))
+        pos += step
+    return pieces
+
+
+CONTENTS = {"plain": synthetic_pieces, "markdown": markdown_pieces}
+
+
 class _Producer(QObject):
     tokens = Signal(int, list)
 
@@ -59,12 +142,13 @@ class _Relay(QObject):
     tokens = Signal(int, list)  # lives on the GUI thread, like EngineHost
 
 
-def bench_view(n_tokens: int, timeout_s: float = 600.0) -> dict[str, float]:
+def bench_view(n_tokens: int, timeout_s: float = 600.0, content: str = "plain") -> dict[str, float]:
     app = QApplication.instance() or QApplication([])
     view = ChatView()
     view.resize(900, 700)
     view.show()
-    pieces = synthetic_pieces(n_tokens)
+    pieces = CONTENTS[content](n_tokens)
+    n_tokens = len(pieces)
     total_chars = sum(len(t) for t, _ in pieces)
 
     relay = _Relay()
@@ -106,6 +190,38 @@ def bench_view(n_tokens: int, timeout_s: float = 600.0) -> dict[str, float]:
     elapsed = (done["at"] or time.perf_counter()) - start
     view.cancel_stream()
     view.close()
-    return {"tokens": n_tokens, "tokens_per_second": round(n_tokens / elapsed, 1),
+    return {"tokens": n_tokens, "content": content, "tokens_per_second": round(n_tokens / elapsed, 1),
             "max_stall_ms": round(stall["max"] * 1e3, 1), "seconds": round(elapsed, 3),
             "complete": bool(done["at"])}
+
+
+def bench_open_chat(n_messages: int) -> dict[str, float]:
+    """Seconds from set_messages to a laid-out, painted view at the bottom of an n-message chat."""
+    from app.core.chat_store import spans_from_flags
+    from app.ui.chat_view import ShownMessage
+
+    app = QApplication.instance() or QApplication([])
+    view = ChatView()
+    view.resize(900, 700)
+    view.show()
+    app.processEvents()
+    messages = []
+    for i in range(n_messages):
+        if i % 2 == 0:
+            messages.append(ShownMessage("user", f"Question {i}: how do I {' '.join(_WORDS[i % 9:i % 9 + 6])}?"))
+        else:
+            pieces = markdown_pieces(350, seed=i)
+            text = "".join(t for t, _ in pieces)
+            messages.append(ShownMessage("assistant", text, spans_from_flags(pieces),
+                                         "31.2 tok/s · 350 tokens · 0.21 s to first token · stop"))
+    chars = sum(len(m.content) for m in messages)
+    start = time.perf_counter()
+    view.set_messages(messages)
+    layout = view.document().documentLayout()
+    layout.documentSize()  # the whole layout, not only what is visible
+    view.verticalScrollBar().setValue(view.verticalScrollBar().maximum())
+    view.repaint()
+    app.processEvents()
+    elapsed = time.perf_counter() - start
+    view.close()
+    return {"messages": n_messages, "characters": chars, "open_seconds": round(elapsed, 3)}

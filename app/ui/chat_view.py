@@ -1,30 +1,44 @@
-"""The conversation view: finished messages rendered once (Markdown), the streaming answer appended in batches.
+"""The conversation view: turns as a reader expects them, answers as live Markdown that follows the stream.
 
-Streaming design (DESIGN.md, after qtconsole's console_widget): token pieces queue up and a ~30 ms timer inserts
-them through one persistent QTextCursor inside one edit block, with two cached character formats (plain and
-accepted-draft). Two limits keep the GUI responsive whatever the engine's speed:
-- a time budget per tick: a tick inserts for at most TICK_BUDGET_S and leaves the rest for the next tick, so
-  the event loop never stalls on a backlog;
-- bounded blocks: QTextDocument re-lays out the whole paragraph on every insert, so one long unbroken line
-  (a minified file, a 3 000-token code line) makes naive streaming quadratic. While streaming, a block that
-  reaches MAX_BLOCK_CHARS is continued in a new block. The answer is rendered again, properly, when it ends,
-  so the split never reaches the finished message or the clipboard.
+One QTextDocument holds the conversation (selection and search work across turns; a 200-message chat is one
+layout). Each message is rendered once: user turns in a tinted box, answers as Markdown (app/ui/markdown_render)
+with their accepted draft tokens highlighted, a footer and per-message actions (links the view handles itself:
+copy, regenerate, edit, and each code block's copy). Messages only ever get appended or cut from the end, so
+switching to a chat renders it, and sending, regenerating or finishing an answer renders only what changed.
+
+Streaming (DESIGN.md, after qtconsole's console_widget): token pieces queue up and a ~30 ms timer renders the
+answer's open tail (app/ui/answer_stream) in one edit block. Following: while the user is at the bottom, every
+change of the document's height keeps them there; scrolling up pauses that and shows "Jump to latest".
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import QTimer, Signal
-from PySide6.QtGui import QColor, QGuiApplication, QPalette, QTextBlockFormat, QTextCharFormat, QTextCursor
-from PySide6.QtWidgets import QTextBrowser, QWidget
+from PySide6.QtCore import QPoint, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import (QDesktopServices, QGuiApplication, QResizeEvent, QTextCursor,
+                           QTextFrameFormat)
+from PySide6.QtWidgets import QApplication, QTextBrowser, QToolButton, QToolTip, QWidget
+
+from app.core.markdown_blocks import SpanIndex, make_parser, split_blocks
+from app.ui.answer_stream import AnswerStream
+from app.ui.chat_theme import MAX_READING_WIDTH, ChatTheme, highlight_color
+from app.ui.markdown_render import CodeBlocks, MarkdownRenderer, block_format, collapse_block
+
+log = logging.getLogger("specchat.ui")
 
 FLUSH_INTERVAL_MS = 30
-TICK_BUDGET_S = 0.012
-MAX_BLOCK_CHARS = 400
+TICK_BUDGET_S = 0.012  # render time a tick aims at; a backlog waits for the next ticks, the event loop never stalls
+FIRST_TICK_CHARS = 1200
 ROLE_TITLES = {"user": "You", "assistant": "Assistant", "system": "System"}
+STATE_NOTES = {"interrupted": "interrupted", "error": "error", "streaming": "interrupted"}
+TURN_GAP = 22
+BOTTOM_SLACK = 4  # px: "at the bottom" despite rounding
+
+__all__ = ["ChatView", "ShownMessage", "highlight_color"]
 
 
 @dataclass
@@ -34,166 +48,383 @@ class ShownMessage:
     highlights: list[tuple[int, int]] = field(default_factory=list)
     footer: str = ""
     state: str = "done"
-
-
-def highlight_color(palette: QPalette) -> QColor:
-    """A green tint readable on light and dark themes."""
-    base = palette.color(QPalette.ColorRole.Base)
-    return QColor(60, 160, 80, 90) if base.lightness() < 128 else QColor(170, 230, 170)
+    position: int = -1  # the message's position in its chat (the store's), for per-message actions
 
 
 class ChatView(QTextBrowser):
     streamed = Signal(int)  # characters shown so far in the streaming answer (tests and the bench use it)
+    regenerateRequested = Signal(int)  # index of an answer in the shown messages
+    editRequested = Signal(int)  # index of a question in the shown messages
+    followingChanged = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setOpenExternalLinks(True)
         self.setReadOnly(True)
+        self.setOpenLinks(False)  # every link is ours to handle: actions, code copy, then the browser
+        self.anchorClicked.connect(self._anchor_clicked)
+        self.setFrameShape(QTextBrowser.Shape.NoFrame)
         self.show_highlights = True
+        self._md = make_parser()
+        self._codes = CodeBlocks()
+        self._theme = ChatTheme(self.palette(), self.font())
+        self._renderer = MarkdownRenderer(self._theme, self._codes)
         self._messages: list[ShownMessage] = []
+        self._starts: list[int] = []  # document position where each shown message begins
+        self._serial = 0  # names messages' code blocks; never reused, so a stale copy link finds nothing
+        self._keys: list[str] = []
         self._queue: deque[tuple[str, bool]] = deque()
-        self._cursor: QTextCursor | None = None
-        self._block_chars = 0
-        self._streamed_chars = 0
-        self._plain = QTextCharFormat()
-        self._draft = QTextCharFormat()
-        self._draft.setBackground(highlight_color(self.palette()))
+        self._stream: AnswerStream | None = None
+        self._stream_start = 0
+        self._tick_chars = FIRST_TICK_CHARS  # characters a tick takes from the queue, adapted to render time
+        self._follow = True
+        self._scrolling = False  # our own scrolling, not the user's
+        self._margin = -1
         self._timer = QTimer(self)
         self._timer.setInterval(FLUSH_INTERVAL_MS)
         self._timer.timeout.connect(self._flush)
-        # light/dark follows the system: Qt swaps the palette, the highlight tint follows
+        self.jump_button = QToolButton(self)
+        self.jump_button.setText("↓  Jump to latest")
+        self.jump_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.jump_button.clicked.connect(self.jump_to_latest)
+        self.jump_button.hide()
+        bar = self.verticalScrollBar()
+        bar.rangeChanged.connect(self._range_changed)
+        bar.valueChanged.connect(self._value_changed)
+        self._style_jump_button()
+        # light/dark follows the system: Qt swaps the palette, the colours follow
         QGuiApplication.styleHints().colorSchemeChanged.connect(self._scheme_changed)
 
-    def _scheme_changed(self) -> None:
-        self._draft.setBackground(highlight_color(self.palette()))
-        if not self.streaming():
-            self._render_all()
+    @property
+    def _draft(self):  # noqa: ANN202  (the highlight format's colour, for tests that read the document)
+        return self._theme.highlighted(self._theme.plain)
 
-    # ---- whole conversation ---------------------------------------------------------------------------------
-    def set_messages(self, messages: list[ShownMessage]) -> None:
-        self.cancel_stream()
-        self._messages = list(messages)
+    def _scheme_changed(self) -> None:
+        self.refresh_theme()
+
+    def refresh_theme(self) -> None:
+        """Rebuild colours from the current palette and render the conversation again (rare: a theme change)."""
+        self._theme = ChatTheme(self.palette(), self.font())
+        self._renderer = MarkdownRenderer(self._theme, self._codes)
+        self._style_jump_button()
         self._render_all()
+
+    def _style_jump_button(self) -> None:
+        t = self._theme
+        self.jump_button.setStyleSheet(
+            f"QToolButton {{ background: {t.link.name()}; color: white; border: none; border-radius: 14px;"
+            f" padding: 6px 14px; font-weight: 600; }}")
+
+    # ---- the whole conversation -----------------------------------------------------------------------------
+    def set_messages(self, messages: list[ShownMessage]) -> None:
+        """Show these messages. What is already shown and unchanged stays; only the rest is rendered."""
+        self.cancel_stream()
+        keep = 0
+        while keep < min(len(messages), len(self._messages)) and messages[keep] == self._messages[keep]:
+            keep += 1
+        if keep < len(self._messages) or (keep == 0 and not messages):
+            self._cut(keep)
+        cursor = self._end_cursor()
+        cursor.beginEditBlock()
+        for m in messages[keep:]:
+            self._append(cursor, m)
+        cursor.endEditBlock()
+        self._follow_now()
+
+    def messages(self) -> list[ShownMessage]:
+        return list(self._messages)
 
     def set_show_highlights(self, on: bool) -> None:
-        """On: answers show their accepted draft tokens (plain text). Off: answers render as Markdown."""
-        self.show_highlights = on
-        self._render_all()
+        """Whether answers show their accepted draft tokens (the rendering is Markdown either way)."""
+        if on != self.show_highlights:
+            self.show_highlights = on
+            self._render_all()
 
     def _render_all(self) -> None:
-        self.clear()
+        streaming = self._stream
+        messages = self._messages
+        self._messages, self._starts, self._keys = [], [], []
+        self._codes.clear()
+        self.document().clear()
+        cursor = self._end_cursor()
+        cursor.beginEditBlock()
+        for m in messages:
+            self._append(cursor, m)
+        cursor.endEditBlock()
+        if streaming is not None:  # the answer being streamed comes back, from its source
+            stream = self._begin()
+            stream.chunks, stream.length = [streaming.source()], streaming.length
+            stream.spans = list(streaming.spans)
+            stream.render()
+        self._follow_now()
+
+    def _cut(self, keep: int) -> None:
+        """Remove messages from index `keep` on (their document part and their code blocks)."""
         cursor = QTextCursor(self.document())
-        for m in self._messages:
-            self._render_message(cursor, m)
-        self.verticalScrollBar().setValue(self.verticalScrollBar().maximum())
+        if keep < len(self._starts):
+            cursor.setPosition(self._starts[keep])
+            cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+            cursor.removeSelectedText()
+        if keep == 0:
+            self.document().clear()
+            self._codes.clear()
+        for key in self._keys[keep:]:
+            self._codes.drop_prefix(key + ":")
+        del self._messages[keep:], self._starts[keep:], self._keys[keep:]
+
+    def _end_cursor(self) -> QTextCursor:
+        cursor = QTextCursor(self.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        return cursor
+
+    def _new_key(self) -> str:
+        self._serial += 1
+        return f"m{self._serial}"
+
+    def _append(self, cursor: QTextCursor, m: ShownMessage) -> None:
+        index = len(self._messages)
+        key = self._new_key()
+        self._starts.append(cursor.position())
+        self._keys.append(key)
+        self._messages.append(m)
+        if m.role == "user":
+            self._user_turn(cursor, m, index)
+            return
+        self._heading(cursor, m.role, STATE_NOTES.get(m.state, ""))
+        text = m.content
+        blocks, _ = split_blocks(self._md, text)
+        spans = SpanIndex(m.highlights) if self.show_highlights and m.highlights else None
+        self._renderer.render(cursor, blocks, text, 0, spans, key)
+        self._answer_footer(cursor, m, index)
 
     def _heading(self, cursor: QTextCursor, role: str, note: str = "") -> None:
-        if not cursor.atStart():
-            cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
-        bold = QTextCharFormat()
-        bold.setFontWeight(700)
-        cursor.insertText(ROLE_TITLES.get(role, role) + (f"  ({note})" if note else ""), bold)
-        cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
-
-    def _render_message(self, cursor: QTextCursor, m: ShownMessage) -> None:
-        note = {"interrupted": "interrupted", "error": "error", "streaming": "interrupted"}.get(m.state, "")
-        self._heading(cursor, m.role, note)
-        if m.role == "assistant" and self.show_highlights and m.highlights:
-            self._insert_highlighted(cursor, m.content, m.highlights)
-        elif m.role == "assistant":
-            cursor.insertMarkdown(m.content)
+        t = self._theme
+        fmt = block_format(TURN_GAP if not cursor.atStart() else 2)
+        if cursor.atStart():
+            cursor.setBlockFormat(fmt)
+            cursor.setBlockCharFormat(t.role)
         else:
-            cursor.insertText(m.content, self._plain)
-        if m.footer:
-            cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
-            small = QTextCharFormat()
-            small.setForeground(self.palette().color(QPalette.ColorRole.PlaceholderText))
-            cursor.insertText(m.footer, small)
+            cursor.insertBlock(fmt, t.role)
+        cursor.insertText(ROLE_TITLES.get(role, role), t.role)
+        if note:
+            cursor.insertText(f"  · {note}", t.small)
 
-    def _insert_highlighted(self, cursor: QTextCursor, text: str, spans: list[tuple[int, int]]) -> None:
-        pos = 0
-        for start, end in spans:
-            if start > pos:
-                cursor.insertText(text[pos:start], self._plain)
-            cursor.insertText(text[start:end], self._draft)
-            pos = end
-        if pos < len(text):
-            cursor.insertText(text[pos:], self._plain)
+    def _user_turn(self, cursor: QTextCursor, m: ShownMessage, index: int) -> None:
+        t = self._theme
+        if cursor.atStart():
+            collapse_block(cursor)  # a document begins with a block, before any frame
+        else:
+            cursor.insertBlock(block_format(0), t.small)
+        frame = QTextFrameFormat()
+        frame.setBackground(t.user_bg)
+        frame.setPadding(12)
+        frame.setTopMargin(TURN_GAP if index else 4)
+        frame.setBorder(0)
+        inner = cursor.insertFrame(frame)
+        cursor.setBlockFormat(block_format(0))
+        cursor.insertText(ROLE_TITLES["user"], t.role)
+        body = block_format(4)
+        cursor.insertBlock(body, t.plain)
+        cursor.insertText(m.content, t.plain)
+        cursor.setPosition(inner.lastPosition() + 1)
+        actions = block_format(3)
+        actions.setAlignment(Qt.AlignmentFlag.AlignRight)
+        cursor.setBlockFormat(actions)
+        cursor.insertText("Copy", t.action(f"msg-copy:{index}"))
+        cursor.insertText("     ", t.small)
+        cursor.insertText("Edit", t.action(f"msg-edit:{index}"))
+
+    def _answer_footer(self, cursor: QTextCursor, m: ShownMessage, index: int) -> None:
+        t = self._theme
+        cursor.insertBlock(block_format(8), t.small)
+        cursor.insertText("Copy", t.action(f"msg-copy:{index}"))
+        cursor.insertText("     ", t.small)
+        cursor.insertText("Regenerate", t.action(f"msg-regen:{index}"))
+        if m.footer:
+            cursor.insertText("      " + m.footer, t.small)
 
     # ---- the streaming answer -------------------------------------------------------------------------------
     def begin_answer(self) -> None:
         self.cancel_stream()
-        cursor = QTextCursor(self.document())
-        cursor.movePosition(QTextCursor.MoveOperation.End)
-        self._heading(cursor, "assistant")
-        self._cursor = cursor
-        self._block_chars = 0
-        self._streamed_chars = 0
+        self._tick_chars = FIRST_TICK_CHARS
+        self._follow = True  # the user asked for this answer: show it
+        self._begin()
         self._timer.start()
+        self._follow_now()
+
+    def _begin(self) -> AnswerStream:
+        cursor = self._end_cursor()
+        self._stream_start = cursor.position()
+        cursor.beginEditBlock()
+        self._heading(cursor, "assistant")
+        cursor.endEditBlock()
+        self._stream = AnswerStream(self.document(), self._renderer, self._md, cursor.position(),
+                                    self._new_key(), self.show_highlights)
+        return self._stream
 
     def append_tokens(self, pieces: list[tuple[str, bool]]) -> None:
-        """(text, accepted_draft) pieces, in order; shown within one timer tick or spread over a few."""
-        if self._cursor is not None:
+        """(text, accepted_draft) pieces, in order; shown at the next timer tick."""
+        if self._stream is not None:
             self._queue.extend(pieces)
 
     def pending(self) -> int:
         return len(self._queue)
 
     def _flush(self) -> None:
-        if self._cursor is None or not self._queue:
+        if self._stream is None or not self._queue:
             return
-        bar = self.verticalScrollBar()
-        at_bottom = bar.value() >= bar.maximum() - 4
-        deadline = time.perf_counter() + TICK_BUDGET_S
-        cursor = self._cursor
-        cursor.beginEditBlock()
-        shown = 0
-        while self._queue:
-            text, from_draft = self._queue.popleft()
-            fmt = self._draft if from_draft and self.show_highlights else self._plain
-            while text:
-                if "\n" in text:
-                    head, _, rest = text.partition("\n")
-                    self._insert_piece(cursor, head, fmt)
-                    cursor.insertBlock()
-                    self._block_chars = 0
-                    shown += len(head) + 1
-                    text = rest
-                    continue
-                self._insert_piece(cursor, text, fmt)
-                shown += len(text)
-                text = ""
-            if shown >= 512 and time.perf_counter() > deadline:
-                break
-        cursor.endEditBlock()
-        self._streamed_chars += shown
-        if at_bottom:
-            bar.setValue(bar.maximum())
-        self.streamed.emit(self._streamed_chars)
-
-    def _insert_piece(self, cursor: QTextCursor, text: str, fmt: QTextCharFormat) -> None:
-        if not text:
-            return
-        if self._block_chars + len(text) > MAX_BLOCK_CHARS:
-            cursor.insertBlock()  # streaming only: the finished answer is rendered again without it
-            self._block_chars = 0
-        cursor.insertText(text, fmt)
-        self._block_chars += len(text)
+        batch: list[tuple[str, bool]] = []
+        chars = 0
+        while self._queue and chars < self._tick_chars:
+            piece = self._queue.popleft()
+            batch.append(piece)
+            chars += len(piece[0])
+        start = time.perf_counter()
+        self._stream.add(batch)
+        self._stream.render()
+        spent = time.perf_counter() - start
+        if self._queue:  # a backlog: take as much as the budget allows next time (smoothed)
+            target = self._tick_chars * TICK_BUDGET_S / max(spent, 1e-4)
+            self._tick_chars = int(min(max((self._tick_chars + target) / 2, 200), 50_000))
+        self.streamed.emit(self._stream.length)
 
     def end_answer(self, message: ShownMessage) -> None:
-        """The answer is complete: show it as it will stay (Markdown or highlighted text, with its footer)."""
-        self.cancel_stream()
+        """The answer is complete: its tail is rendered as it stays, then its footer; nothing else changes."""
+        stream = self._stream
+        self._timer.stop()
+        if stream is not None and self._queue:
+            stream.add(list(self._queue))
+        self._queue.clear()
+        self._stream = None
+        if stream is None or stream.source() != message.content or stream.spans != list(message.highlights):
+            if stream is not None:  # what streamed is not what is kept: show what is kept
+                self._remove_from(self._stream_start)
+            self.set_messages(self._messages + [message])
+            return
+        cursor = self._end_cursor()
+        cursor.beginEditBlock()
+        stream.render(final=True)
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        index = len(self._messages)
+        self._starts.append(self._stream_start)
+        self._keys.append(stream.key)
         self._messages.append(message)
-        self._render_all()
+        self._answer_footer(cursor, message, index)
+        if message.state in STATE_NOTES:  # interrupted or failed: say so in the heading
+            head = QTextCursor(self.document())
+            head.setPosition(self._stream_start)
+            if self._stream_start:  # the heading is the block after the one the answer began at
+                head.movePosition(QTextCursor.MoveOperation.NextBlock)
+            head.movePosition(QTextCursor.MoveOperation.EndOfBlock)
+            head.insertText(f"  · {STATE_NOTES[message.state]}", self._theme.small)
+        cursor.endEditBlock()
+
+    def _remove_from(self, pos: int) -> None:
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(pos)
+        cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+        cursor.removeSelectedText()
 
     def cancel_stream(self) -> None:
-        """Stop showing the current stream (switching chats, regenerating); queued pieces are dropped."""
+        """Stop showing the current stream (switching chats, regenerating): its rendering and queue go."""
         self._timer.stop()
         self._queue.clear()
-        self._cursor = None
+        if self._stream is not None:
+            self._codes.drop_prefix(self._stream.key + ":")
+            self._stream = None
+            self._remove_from(self._stream_start)
 
     def streaming(self) -> bool:
-        return self._cursor is not None
+        return self._stream is not None
 
     def plain_text_of_last_answer(self) -> str:
         return next((m.content for m in reversed(self._messages) if m.role == "assistant"), "")
+
+    # ---- following the stream -------------------------------------------------------------------------------
+    def following(self) -> bool:
+        return self._follow
+
+    def _set_follow(self, on: bool) -> None:
+        if on != self._follow:
+            self._follow = on
+            self.followingChanged.emit(on)
+        self._place_jump_button()
+
+    def _range_changed(self, _lo: int, hi: int) -> None:
+        if self._follow:
+            self._scroll_to(hi)
+        self._place_jump_button()
+
+    def _value_changed(self, value: int) -> None:
+        if not self._scrolling:  # the user scrolled: follow again only once they are back at the bottom
+            self._set_follow(value >= self.verticalScrollBar().maximum() - BOTTOM_SLACK)
+
+    def _scroll_to(self, value: int) -> None:
+        self._scrolling = True
+        try:
+            self.verticalScrollBar().setValue(value)
+        finally:
+            self._scrolling = False
+
+    def _follow_now(self) -> None:
+        if self._follow:
+            self._scroll_to(self.verticalScrollBar().maximum())
+        self._place_jump_button()
+
+    def jump_to_latest(self) -> None:
+        self._set_follow(True)
+        self._follow_now()
+
+    def _place_jump_button(self) -> None:
+        bar = self.verticalScrollBar()
+        show = not self._follow and bar.maximum() > 0 and bar.value() < bar.maximum() - BOTTOM_SLACK
+        if show:
+            self.jump_button.adjustSize()
+            vp = self.viewport().geometry()
+            self.jump_button.move(vp.center().x() - self.jump_button.width() // 2,
+                                  vp.bottom() - self.jump_button.height() - 14)
+            self.jump_button.raise_()
+        self.jump_button.setVisible(show)
+
+    # ---- layout: a reading column -----------------------------------------------------------------------------
+    def resizeEvent(self, e: QResizeEvent) -> None:
+        self._update_margins(self.viewport().width())
+        super().resizeEvent(e)
+        self._place_jump_button()
+
+    def _update_margins(self, width: int) -> None:
+        margin = max(16, (width - MAX_READING_WIDTH) // 2)
+        if margin != self._margin:
+            self._margin = margin
+            root = self.document().rootFrame()
+            fmt = root.frameFormat()
+            fmt.setLeftMargin(margin)
+            fmt.setRightMargin(margin)
+            fmt.setTopMargin(12)
+            fmt.setBottomMargin(16)
+            root.setFrameFormat(fmt)
+
+    # ---- links: actions, code copy, the web ---------------------------------------------------------------------
+    def _anchor_clicked(self, url: QUrl) -> None:
+        href = url.toString()
+        scheme, _, rest = href.partition(":")
+        if scheme == "copy-code":
+            code = self._codes.get(rest)
+            if code is not None:
+                self._copy(code, "Code copied")
+        elif scheme in ("msg-copy", "msg-regen", "msg-edit") and rest.isdigit() and int(rest) < len(self._messages):
+            index = int(rest)
+            if scheme == "msg-copy":
+                self._copy(self._messages[index].content, "Message copied")
+            elif scheme == "msg-regen":
+                self.regenerateRequested.emit(index)
+            else:
+                self.editRequested.emit(index)
+        elif url.scheme() in ("http", "https", "mailto"):
+            QDesktopServices.openUrl(url)
+        else:
+            log.info("link not opened: %s", href)
+
+    def _copy(self, text: str, note: str) -> None:
+        QApplication.clipboard().setText(text)
+        pos = self.viewport().mapToGlobal(self.viewport().mapFromGlobal(self.cursor().pos()) + QPoint(8, 8))
+        QToolTip.showText(pos, note, self, self.rect(), 1500)

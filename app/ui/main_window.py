@@ -14,7 +14,7 @@ import time
 
 from PySide6.QtCore import QByteArray, QFileSystemWatcher, QModelIndex, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
-from PySide6.QtWidgets import (QApplication, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QListView, QMainWindow,
+from PySide6.QtWidgets import (QHBoxLayout, QInputDialog, QLabel, QLineEdit, QListView, QMainWindow,
                                QMenu, QMessageBox, QPlainTextEdit, QPushButton, QScrollArea, QSplitter,
                                QVBoxLayout, QWidget)
 
@@ -140,19 +140,23 @@ class MainWindow(QMainWindow):
         self.welcome.hide()  # until the first scan says the library is empty
         self.view = ChatView()
         self.input = MessageInput(self.send)
+        # Send and Stop share the place next to the input: Stop shows while an answer streams
         self.send_button = QPushButton("Send")
-        self.stop_button = QPushButton("Stop")
+        self.send_button.setDefault(True)
+        self.stop_button = QPushButton("■ Stop")
+        self.stop_button.setToolTip("Stop the answer (Esc)")
         self.stop_button.setEnabled(False)
-        self.regenerate_button = QPushButton("Regenerate")
-        self.edit_button = QPushButton("Edit last")
-        self.copy_button = QPushButton("Copy answer")
+        self.stop_button.hide()
         self.bench_button = QPushButton("Benchmark…")
         self.bench_button.setToolTip("This prompt, plain vs speculative over a sweep of draft lengths")
-        buttons = QHBoxLayout()
-        for b in (self.send_button, self.stop_button, self.regenerate_button, self.edit_button, self.copy_button,
-                  self.bench_button):
-            buttons.addWidget(b)
-        buttons.addStretch(1)
+        side = QVBoxLayout()
+        side.addWidget(self.send_button)
+        side.addWidget(self.stop_button)
+        side.addStretch(1)
+        side.addWidget(self.bench_button)
+        composer = QHBoxLayout()
+        composer.addWidget(self.input, 1)
+        composer.addLayout(side)
         self.notice = QLabel("")  # damaged files set aside, a crash during the last run's load: said once
         self.notice.setWordWrap(True)
         self.notice.hide()
@@ -160,8 +164,7 @@ class MainWindow(QMainWindow):
         cv.addWidget(self.system_prompt)
         cv.addWidget(self.welcome, 1)
         cv.addWidget(self.view, 1)
-        cv.addWidget(self.input)
-        cv.addLayout(buttons)
+        cv.addLayout(composer)
 
         self.sidebar = Sidebar()
         scroll = QScrollArea()
@@ -196,10 +199,8 @@ class MainWindow(QMainWindow):
         self.system_prompt.editingFinished.connect(self._save_system_prompt)
         self.send_button.clicked.connect(self.send)
         self.stop_button.clicked.connect(self.stop)
-        self.regenerate_button.clicked.connect(self.regenerate)
-        self.edit_button.clicked.connect(self.edit_last)
-        self.copy_button.clicked.connect(
-            lambda: QApplication.clipboard().setText(self.view.plain_text_of_last_answer()))
+        self.view.regenerateRequested.connect(self.regenerate_at)
+        self.view.editRequested.connect(self.edit_at)
         self.bench_button.clicked.connect(self.open_bench)
         self.sidebar.loadMainRequested.connect(self.load_main)
         self.sidebar.unloadMainRequested.connect(lambda: self.host.requestUnload.emit("main"))
@@ -252,7 +253,8 @@ class MainWindow(QMainWindow):
 
     def _shown(self, m: Message) -> ShownMessage:
         draft = m.stats.get("draft_name", "")
-        return ShownMessage(m.role, m.content, m.highlights, footer_text(m.stats, draft) if m.stats else "", m.state)
+        return ShownMessage(m.role, m.content, m.highlights, footer_text(m.stats, draft) if m.stats else "", m.state,
+                            m.position)
 
     def _chat_menu(self, pos) -> None:  # type: ignore[no-untyped-def]
         index = self.chat_list.indexAt(pos)
@@ -354,7 +356,8 @@ class MainWindow(QMainWindow):
             stats = {**stats, "draft_name": self.draft_name if stats.get("drafted") else ""}
             self.store.save_answer(self.answer.id, content, spans, stats, state=state)
             self.view.end_answer(ShownMessage("assistant", content, spans,
-                                              footer_text(stats, self.draft_name) if stats else "", state))
+                                              footer_text(stats, self.draft_name) if stats else "", state,
+                                              self.answer.position))
         self.answer = None
         self.request_id = 0
         self.live.setText("")
@@ -385,21 +388,64 @@ class MainWindow(QMainWindow):
 
     def edit_last(self) -> None:
         """Put the last question back into the input; sending it replaces it and everything after it."""
-        if self.request_id or self.chat_id is None:
+        if self.chat_id is None:
             return
         msgs = self.store.messages(self.chat_id)
         last_user = next((m for m in reversed(msgs) if m.role == "user"), None)
-        if last_user is None:
+        if last_user is not None:
+            self._edit_from(last_user.position, last_user.content)
+
+    def edit_at(self, index: int) -> None:
+        """A question's Edit link: back into the input; it and what follows it go (asked first if more than its
+        answer would go)."""
+        shown = self.view.messages()
+        if self.chat_id is None or not 0 <= index < len(shown) or shown[index].role != "user":
             return
-        self.store.delete_from(self.chat_id, last_user.position)
+        self._edit_from(shown[index].position, shown[index].content)
+
+    def _edit_from(self, position: int, content: str) -> None:
+        if self.request_id or self.chat_id is None:
+            return
+        if not self._confirm_dropping(position, keep_answer=True):
+            return
+        self.store.delete_from(self.chat_id, position)
         self.view.set_messages([self._shown(m) for m in self.store.messages(self.chat_id)])
-        self.input.setPlainText(last_user.content)
+        self.input.setPlainText(content)
         self.input.setFocus()
+
+    def regenerate_at(self, index: int) -> None:
+        """An answer's Regenerate link: a new answer to its question (later turns go, asked first)."""
+        shown = self.view.messages()
+        if self.chat_id is None or not 0 <= index < len(shown) or shown[index].role != "assistant":
+            return
+        if not self.main_summary:
+            self.statusBar().showMessage("Load a model first (sidebar, Model).", 5000)
+            return
+        position = shown[index].position
+        if not self._confirm_dropping(position, keep_answer=False):
+            return
+        self._abandon_answer()
+        self.store.delete_from(self.chat_id, position)
+        self._generate()
+
+    def _confirm_dropping(self, after: int, keep_answer: bool) -> bool:
+        """True when nothing the user would miss goes, or they said yes: messages after `after` (besides the
+        edited question's own answer) are deleted by an edit or a regenerate from the middle of a chat."""
+        assert self.chat_id is not None
+        later = [m for m in self.store.messages(self.chat_id) if m.position > after and m.state != "streaming"]
+        if keep_answer and later and later[0].role == "assistant":
+            later = later[1:]
+        if not later:
+            return True
+        answer = QMessageBox.question(self, "Later messages will go",
+                                      f"The {len(later)} message(s) after this one will be deleted. Continue?")
+        return answer == QMessageBox.StandardButton.Yes
 
     def _set_busy(self, busy: bool) -> None:
         self.stop_button.setEnabled(busy)
-        for w in (self.send_button, self.edit_button):
-            w.setEnabled(not busy)
+        self.stop_button.setVisible(busy)
+        self.send_button.setVisible(not busy)
+        self.send_button.setEnabled(not busy)
 
     def open_bench(self) -> None:
         """The benchmark panel on the prompt being typed (or the chat's last question)."""
