@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The CPU benchmark of the speculative engine on this machine (2 threads): run from the project root on an
+# otherwise idle machine, after `make setup`. Writes each `bench` report to $OUT and prints one line per pair.
+#   F32 + Q4_1 (same weights: draft ~2x cheaper), F16 + Q4_1 (a pair where drafting cannot pay), and the 60-layer
+#   padded F32 main with drafts that get weaker (the Q4_1, then F16 drafts without 4, 8 or 12 middle blocks).
+set -uo pipefail
+PY=${PY:-.venv/bin/python}; OUT=${OUT:-.cache/bench-cpu}; B=${B:-.cache/bench-models}; N=${N:-200}
+mkdir -p "$OUT"
+$PY -m benchmarks.testbed --out "$B" --for weak > "$OUT/testbed.json" || exit 1
+CODE=benchmarks/prompts/code.txt
+run() { local name=$1; shift; $PY -m app bench --max-tokens $N --json --prompt-file $CODE "$@" > "$OUT/$name.json" \
+          2> "$OUT/$name.log"; $PY - "$OUT/$name.json" "$name" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+runs = ", ".join(f"k={x['draft_tokens']} {x['speedup']:.2f}x ({x['acceptance_rate']:.0%})" for x in r["runs"])
+print(f"{sys.argv[2]:14s} plain {r['plain']['tokens_per_second']:6.1f} tok/s; {runs}")
+EOF
+}
+run f32-q4 --model $B/SmolLM2-135M-Instruct.F32.gguf --draft $B/SmolLM2-135M-Instruct.Q4_1.gguf \
+  --draft-tokens 8,auto --rounds 3
+run f16-q4 --model $B/SmolLM2-135M-Instruct.F16.gguf --draft $B/SmolLM2-135M-Instruct.Q4_1.gguf \
+  --draft-tokens 4,auto --rounds 3
+run f16-q4-t07 --model $B/SmolLM2-135M-Instruct.F16.gguf --draft $B/SmolLM2-135M-Instruct.Q4_1.gguf \
+  --draft-tokens 4,auto --rounds 1 --seeds 3 --temp 0.7
+for d in Q4_1 F16-minus4 F16-minus8 F16-minus12; do
+  run "pad60-$d" --model $B/SmolLM2-135M-Instruct.F32-plus60.gguf --draft $B/SmolLM2-135M-Instruct.$d.gguf \
+    --draft-tokens 4,8,auto --rounds 2
+done
