@@ -36,7 +36,8 @@ ACCEPT_DECAY = 0.9  # per round: acceptance follows the text, the last ~10 round
 FIRST_PROBE_GAP = 16  # plain rounds before the first probe once drafting stopped paying
 MAX_PROBE_GAP = 512
 MIN_TRIALS = 8  # judged drafts before the first decision: one lucky round proves nothing
-STALE = 256  # rounds after which a draft length near the best one is timed again
+EXPLORE_FLOOR = 0.85  # an untimed length is explored if the model rates it at least this share of the best
+STALE = 512  # rounds after which a timed draft length is timed again (one round: <= 1% of rounds)
 MIN_SAMPLES = 2  # kept timings of a shape before the model trusts it (the first use is never kept)
 REMEASURE_PLAIN = 128  # while drafting, two plain rounds this often keep V(1) current (the first is a switch)
 REEVALUATE = 4  # drafting rounds between re-evaluations of the best k
@@ -240,11 +241,17 @@ class DraftLength:
         return self.costs.count(key) < MIN_SAMPLES or self.costs.age(key) > STALE
 
     def _unmeasured_anchor(self, best: int) -> int | None:
-        """An anchor length from half to twice `best` whose verify shape needs timing."""
-        for k in ANCHORS:
-            if k > min(self.k_max, 2 * best):
-                return None
-            if 2 * k >= best and self._needs_timing(k):
+        """A draft length whose verify shape needs timing: any anchor timed STALE rounds ago (one round re-checks
+        it: a figure taken under load also skews the interpolation between anchors), or one never timed, from
+        half to twice `best`, that the model (its cost interpolated) rates a contender; timing a length that
+        cannot win is pure loss (a weak draft at 40% acceptance lost 8% to exploring k = 8 on a CPU)."""
+        candidates = self._candidates()
+        for k in candidates:
+            if self.costs.count(("verify", k + 1)) >= MIN_SAMPLES and self._needs_timing(k):
+                return k
+        floor = EXPLORE_FLOOR * self.throughput(best)
+        for k in candidates:
+            if best <= 2 * k <= 4 * best and self._needs_timing(k) and self.throughput(k) >= floor:
                 return k
         return None
 

@@ -13,7 +13,7 @@ import os
 import time
 
 from PySide6.QtCore import QByteArray, QFileSystemWatcher, QModelIndex, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (QHBoxLayout, QInputDialog, QLabel, QLineEdit, QListView, QMainWindow,
                                QMenu, QMessageBox, QPlainTextEdit, QPushButton, QScrollArea, QSplitter,
                                QVBoxLayout, QWidget)
@@ -105,6 +105,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(QByteArray.fromBase64(geometry.encode()))
         else:
             self.resize(1280, 800)
+        self._share_width()
         self.sidebar.apply_settings(self.settings)
         self.view.show_highlights = self.settings.speculative.visualize_accepted
         self.refresh_chats()
@@ -128,6 +129,9 @@ class MainWindow(QMainWindow):
         self.chat_list = QListView()
         self.chat_list.setModel(self.chat_models)
         self.chat_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        # long titles end in "…" rather than scrolling the list sideways
+        self.chat_list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.chat_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         lv.addWidget(self.new_chat_button)
         lv.addWidget(self.search)
         lv.addWidget(self.chat_list, 1)
@@ -170,14 +174,14 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidget(self.sidebar)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(330)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(270)
 
-        split = QSplitter()
+        split = self.split = QSplitter()
         split.addWidget(left)
         split.addWidget(center)
         split.addWidget(scroll)
         split.setStretchFactor(1, 1)
-        split.setSizes([230, 700, 350])
         self.setCentralWidget(split)
         self.live = QLabel("")
         self.statusBar().addPermanentWidget(self.live)
@@ -190,6 +194,19 @@ class MainWindow(QMainWindow):
             act.setShortcut(key)
             act.triggered.connect(slot)
             self.addAction(act)
+
+    def _share_width(self) -> None:
+        """The chat gets what the chat list and the sidebar do not need: at 900 px wide it keeps ~470 px."""
+        width = max(self.width(), 600)
+        chats = min(240, max(150, int(width * 0.16)))
+        side = min(360, max(280, int(width * 0.25)))
+        self.split.setSizes([chats, width - chats - side, side])
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        # a splitter gives a shrinking window's loss to its stretchy middle: past a point, the sides give too
+        if self.split.sizes()[1] < 480:
+            self._share_width()
 
     def _connect(self) -> None:
         self.new_chat_button.clicked.connect(self.new_chat)

@@ -87,6 +87,11 @@ class Sidebar(QWidget):
         self.draft_combo.setModel(self.draft_models)
         self.draft_combo.setPlaceholderText("No compatible draft")
         self.draft_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        for combo in (self.main_combo, self.draft_combo, self.mode):  # long names elide: the sidebar fits 280 px
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
+        for form in (g, s):  # in a narrow sidebar a label goes above its field rather than pushing it out
+            form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.draft_combo.activated.connect(self._draft_activated)
         s.addRow("Draft model", self.draft_combo)
         self.draft_note = QLabel("")
