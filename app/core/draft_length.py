@@ -14,7 +14,7 @@ timed apart (it is what switching from plain to drafting costs, not what a round
 While plain decoding wins, auto keeps probing with a short draft, so a wrong early decision is corrected within
 the answer:
 - when drafting could pay (with every draft accepted some k beats plain), probes come at growing gaps
-  (16, 32, ... 512 plain rounds): the text may turn predictable;
+  (16, 32, ... 512 plain rounds), stretched to keep them under COULD_PAY_BUDGET: the text may turn predictable;
 - when it could not pay even then (a draft as costly as the main, as for a small model on a GPU), a probe only
   re-checks the costs, so it is made only when its estimated cost, the draft's catch-up included, stays under
   PROBE_BUDGET of the plain decoding time since the last one. A probe twice as fast as every figure it was
@@ -35,7 +35,8 @@ WINDOW = 9  # recent samples per cost: the median of 9 shrugs off a few slow rou
 ACCEPT_DECAY = 0.9  # per round: acceptance follows the text, the last ~10 rounds matter most
 FIRST_PROBE_GAP = 16  # plain rounds before the first probe once drafting stopped paying
 MAX_PROBE_GAP = 512
-MIN_TRIALS = 8  # judged drafts before the first decision: one lucky round proves nothing
+MIN_TRIALS = 8  # judged drafts before the first decision: one lucky round proves nothing...
+MIN_ROUNDS = 6  # ...or this many drafting rounds, whatever they were judged
 EXPLORE_FLOOR = 0.85  # an untimed length is explored if the model rates it at least this share of the best
 STALE = 512  # rounds after which a timed draft length is timed again (one round: <= 1% of rounds)
 MIN_SAMPLES = 2  # kept timings of a shape before the model trusts it (the first use is never kept)
@@ -43,6 +44,7 @@ REMEASURE_PLAIN = 128  # while drafting, two plain rounds this often keep V(1) c
 REEVALUATE = 4  # drafting rounds between re-evaluations of the best k
 PROBE_MARGIN = 1.1  # drafting "could pay" if, with every token accepted, it would be this much faster
 PROBE_BUDGET = 0.015  # where drafting could not pay: re-check costs for at most 1.5% of the plain time
+COULD_PAY_BUDGET = 0.05  # where it could: look for predictable text for at most 5%
 PROBE_K = 4  # the longest probe draft
 PROBE_ROUNDS = 2  # a probe's drafting rounds (the first pays for the switch and is not timed)
 NEVER = 1 << 30  # a probe gap that is never reached
@@ -139,6 +141,7 @@ class DraftLength:
     last_choice: int = -1
     prev_rows: int = 0  # rows the last round verified (0: none yet)
     ready: bool = False  # the first measurements are in (from then on every round is the model's choice)
+    draft_rounds: int = 0  # rounds that drafted
 
     # ---- measurements -----------------------------------------------------------------------------------------
     def record(self, drafted: int, accepted: int, draft_s: float, verify_s: float,
@@ -151,6 +154,7 @@ class DraftLength:
         if (rows == 1) == (prev == 1):  # a steady round: the same kind as the one before
             self.costs.add(("verify", rows), verify_s)
         if drafted:
+            self.draft_rounds += 1
             if prev > 1 and not catchup_tokens:  # the draft drafted last round too, and read nothing new
                 self.costs.add("draft", draft_s / drafted)
             # a chain stops at the first rejection: accepted successes in accepted + (1 if rejected) trials
@@ -274,8 +278,10 @@ class DraftLength:
             if self.costs.count(("verify", 1)) < MIN_SAMPLES:
                 return 0  # first measure what a plain step costs
             first = max(1, self.k)
-            if (self.draft_s is None or self.trials < MIN_TRIALS
-                    or self.costs.count(("verify", first + 1)) < MIN_SAMPLES):
+            # enough judged drafts, or enough rounds: at ~0% acceptance judged drafts come one per round (a
+            # draft that was nearly never right spent 17 rounds here, a fifth of its first answer)
+            enough = self.trials >= MIN_TRIALS or self.draft_rounds >= MIN_ROUNDS
+            if self.draft_s is None or not enough or self.costs.count(("verify", first + 1)) < MIN_SAMPLES:
                 return first  # then what drafting costs and how much of it is accepted
             self.ready = True
         if self.plain_mode:
@@ -302,10 +308,18 @@ class DraftLength:
     def _enter_plain(self) -> None:
         self.plain_mode, self.plain_streak, self.cached_best, self.probed = True, 0, None, False
         self.could_pay = self.drafting_could_pay()
-        self.probe_gap = FIRST_PROBE_GAP if self.could_pay else self._budget_gap()
+        self.probe_gap = self._gap(FIRST_PROBE_GAP)
 
-    def _budget_gap(self) -> int:
-        """Plain rounds after which a cost re-check (a probe) costs at most PROBE_BUDGET of their time.
+    def _gap(self, geometric: int) -> int:
+        """The next probe gap: where drafting could pay, the geometric one, stretched where even that would
+        cost over COULD_PAY_BUDGET (a CPU draft that must re-read every skipped token; a draft that is nearly
+        never right lost 10% to probes every 16-64 rounds); else the budget's gap."""
+        if self.could_pay:
+            return min(MAX_PROBE_GAP, max(geometric, self._budget_gap(COULD_PAY_BUDGET)))
+        return self._budget_gap(PROBE_BUDGET)
+
+    def _budget_gap(self, budget: float) -> int:
+        """Plain rounds after which a probe costs at most `budget` of their time.
 
         A probe's extra cost is a fixed part F plus the draft's catch-up, c per skipped token; G plain rounds
         take G x V(1): F + c G <= budget x G x V(1) gives G >= F / (budget x V(1) - c). When the catch-up alone
@@ -314,7 +328,7 @@ class DraftLength:
         the next look out of reach."""
         v1 = self.verify_cost(1)
         c = self.costs.catchup_per_token
-        room = PROBE_BUDGET * v1 - c
+        room = budget * v1 - c
         if room <= 0:
             return NEVER
         return max(FIRST_PROBE_GAP, min(MAX_PROBE_GAP, int(self.probe_cost(0) / room) + 1))
@@ -343,5 +357,4 @@ class DraftLength:
     def _enter_plain_again(self) -> None:
         """Plain still wins after a probe: wait longer before the next (twice as long, or the budget's gap)."""
         self.could_pay = self.drafting_could_pay()
-        self.probe_gap = (min(MAX_PROBE_GAP, max(FIRST_PROBE_GAP, self.probe_gap) * 2) if self.could_pay
-                          else self._budget_gap())
+        self.probe_gap = self._gap(min(MAX_PROBE_GAP, max(FIRST_PROBE_GAP, self.probe_gap) * 2))

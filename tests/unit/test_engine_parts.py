@@ -176,6 +176,23 @@ def test_a_bimodal_draft_cost_does_not_send_auto_back_to_measuring():
     assert tokens / elapsed > 1.5 / 0.0094
 
 
+def test_a_draft_that_is_never_right_costs_little_even_in_the_first_answer():
+    """CPU, padded main (V(1) 50 ms) with a cheap draft (6 ms a token) that is never accepted: drafting could
+    pay if the text turned predictable, so auto keeps looking, but the first measurements and the probes (each
+    with the draft's catch-up on the skipped text) stay within a few percent of plain decoding."""
+    c = DraftLength(k=4, auto=True)
+
+    def verify(rows: int) -> float:
+        return 0.050 + 0.003 * (rows - 1)
+
+    chosen, elapsed, tokens = simulate(c, 200, 0.006, verify, accepts=lambda rnd, k: 0, first_use=2.0,
+                                       catchup=0.002)
+    assert sum(1 for k in chosen if k) <= 12
+    assert tokens / elapsed > 0.93 / verify(1)
+    _, elapsed, tokens = simulate(c, 400, 0.006, verify, accepts=lambda rnd, k: 0, catchup=0.002)
+    assert tokens / elapsed > 0.96 / verify(1)  # later answers: probes only, within COULD_PAY_BUDGET
+
+
 def test_a_wrong_early_decision_is_corrected_within_the_answer():
     """Even if the first measurements are wrong for longer than one sample (here the first 4 drafting rounds
     time 10x slower: another process held the GPU), probes keep coming at bounded gaps, the first one shows
