@@ -1,0 +1,207 @@
+"""`generate`, `bench`, `bench-view` and `self-test`: the engine headless (no hub client, no Qt but bench-view's).
+
+Where llama.cpp is wanted it is imported before numpy: the CUDA build was seen to segfault at model load when
+numpy came first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.core.engine import Engine, SpeculationConfig
+    from app.core.sampling import SamplerParams
+
+log = logging.getLogger("specchat.cli")
+
+AUTO = "auto"  # the same word as app.core.bench.AUTO, which the engine commands import lazily
+
+
+def add_sampler_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--temp", type=float, default=0.0, help="temperature; 0 = greedy (default)")
+    p.add_argument("--top-k", type=int, default=40)
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--min-p", type=float, default=0.05)
+    p.add_argument("--repeat-penalty", type=float, default=1.0)
+
+
+def _sampler(args: argparse.Namespace) -> SamplerParams:
+    from app.core.sampling import SamplerParams
+
+    return SamplerParams(temperature=args.temp, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
+                         repeat_penalty=args.repeat_penalty, seed=getattr(args, "seed", -1))
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, required=True, metavar="M", help="main model (GGUF)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--draft", type=Path, metavar="D", help="draft model (same vocabulary as the main)")
+    how.add_argument("--ngram", type=int, metavar="N", help="n-gram prompt-lookup speculation with n-grams up to N")
+    p.add_argument("--p-min", type=float, default=0.0, help="stop drafting below this draft confidence")
+    p.add_argument("--min-draft", type=int, default=0, help="drop drafts shorter than this")
+    p.add_argument("--max-tokens", type=int, default=200)
+    p.add_argument("--raw", action="store_true", help="use the prompt text as is (no chat template)")
+    p.add_argument("--n-gpu-layers", type=int, default=-1, metavar="L", help="-1: all when a GPU exists")
+    p.add_argument("--draft-gpu-layers", type=int, default=-1, metavar="L")
+    p.add_argument("--ctx", type=int, default=4096, help="context length")
+    p.add_argument("--threads", type=int, default=0, help="0: all cores")
+
+
+def _open_engine(args: argparse.Namespace) -> tuple[Engine, SpeculationConfig]:
+    import llama_cpp  # noqa: F401  before numpy (see the note at the top)
+
+    from app.core.engine import Engine, SpeculationConfig
+    from app.core.llama_runtime import LoadOptions
+
+    engine = Engine()
+    engine.load_main(args.model, LoadOptions(n_ctx=args.ctx, n_threads=args.threads, n_gpu_layers=args.n_gpu_layers))
+    mode = "draft" if args.draft else "ngram" if args.ngram else "off"
+    if args.draft:
+        engine.load_draft(args.draft, LoadOptions(n_ctx=args.ctx, n_threads=args.threads,
+                                                  n_gpu_layers=args.draft_gpu_layers))
+    main_model = engine.main
+    assert main_model is not None
+    log.info("main %s: %d/%d layers on %s", main_model.info.display_name, main_model.offloaded_layers,
+             main_model.n_layer + 1, main_model.backend)
+    return engine, SpeculationConfig(mode=mode, ngram_size=args.ngram or 3, p_min=args.p_min,
+                                     min_draft=args.min_draft)
+
+
+def _prompt(engine: Engine, text: str, raw: bool, system: str = "") -> tuple[list[int], tuple[str, ...]]:
+    if raw:
+        return engine.prompt({"raw": text})
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
+    return engine.prompt({"messages": messages})
+
+
+def _read_prompt(args: argparse.Namespace) -> str:
+    return args.prompt if getattr(args, "prompt", None) is not None else args.prompt_file.read_text("utf-8")
+
+
+def _draft_tokens(value: str) -> int | str:
+    if value == AUTO:
+        return AUTO
+    k = int(value)
+    if k < 0:
+        raise ValueError("draft tokens must be >= 0")
+    return k
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    k = _draft_tokens(args.draft_tokens)
+    engine, spec = _open_engine(args)
+    try:
+        spec = replace(spec, draft_tokens=4 if k == AUTO else int(k), auto=k == AUTO)
+        from app.core.speculative import GenerationStats
+
+        tokens, stop = _prompt(engine, _read_prompt(args), args.raw, args.system)
+        sampling = _sampler(args)
+        stats = GenerationStats()
+        events = []
+        for ev in engine.generate(tokens, stats, max_tokens=args.max_tokens, sampling=sampling, spec=spec,
+                                  stop=stop):
+            events.append(ev)
+            if not args.json:
+                sys.stdout.write(ev.text)
+                sys.stdout.flush()
+    finally:
+        engine.close()
+    if stats.stop_reason == "error":
+        print(f"\nerror: {stats.error}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"text": "".join(e.text for e in events), "tokens": [e.token for e in events],
+                          "from_draft": [e.from_draft for e in events], "stop_reason": stats.stop_reason,
+                          "stats": stats.to_json()}))
+    else:
+        print(f"\n[{stats.tokens_per_second:.1f} tok/s · {stats.generated_tokens} tokens · "
+              f"{stats.ttft_s:.2f} s to first token · {stats.stop_reason} · accepted "
+              f"{stats.accepted}/{stats.drafted} ({stats.acceptance_rate:.0%})]", file=sys.stderr)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    ks = [_draft_tokens(v.strip()) for v in args.draft_tokens.split(",") if v.strip()]
+    if not args.draft and not args.ngram:
+        print("error: bench compares against speculation: give --draft D or --ngram N", file=sys.stderr)
+        return 2
+    engine, spec = _open_engine(args)
+    from app.core.bench import run_bench
+
+    try:
+        tokens, _ = _prompt(engine, _read_prompt(args), args.raw)
+        report = run_bench(engine, tokens, spec, ks, args.max_tokens, args.rounds,
+                           progress=lambda line, _: print(line, file=sys.stderr, flush=True),
+                           sampling=_sampler(args), seeds=args.seeds)
+        report["gpu_layers"] = {name: f"{m.offloaded_layers}/{m.n_layer + 1}"
+                                for name, m in (("main", engine.main), ("draft", engine.draft)) if m is not None}
+    finally:
+        engine.close()
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"plain: {report['plain']['tokens_per_second']:.1f} tok/s")
+    for r in report["runs"]:
+        same = f", identical: {r['identical']}" if "identical" in r else ""
+        print(f"k={r['draft_tokens']}: {r['tokens_per_second']:.1f} tok/s ({r['speedup']:.2f}x), "
+              f"acceptance {r['acceptance_rate']:.0%}{same}")
+    print(f"peak memory: {report['peak_rss_mib']:.0f} MiB")
+    return 0
+
+
+def cmd_bench_view(args: argparse.Namespace) -> int:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from app.ui.bench_view import bench_open_chat, bench_view  # Qt only for this command
+
+    if args.open_chat:
+        opened = bench_open_chat(args.open_chat)
+        print(json.dumps(opened) if args.json else
+              f"opened a {opened['messages']}-message chat ({opened['characters']} characters) in "
+              f"{opened['open_seconds']:.3f} s")
+        return 0
+    report = bench_view(args.tokens, content=args.content)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{report['tokens_per_second']:.0f} tok/s, longest event-loop stall {report['max_stall_ms']:.1f} ms "
+              f"({report['tokens']} tokens in {report['seconds']:.2f} s)")
+    return 0 if report["complete"] else 1
+
+
+def cmd_self_test(model: Path | None) -> int:
+    """Engine and Qt both: a bundle missing llama.cpp's libraries or Qt's platform plugins fails here."""
+    import llama_cpp  # noqa: F401  before numpy
+
+    from app.core.chat_format import ChatTemplateError
+    from app.core.gguf_reader import GGUFError
+    from app.core.llama_runtime import ModelLoadError
+    from app.core.paths import app_paths
+    from app.core.pypi_models import ModelFetchError
+    from app.core.self_test import SelfTestError, run_self_test
+
+    try:
+        report = run_self_test(app_paths().ensure(), model)
+        qt = qt_check()
+    except (SelfTestError, ModelLoadError, ModelFetchError, GGUFError, ChatTemplateError, OSError) as e:
+        print(f"self-test failed: {e}", file=sys.stderr)
+        return 1
+    print(f"{report.line()}; {qt}")
+    return 0
+
+
+def qt_check() -> str:
+    from app.core.self_test import SelfTestError
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    try:
+        from app.ui.application import qt_self_check
+    except ImportError as e:
+        raise SelfTestError(f"Qt cannot be imported: {e}") from e
+    return qt_self_check()

