@@ -22,8 +22,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > 
 python3 - "$Q4" > "$OUT/prompt-code.txt" <<'EOF'
 import sys
 import llama_cpp  # noqa: F401  (before numpy)
-from app.core.engine import Engine
-from app.core.llama_runtime import LoadOptions
+from app.core.inference.engine import Engine
+from app.core.inference.llama_runtime import LoadOptions
 e = Engine()
 e.load_main(sys.argv[1], LoadOptions(n_ctx=512, n_gpu_layers=0))
 sys.stdout.write(e.chat_format().render([{"role": "user", "content": open("benchmarks/prompts/code.txt").read()}]))

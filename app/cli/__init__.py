@@ -15,8 +15,8 @@ from app.cli.engine import (add_model_args, add_sampler_args, cmd_bench, cmd_ben
                             cmd_self_test)
 from app.cli.hub import cmd_download, cmd_files, cmd_find_drafts, cmd_search
 from app.cli.models import cmd_import, cmd_models_compat, cmd_models_list, cmd_models_starter
-from app.core.load_probe import PROBE_FLAG, probe_main
-from app.core.logging_setup import setup_logging
+from app.core.inference.load_probe import PROBE_FLAG, probe_main
+from app.core.infra.logging_setup import setup_logging
 
 # Commands by group: engine.py (generate, bench, bench-view, self-test), models.py (models, import), hub.py
 # (download, search, files, find-drafts). Each command imports what it uses inside itself: `--help` and the model
@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_desktop(args: argparse.Namespace) -> int:
-    from app.core import desktop
+    from app.core.infra import desktop
 
     if args.action == "install":
         files = desktop.install(args.data_home)
@@ -135,7 +135,7 @@ def run_gui(argv: Sequence[str]) -> int:
 
 
 def _log_dir() -> Path | None:
-    from app.core.paths import app_paths
+    from app.core.infra.paths import app_paths
 
     try:
         return app_paths().ensure().logs
@@ -179,8 +179,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """The errors a command reports as one line: those of the modules it imported (a module not imported
     cannot have raised its error, and importing it here would load what the command did without)."""
     errors: list[type[BaseException]] = [ValueError, OSError]
-    for module, name in (("app.core.llama_runtime", "ModelLoadError"), ("app.core.chat_format", "ChatTemplateError"),
-                         ("app.core.hub", "HubError")):
+    for module, name in (("app.core.inference.llama_runtime", "ModelLoadError"), ("app.core.inference.chat_format", "ChatTemplateError"),
+                         ("app.core.hub.client", "HubError")):
         if module in sys.modules:
             errors.append(getattr(sys.modules[module], name))
     return tuple(errors)

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from app.core.engine import Engine, SpeculationConfig
-    from app.core.sampling import SamplerParams
+    from app.core.inference.engine import Engine, SpeculationConfig
+    from app.core.inference.sampling import SamplerParams
 
 log = logging.getLogger("specchat.cli")
 
-AUTO = "auto"  # the same word as app.core.bench.AUTO, which the engine commands import lazily
+AUTO = "auto"  # the same word as app.core.inference.bench.AUTO, which the engine commands import lazily
 
 
 def add_sampler_args(p: argparse.ArgumentParser) -> None:
@@ -33,7 +33,7 @@ def add_sampler_args(p: argparse.ArgumentParser) -> None:
 
 
 def _sampler(args: argparse.Namespace) -> SamplerParams:
-    from app.core.sampling import SamplerParams
+    from app.core.inference.sampling import SamplerParams
 
     return SamplerParams(temperature=args.temp, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
                          repeat_penalty=args.repeat_penalty, seed=getattr(args, "seed", -1))
@@ -57,8 +57,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 def _open_engine(args: argparse.Namespace) -> tuple[Engine, SpeculationConfig]:
     import llama_cpp  # noqa: F401  before numpy (see the note at the top)
 
-    from app.core.engine import Engine, SpeculationConfig
-    from app.core.llama_runtime import LoadOptions
+    from app.core.inference.engine import Engine, SpeculationConfig
+    from app.core.inference.llama_runtime import LoadOptions
 
     engine = Engine()
     engine.load_main(args.model, LoadOptions(n_ctx=args.ctx, n_threads=args.threads, n_gpu_layers=args.n_gpu_layers))
@@ -99,7 +99,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     engine, spec = _open_engine(args)
     try:
         spec = replace(spec, draft_tokens=4 if k == AUTO else int(k), auto=k == AUTO)
-        from app.core.speculative import GenerationStats
+        from app.core.inference.speculative import GenerationStats
 
         tokens, stop = _prompt(engine, _read_prompt(args), args.raw, args.system)
         sampling = _sampler(args)
@@ -133,7 +133,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print("error: bench compares against speculation: give --draft D or --ngram N", file=sys.stderr)
         return 2
     engine, spec = _open_engine(args)
-    from app.core.bench import run_bench
+    from app.core.inference.bench import run_bench
 
     try:
         tokens, _ = _prompt(engine, _read_prompt(args), args.raw)
@@ -179,11 +179,11 @@ def cmd_self_test(model: Path | None) -> int:
     """Engine and Qt both: a bundle missing llama.cpp's libraries or Qt's platform plugins fails here."""
     import llama_cpp  # noqa: F401  before numpy
 
-    from app.core.chat_format import ChatTemplateError
-    from app.core.gguf_reader import GGUFError
-    from app.core.llama_runtime import ModelLoadError
-    from app.core.paths import app_paths
-    from app.core.pypi_models import ModelFetchError
+    from app.core.inference.chat_format import ChatTemplateError
+    from app.core.models.gguf_reader import GGUFError
+    from app.core.inference.llama_runtime import ModelLoadError
+    from app.core.infra.paths import app_paths
+    from app.core.hub.pypi_models import ModelFetchError
     from app.core.self_test import SelfTestError, run_self_test
 
     try:

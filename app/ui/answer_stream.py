@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from PySide6.QtGui import QTextBlockFormat, QTextCursor, QTextDocument
 
-from app.core.chat_store import Span, extend_spans
-from app.core.markdown_blocks import SpanIndex, split_blocks, split_point
+from app.core.chats.chat_store import Span, extend_spans
+from app.core.chats.markdown_blocks import SpanIndex, split_blocks, split_point
 from app.ui.markdown_render import MarkdownRenderer
 
 

@@ -11,9 +11,9 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import APP_ID, APP_NAME, __version__
-from app.core.logging_setup import setup_logging
-from app.core.paths import app_paths
-from app.core.resources import resource_path
+from app.core.infra.logging_setup import setup_logging
+from app.core.infra.paths import app_paths
+from app.core.infra.resources import resource_path
 
 log = logging.getLogger("specchat.ui")
 

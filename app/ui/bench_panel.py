@@ -1,6 +1,6 @@
 """The benchmark panel: the current prompt, plain against speculative over a sweep of draft lengths.
 
-Runs on the engine thread (app/core/bench.py: interleaved rounds, every speculative run checked token for token
+Runs on the engine thread (app/core/inference/bench.py: interleaved rounds, every speculative run checked token for token
 against plain), shows a table and a plot of tokens/s and acceptance against the draft length, and offers to
 apply the fastest setting. Qt's Essentials wheel has no QtCharts, so the plot is painted directly.
 """

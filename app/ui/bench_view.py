@@ -197,7 +197,7 @@ def bench_view(n_tokens: int, timeout_s: float = 600.0, content: str = "plain") 
 
 def bench_open_chat(n_messages: int) -> dict[str, float]:
     """Seconds from set_messages to a laid-out, painted view at the bottom of an n-message chat."""
-    from app.core.chat_store import spans_from_flags
+    from app.core.chats.chat_store import spans_from_flags
     from app.ui.chat_view import ShownMessage
 
     app = QApplication.instance() or QApplication([])

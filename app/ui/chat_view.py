@@ -23,7 +23,7 @@ from PySide6.QtGui import (QDesktopServices, QGuiApplication, QResizeEvent, QTex
                            QTextFrameFormat)
 from PySide6.QtWidgets import QApplication, QTextBrowser, QToolButton, QToolTip, QWidget
 
-from app.core.markdown_blocks import SpanIndex, make_parser, split_blocks
+from app.core.chats.markdown_blocks import SpanIndex, make_parser, split_blocks
 from app.ui.answer_stream import AnswerStream
 from app.ui.chat_theme import MAX_READING_WIDTH, ChatTheme, highlight_color
 from app.ui.markdown_render import CodeBlocks, MarkdownRenderer, block_format, collapse_block

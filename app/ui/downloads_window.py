@@ -16,13 +16,13 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QFileDialog, QH
                                QStyledItemDelegate, QStyleOptionProgressBar, QStyleOptionViewItem, QTabWidget,
                                QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
-from app.core.catalog import CatalogPair, load_catalog
-from app.core.downloads import DownloadJob, State
-from app.core.draft_finder import DraftSuggestion, suggestion_rank
-from app.core.gguf_files import GgufChoice
-from app.core.hub import SORTS, RepoFiles, RepoSummary, resolve_token, save_token, saved_token, token_file
-from app.core.importer import MODES as IMPORT_MODES
-from app.core.model_info import format_bytes
+from app.core.hub.catalog import CatalogPair, load_catalog
+from app.core.hub.downloads import DownloadJob, State
+from app.core.hub.draft_finder import DraftSuggestion, suggestion_rank
+from app.core.hub.gguf_files import GgufChoice
+from app.core.hub.client import SORTS, RepoFiles, RepoSummary, resolve_token, save_token, saved_token, token_file
+from app.core.models.importer import MODES as IMPORT_MODES
+from app.core.models.model_info import format_bytes
 from app.ui.item_models import DownloadListModel, DownloadRoles
 from app.workers.download_worker import DownloadHost, HubTasks
 

@@ -9,11 +9,11 @@ from typing import Any, Generic, TypeVar
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
-from app.core.chat_store import Chat
-from app.core.downloads import DownloadJob
-from app.core.downloads import State as DownloadState
-from app.core.library import LibraryEntry
-from app.core.model_info import format_bytes, format_parameter_count
+from app.core.chats.chat_store import Chat
+from app.core.hub.downloads import DownloadJob
+from app.core.hub.downloads import State as DownloadState
+from app.core.models.library import LibraryEntry
+from app.core.models.model_info import format_bytes, format_parameter_count
 
 Index = QModelIndex | QPersistentModelIndex
 T = TypeVar("T")

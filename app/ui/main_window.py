@@ -19,12 +19,12 @@ from PySide6.QtWidgets import (QHBoxLayout, QInputDialog, QLabel, QLineEdit, QLi
                                QVBoxLayout, QWidget)
 
 from app import APP_NAME
-from app.core.chat_store import ChatStore, Message, spans_from_flags
-from app.core.damaged_files import take_notices
-from app.core.library import DraftCandidate, LibraryEntry, configured_model_dirs
-from app.core.load_guard import STATE_FILE, LoadGuard
-from app.core.paths import app_paths
-from app.core.settings import load_settings, save_settings
+from app.core.chats.chat_store import ChatStore, Message, spans_from_flags
+from app.core.infra.damaged_files import take_notices
+from app.core.models.library import DraftCandidate, LibraryEntry, configured_model_dirs
+from app.core.inference.load_guard import STATE_FILE, LoadGuard
+from app.core.infra.paths import app_paths
+from app.core.infra.settings import load_settings, save_settings
 from app.ui.bench_panel import BenchPanel
 from app.ui.chat_view import ChatView, ShownMessage
 from app.ui.downloads_window import DownloadsWindow

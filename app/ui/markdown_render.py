@@ -1,4 +1,4 @@
-"""Markdown blocks (markdown-it tokens, app/core/markdown_blocks.py) written into a QTextDocument through a cursor.
+"""Markdown blocks (markdown-it tokens, app/core/chats/markdown_blocks.py) written into a QTextDocument through a cursor.
 
 Every rendered run of text is placed back on its source characters (SourceCursor), so accepted-draft spans
 (source offsets) get the highlight background wherever they land: in **bold**, `inline code`, tables, code
@@ -14,7 +14,7 @@ from PySide6.QtGui import (QTextBlockFormat, QTextCharFormat, QTextCursor, QText
                            QTextListFormat,
                            QTextTableCellFormat, QTextTableFormat)
 
-from app.core.markdown_blocks import Block, SourceCursor, SpanIndex
+from app.core.chats.markdown_blocks import Block, SourceCursor, SpanIndex
 from app.ui.chat_theme import ChatTheme
 
 LINE_HEIGHT = 125  # percent: prose reads easier with some air between lines

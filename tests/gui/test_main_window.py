@@ -8,14 +8,14 @@ import shutil
 import pytest
 from PySide6.QtCore import Qt
 
-from app.core.chat_store import ChatStore, spans_from_flags
-from app.core.engine import Engine, SpeculationConfig
-from app.core.library import LibraryEntry
-from app.core.llama_runtime import LoadOptions
-from app.core.model_info import read_model_info
-from app.core.paths import app_paths
-from app.core.settings import load_settings
-from app.core.speculative import GenerationStats
+from app.core.chats.chat_store import ChatStore, spans_from_flags
+from app.core.inference.engine import Engine, SpeculationConfig
+from app.core.models.library import LibraryEntry
+from app.core.inference.llama_runtime import LoadOptions
+from app.core.models.model_info import read_model_info
+from app.core.infra.paths import app_paths
+from app.core.infra.settings import load_settings
+from app.core.inference.speculative import GenerationStats
 from app.ui.item_models import ChatListModel, ModelListModel
 from app.ui.main_window import MainWindow
 from tests.fixtures.model_factory import write_tiny_model

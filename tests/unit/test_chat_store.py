@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from app.core.chat_store import ChatStore, ChatStoreError, spans_from_flags
+from app.core.chats.chat_store import ChatStore, ChatStoreError, spans_from_flags
 
 
 def test_round_trip_across_reopen(tmp_path):
@@ -86,7 +86,7 @@ def _truncated(path):
     lambda p: p.mkdir(),
 ], ids=["garbage", "bad-header", "truncated", "newer-schema", "a-folder"])
 def test_a_damaged_database_is_set_aside_and_a_new_one_started(tmp_path, damage):
-    from app.core.damaged_files import take_notices
+    from app.core.infra.damaged_files import take_notices
 
     take_notices()
     path = tmp_path / "chats.sqlite3"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core.compat import check_compatibility, max_useful_draft_params
-from app.core.model_info import read_model_info
+from app.core.models.compat import check_compatibility, max_useful_draft_params
+from app.core.models.model_info import read_model_info
 from tests.fixtures.fixture_set import PAIRS
 from tests.fixtures.llama_vocab import llama_cpp_compatible, load_vocab
 

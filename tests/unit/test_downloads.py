@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from app.core.downloads import DownloadJob, DownloadManager, RetryPolicy, State, destination, safe_component
-from app.core.gguf_reader import GGUFError
-from app.core.hub import HubClient, HubError
-from app.core.importer import ImportError_, import_gguf
-from app.core.library import ModelLibrary
-from app.core.paths import app_paths
-from app.core.transfer import PartSpec
+from app.core.hub.downloads import DownloadJob, DownloadManager, RetryPolicy, State, destination, safe_component
+from app.core.models.gguf_reader import GGUFError
+from app.core.hub.client import HubClient, HubError
+from app.core.models.importer import ImportError_, import_gguf
+from app.core.models.library import ModelLibrary
+from app.core.infra.paths import app_paths
+from app.core.hub.transfer import PartSpec
 from tests.fixtures.fake_hub import TOKEN, FakeHub
 
 REPO = "t/Tiny-GGUF"

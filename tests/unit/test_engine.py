@@ -9,10 +9,10 @@ import time
 import pytest
 
 from app.cli import main as cli_main
-from app.core.chat_format import TRANSCRIPT_STOPS, ChatFormat, ChatTemplateError, choose_chat_format
-from app.core.engine import Engine, SpeculationConfig
-from app.core.llama_runtime import LoadedModel, LoadOptions, ModelLoadError
-from app.core.speculative import GenerationStats
+from app.core.inference.chat_format import TRANSCRIPT_STOPS, ChatFormat, ChatTemplateError, choose_chat_format
+from app.core.inference.engine import Engine, SpeculationConfig
+from app.core.inference.llama_runtime import LoadedModel, LoadOptions, ModelLoadError
+from app.core.inference.speculative import GenerationStats
 from tests.fixtures.model_factory import write_tiny_model
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi!"}]

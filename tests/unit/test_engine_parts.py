@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from app.core.draft_length import CostTable, DraftLength
-from app.core.drafting import NgramDrafter
-from app.core.sampling import SamplerParams, distribution, point_mass, residual, top_probability
-from app.core.stop_strings import StopStringFilter
+from app.core.inference.draft_length import CostTable, DraftLength
+from app.core.inference.drafting import NgramDrafter
+from app.core.inference.sampling import SamplerParams, distribution, point_mass, residual, top_probability
+from app.core.inference.stop_strings import StopStringFilter
 
 
 def test_transforms_follow_llama_cpp_order():

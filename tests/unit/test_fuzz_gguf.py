@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from app.core.compat import check_compatibility
-from app.core.gguf_reader import GGUFError, read_header
-from app.core.model_info import read_model_info
+from app.core.models.compat import check_compatibility
+from app.core.models.gguf_reader import GGUFError, read_header
+from app.core.models.model_info import read_model_info
 from tests.fixtures.model_factory import Tokenizer, write_tiny_model
 
 N_FILES = 2000

@@ -9,7 +9,7 @@ from pathlib import Path
 import gguf
 import pytest
 
-from app.core.gguf_reader import GGUFArray, GGUFError, read_header
+from app.core.models.gguf_reader import GGUFArray, GGUFError, read_header
 
 
 def assert_same_as_gguf_reader(path: Path) -> None:

@@ -13,13 +13,13 @@ from pathlib import Path
 import gguf
 import pytest
 
-from app.core.chat_format import choose_chat_format
-from app.core.gguf_reader import GGUFError, read_header
-from app.core.library import ModelLibrary
-from app.core.load_guard import LoadGuard
-from app.core.load_probe import probe_model
-from app.core.model_info import read_model_info
-from app.core.paths import app_paths
+from app.core.inference.chat_format import choose_chat_format
+from app.core.models.gguf_reader import GGUFError, read_header
+from app.core.models.library import ModelLibrary
+from app.core.inference.load_guard import LoadGuard
+from app.core.inference.load_probe import probe_model
+from app.core.models.model_info import read_model_info
+from app.core.infra.paths import app_paths
 from tests.fixtures.model_factory import write_tiny_model
 
 V = gguf.GGUFValueType
@@ -227,8 +227,8 @@ def test_a_template_that_fails_only_on_a_real_chat_falls_back_with_a_note():
 
 
 def test_queue_json_that_is_not_a_queue_or_climbs_out(tmp_path):
-    from app.core.downloads import DownloadManager
-    from app.core.hub import HubClient
+    from app.core.hub.downloads import DownloadManager
+    from app.core.hub.client import HubClient
 
     dl, models = tmp_path / "downloads", tmp_path / "models"
     dl.mkdir()
@@ -245,7 +245,7 @@ def test_queue_json_that_is_not_a_queue_or_climbs_out(tmp_path):
 
 
 def test_token_is_never_written_through_a_planted_symlink(tmp_path):
-    from app.core.hub import save_token, saved_token, token_file
+    from app.core.hub.client import save_token, saved_token, token_file
 
     target = tmp_path / "elsewhere"
     target.write_text("keep me")
@@ -257,8 +257,8 @@ def test_token_is_never_written_through_a_planted_symlink(tmp_path):
 
 
 def test_remote_header_cache_dir_ignores_a_hostile_sha256():
-    from app.core.hub import RemoteFile
-    from app.core.remote_gguf import _cache_path, header_cache_dir
+    from app.core.hub.client import RemoteFile
+    from app.core.hub.remote_gguf import _cache_path, header_cache_dir
 
     f = RemoteFile("m.gguf", 100, "../../../../tmp/evil", "")
     p = _cache_path("o/r", "main", f)

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from app.core.catalog import CatalogModel, load_catalog, resolve
-from app.core.compat import check_compatibility
-from app.core.draft_finder import find_drafts, search_queries, size_from_name
-from app.core.gguf_files import group_gguf_files, quantization, recommend
-from app.core.hub import HubClient, HubError, RemoteFile, resolve_token, save_token, token_file
-from app.core.model_info import read_model_info
-from app.core.remote_gguf import remote_model_info
-from app.core.settings import load_settings
+from app.core.hub.catalog import CatalogModel, load_catalog, resolve
+from app.core.models.compat import check_compatibility
+from app.core.hub.draft_finder import find_drafts, search_queries, size_from_name
+from app.core.hub.gguf_files import group_gguf_files, quantization, recommend
+from app.core.hub.client import HubClient, HubError, RemoteFile, resolve_token, save_token, token_file
+from app.core.models.model_info import read_model_info
+from app.core.hub.remote_gguf import remote_model_info
+from app.core.infra.settings import load_settings
 from tests.fixtures.fake_hub import TOKEN, FakeHub
 
 SMOL_REPO = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"

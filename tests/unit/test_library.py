@@ -6,8 +6,8 @@ import os
 import shutil
 import sqlite3
 
-from app.core.library import ModelLibrary
-from app.core.paths import app_paths
+from app.core.models.library import ModelLibrary
+from app.core.infra.paths import app_paths
 from tests.fixtures.model_factory import write_projector, write_tiny_model
 
 

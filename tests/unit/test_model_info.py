@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.gguf_reader import GGUFError
-from app.core.model_info import ROLE_EMBEDDING, ROLE_GENERATIVE, ROLE_PROJECTOR, read_model_info
+from app.core.models.gguf_reader import GGUFError
+from app.core.models.model_info import ROLE_EMBEDDING, ROLE_GENERATIVE, ROLE_PROJECTOR, read_model_info
 from tests.fixtures.model_factory import write_projector, write_tiny_model
 
 
@@ -53,7 +53,7 @@ def test_roles(tmp_path, smol_tokenizer):
 
 
 def test_json_round_trip(fixtures):
-    from app.core.model_info import ModelInfo
+    from app.core.models.model_info import ModelInfo
 
     info = read_model_info(fixtures["base"])
     assert ModelInfo.from_json(info.to_json()) == info

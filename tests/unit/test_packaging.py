@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from app import APP_ID, __version__
-from app.core import desktop
+from app.core.infra import desktop
 
 ROOT = Path(__file__).resolve().parents[2]
 

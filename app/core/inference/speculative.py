@@ -11,7 +11,7 @@ second implementation.
   logits row, LoadedModel.argmax), so the output equals plain greedy decoding, except at float near-ties where the
   batched verify kernel and the single-token kernel round differently (~1e-3, DESIGN.md).
 - temperature > 0: speculative sampling (Leviathan et al. 2023; Chen et al. 2023). p and q are the main and draft
-  distributions after the same transforms (app/core/sampling.py); x ~ q is accepted with probability
+  distributions after the same transforms (app/core/inference/sampling.py); x ~ q is accepted with probability
   min(1, p(x)/q(x)), a rejection samples from norm(max(0, p - q)), and a full acceptance samples a bonus token
   from p. The emitted tokens then follow p exactly, which tests/unit/test_speculative_sampling.py checks.
 """
@@ -25,11 +25,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from app.core.draft_length import DraftLength
-from app.core.drafting import Drafter
-from app.core.llama_runtime import ContextFull, DecodeCancelled, DecodeError, LoadedModel
-from app.core.sampling import Distribution, SamplerParams, distribution, make_rng, penalty_window, residual
-from app.core.stop_strings import StopStringFilter
+from app.core.inference.draft_length import DraftLength
+from app.core.inference.drafting import Drafter
+from app.core.inference.llama_runtime import ContextFull, DecodeCancelled, DecodeError, LoadedModel
+from app.core.inference.sampling import Distribution, SamplerParams, distribution, make_rng, penalty_window, residual
+from app.core.inference.stop_strings import StopStringFilter
 
 log = logging.getLogger("specchat.engine")
 

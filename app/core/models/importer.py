@@ -12,8 +12,8 @@ import os
 import shutil
 from pathlib import Path
 
-from app.core.model_info import read_model_info, split_parts
-from app.core.disk import free_space_error
+from app.core.models.model_info import read_model_info, split_parts
+from app.core.infra.disk import free_space_error
 
 log = logging.getLogger("specchat.library")
 

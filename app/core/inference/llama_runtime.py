@@ -20,9 +20,9 @@ from pathlib import Path
 import llama_cpp
 import numpy as np
 
-from app.core.gguf_reader import GGUFError
-from app.core.machine import total_ram
-from app.core.model_info import ModelInfo, read_model_info
+from app.core.models.gguf_reader import GGUFError
+from app.core.infra.machine import total_ram
+from app.core.models.model_info import ModelInfo, read_model_info
 
 log = logging.getLogger("specchat.runtime")
 

@@ -24,8 +24,8 @@ import httpx2
 from huggingface_hub import errors as hf_errors
 from huggingface_hub.utils import hf_raise_for_status
 
-from app.core.gguf_reader import GGUFError, read_header
-from app.core.hub import HubClient, explain, session
+from app.core.models.gguf_reader import GGUFError, read_header
+from app.core.hub.client import HubClient, explain, session
 
 log = logging.getLogger("specchat.downloads")
 

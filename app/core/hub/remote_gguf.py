@@ -19,12 +19,12 @@ import httpx2
 from huggingface_hub import errors as hf_errors
 from huggingface_hub.utils import hf_raise_for_status
 
-from app.core.gguf_reader import GGUFError, GGUFHeader, GGUFHeaderIncomplete, read_header
-from app.core.gguf_files import GgufChoice
-from app.core.hub import HubClient, HubError, RemoteFile, explain, safe_filename, session
-from app.core.model_info import ModelInfo, model_info_from_headers
-from app.core.paths import app_paths
-from app.core.tokenizer_facts import TOKENS_KEY
+from app.core.models.gguf_reader import GGUFError, GGUFHeader, GGUFHeaderIncomplete, read_header
+from app.core.hub.gguf_files import GgufChoice
+from app.core.hub.client import HubClient, HubError, RemoteFile, explain, safe_filename, session
+from app.core.models.model_info import ModelInfo, model_info_from_headers
+from app.core.infra.paths import app_paths
+from app.core.models.tokenizer_facts import TOKENS_KEY
 
 log = logging.getLogger("specchat.hub")
 

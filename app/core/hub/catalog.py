@@ -7,9 +7,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.gguf_files import GgufChoice, group_gguf_files
-from app.core.hub import HubClient, HubError, RepoFiles, check_repo_id
-from app.core.resources import resource_path
+from app.core.hub.gguf_files import GgufChoice, group_gguf_files
+from app.core.hub.client import HubClient, HubError, RepoFiles, check_repo_id
+from app.core.infra.resources import resource_path
 
 log = logging.getLogger("specchat.hub")
 

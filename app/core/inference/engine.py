@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.chat_format import ChatFormat, choose_chat_format
-from app.core.compat import check_compatibility
-from app.core.draft_length import CostTable, DraftLength
-from app.core.drafting import Drafter, ModelDrafter, NgramDrafter
-from app.core.llama_runtime import LoadedModel, LoadOptions, ModelLoadError, read_info
-from app.core.sampling import SamplerParams
-from app.core.speculative import GenerationRequest, GenerationStats, TokenEvent, generate
+from app.core.inference.chat_format import ChatFormat, choose_chat_format
+from app.core.models.compat import check_compatibility
+from app.core.inference.draft_length import CostTable, DraftLength
+from app.core.inference.drafting import Drafter, ModelDrafter, NgramDrafter
+from app.core.inference.llama_runtime import LoadedModel, LoadOptions, ModelLoadError, read_info
+from app.core.inference.sampling import SamplerParams
+from app.core.inference.speculative import GenerationRequest, GenerationStats, TokenEvent, generate
 
 log = logging.getLogger("specchat.engine")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from app.core.gguf_reader import GGUFArray, GGUFError, GGUFHeader
+from app.core.models.gguf_reader import GGUFArray, GGUFError, GGUFHeader
 
 # llama.cpp common/speculative.cpp
 SPEC_VOCAB_MAX_SIZE_DIFFERENCE = 128

@@ -27,13 +27,13 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
-from app.core.damaged_files import set_aside
-from app.core.disk import free_space_error
+from app.core.infra.damaged_files import set_aside
+from app.core.infra.disk import free_space_error
 # the job model lives in download_jobs; its names are imported from here by the UI, the CLI and the tests
-from app.core.download_jobs import DownloadJob, RetryPolicy, State, destination, is_inside, safe_component
-from app.core.gguf_files import GgufChoice, group_gguf_files
-from app.core.hub import HubClient, HubError
-from app.core.transfer import PartSpec, TransferError, TransferStopped, fetch_part
+from app.core.hub.download_jobs import DownloadJob, RetryPolicy, State, destination, is_inside, safe_component
+from app.core.hub.gguf_files import GgufChoice, group_gguf_files
+from app.core.hub.client import HubClient, HubError
+from app.core.hub.transfer import PartSpec, TransferError, TransferStopped, fetch_part
 
 log = logging.getLogger("specchat.downloads")
 

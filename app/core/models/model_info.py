@@ -9,10 +9,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from app.core.ggml_types import FILE_TYPES, tensor_nbytes
-from app.core.gguf_reader import GGUFError, GGUFHeader, read_header
-from app.core.model_checks import check_loadable, check_metadata_types
-from app.core.tokenizer_facts import TOKENS_KEY, VOCAB_NONE, TokenizerFacts, tokenizer_facts
+from app.core.models.ggml_types import FILE_TYPES, tensor_nbytes
+from app.core.models.gguf_reader import GGUFError, GGUFHeader, read_header
+from app.core.models.model_checks import check_loadable, check_metadata_types
+from app.core.models.tokenizer_facts import TOKENS_KEY, VOCAB_NONE, TokenizerFacts, tokenizer_facts
 
 log = logging.getLogger("specchat.models")
 

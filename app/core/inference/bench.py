@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from app.core.engine import Engine, SpeculationConfig
-from app.core.sampling import SamplerParams
-from app.core.speculative import GenerationStats
+from app.core.inference.engine import Engine, SpeculationConfig
+from app.core.inference.sampling import SamplerParams
+from app.core.inference.speculative import GenerationStats
 
 AUTO = "auto"
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.core.ggml_types import GGML_TYPES, tensor_nbytes
+from app.core.models.ggml_types import GGML_TYPES, tensor_nbytes
 
 log = logging.getLogger("specchat.gguf")
 

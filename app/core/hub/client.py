@@ -28,7 +28,7 @@ from huggingface_hub import HfApi, get_session, hf_hub_url, set_client_factory
 from huggingface_hub import errors as hf_errors
 from huggingface_hub.utils import get_token as hf_stored_token
 
-from app.core.paths import app_paths
+from app.core.infra.paths import app_paths
 
 log = logging.getLogger("specchat.hub")
 

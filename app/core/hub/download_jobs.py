@@ -1,6 +1,6 @@
 """What a download is: its states, retry policy, the job record kept in queue.json, and the safe library path
 it installs to (names from the hub are cleaned here, so no hub text reaches the filesystem unchecked).
-The queue that runs jobs is app/core/downloads.py."""
+The queue that runs jobs is app/core/hub/downloads.py."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from app.core.hub import check_repo_id, safe_filename
-from app.core.model_info import SPLIT_RE
-from app.core.transfer import PartSpec
+from app.core.hub.client import check_repo_id, safe_filename
+from app.core.models.model_info import SPLIT_RE
+from app.core.hub.transfer import PartSpec
 
 
 class State(str, enum.Enum):

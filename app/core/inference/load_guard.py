@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from app.core.damaged_files import set_aside
+from app.core.infra.damaged_files import set_aside
 
 log = logging.getLogger("specchat.loads")
 

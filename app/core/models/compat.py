@@ -16,8 +16,8 @@ import logging
 import os
 from dataclasses import dataclass, field
 
-from app.core.model_info import ModelInfo, format_parameter_count, read_token_texts
-from app.core.tokenizer_facts import SPEC_VOCAB_CHECK_START_TOKEN_ID, SPEC_VOCAB_MAX_SIZE_DIFFERENCE
+from app.core.models.model_info import ModelInfo, format_parameter_count, read_token_texts
+from app.core.models.tokenizer_facts import SPEC_VOCAB_CHECK_START_TOKEN_ID, SPEC_VOCAB_MAX_SIZE_DIFFERENCE
 
 log = logging.getLogger("specchat.compat")
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from app.core.gguf_reader import (T_ARRAY, T_BOOL, T_STRING, T_UINT32, GGUFArray, GGUFError, GGUFHeader)
-from app.core.tokenizer_facts import TOKENS_KEY, VOCAB_NONE, TokenizerFacts
+from app.core.models.gguf_reader import (T_ARRAY, T_BOOL, T_STRING, T_UINT32, GGUFArray, GGUFError, GGUFHeader)
+from app.core.models.tokenizer_facts import TOKENS_KEY, VOCAB_NONE, TokenizerFacts
 
 LLAMA_MAX_LAYERS = 512  # src/llama-hparams.h
 LLAMA_MAX_EXPERTS = 1024

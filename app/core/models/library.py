@@ -17,12 +17,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.compat import CompatResult, check_compatibility
-from app.core.gguf_reader import GGUFError
-from app.core.model_info import ModelInfo, read_model_info, split_parts
-from app.core.damaged_files import set_aside
-from app.core.paths import app_paths
-from app.core.settings import load_settings
+from app.core.models.compat import CompatResult, check_compatibility
+from app.core.models.gguf_reader import GGUFError
+from app.core.models.model_info import ModelInfo, read_model_info, split_parts
+from app.core.infra.damaged_files import set_aside
+from app.core.infra.paths import app_paths
+from app.core.infra.settings import load_settings
 
 log = logging.getLogger("specchat.library")
 

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from app.core.hub import RemoteFile
-from app.core.machine import total_ram, total_vram
-from app.core.model_info import SPLIT_RE
+from app.core.hub.client import RemoteFile
+from app.core.infra.machine import total_ram, total_vram
+from app.core.models.model_info import SPLIT_RE
 
 # best first; F16/BF16/F32 last: for inference they cost 2-4x the memory of Q8_0 for no visible gain
 QUALITY_ORDER = (

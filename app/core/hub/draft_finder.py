@@ -13,11 +13,11 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from app.core.compat import check_compatibility, max_useful_draft_params
-from app.core.gguf_files import GgufChoice, group_gguf_files, quality_rank
-from app.core.hub import HubClient, HubError
-from app.core.model_info import ModelInfo
-from app.core.remote_gguf import remote_model_info
+from app.core.models.compat import check_compatibility, max_useful_draft_params
+from app.core.hub.gguf_files import GgufChoice, group_gguf_files, quality_rank
+from app.core.hub.client import HubClient, HubError
+from app.core.models.model_info import ModelInfo
+from app.core.hub.remote_gguf import remote_model_info
 
 log = logging.getLogger("specchat.hub")
 

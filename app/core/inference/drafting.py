@@ -13,8 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
-from app.core.llama_runtime import LoadedModel
-from app.core.sampling import (Distribution, SamplerParams, distribution, penalty_window, point_mass,
+from app.core.inference.llama_runtime import LoadedModel
+from app.core.inference.sampling import (Distribution, SamplerParams, distribution, penalty_window, point_mass,
                                top_probability)
 
 

@@ -34,7 +34,7 @@ class ProbeResult:
 def _command(path: str) -> list[str]:
     if getattr(sys, "frozen", False):  # PyInstaller: sys.executable is the app itself
         return [sys.executable, PROBE_FLAG, path]
-    return [sys.executable, "-m", "app.core.load_probe", path]
+    return [sys.executable, "-m", "app.core.inference.load_probe", path]
 
 
 def probe_model(path: str | Path, timeout_s: float = PROBE_TIMEOUT_S) -> ProbeResult:

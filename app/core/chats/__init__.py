@@ -1,0 +1,1 @@
+"""Conversations: the SQLite chat store and the Markdown block splitter."""

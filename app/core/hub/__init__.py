@@ -1,0 +1,1 @@
+"""The Hugging Face hub and other model sources: client, remote headers, transfers, downloads, catalog."""

@@ -1,0 +1,1 @@
+"""Paths, settings, logging, disk space, machine facts, bundled resources, the desktop entry."""

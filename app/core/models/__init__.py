@@ -1,0 +1,1 @@
+"""GGUF files on disk: the metadata reader, model facts and checks, the vocabulary rule, the library."""
