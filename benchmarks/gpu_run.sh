@@ -19,18 +19,23 @@ DEEP=$M/SmolLM2-135M-Instruct.F16-plus270.gguf; Q4=$M/SmolLM2-135M-Instruct.Q4_1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$OUT/gpu.txt" 2>&1
 
 # the chat prompt exactly as our engine renders it (SmolLM2's template adds its system line), for the native tools
-python3 - "$Q4" > "$OUT/prompt-code.txt" <<'EOF'
+# and its length in tokens, the depth llama-bench's plain anchor generates at (-d): attention over the prompt is
+# part of every token's cost, and llama-bench's default depth 0 leaves it out
+python3 - "$Q4" "$OUT/prompt-tokens.txt" > "$OUT/prompt-code.txt" <<'EOF'
 import sys
 import llama_cpp  # noqa: F401  (before numpy)
 from app.core.inference.engine import Engine
 from app.core.inference.llama_runtime import LoadOptions
 e = Engine()
 e.load_main(sys.argv[1], LoadOptions(n_ctx=512, n_gpu_layers=0))
-sys.stdout.write(e.chat_format().render([{"role": "user", "content": open("benchmarks/prompts/code.txt").read()}]))
+messages = [{"role": "user", "content": open("benchmarks/prompts/code.txt").read()}]
+sys.stdout.write(e.chat_format().render(messages))
+open(sys.argv[2], "w").write(str(len(e.chat_prompt(messages)[0])))
 EOF
+P=$(cat "$OUT/prompt-tokens.txt" 2>/dev/null || echo 0)
 
 if [ -x "$NAT/llama-bench" ]; then
-  timeout 240 $NAT/llama-bench -m $F32 -m $F16 -m $Q4 -m $DEEP -ngl 999 -p 0 -n $N -r 3 -o json \
+  timeout 240 $NAT/llama-bench -m $F32 -m $F16 -m $Q4 -m $DEEP -ngl 999 -p 0 -n $N -d 0,$P -r 3 -o json \
     > "$OUT/llama-bench-tg.json" 2> "$OUT/llama-bench.log"
   for spec in "0 4" "0 8" "0 16" "0.7 4" "0.7 8" "0.7 16"; do
     set -- $spec
@@ -43,7 +48,8 @@ fi
 run() { local name=$1; shift; timeout 300 python3 -m app bench --max-tokens $N --json "$@" \
           > "$OUT/$name.json" 2> "$OUT/$name.log"; }
 CODE=benchmarks/prompts/code.txt
-run deep-t0 --model $DEEP --draft $Q4 --draft-tokens 4,8,16,auto --rounds 3 --prompt-file $CODE
+# k = 1 and 2 too: the shapes auto tries first (2 and 3 rows), checked for identity on their own
+run deep-t0 --model $DEEP --draft $Q4 --draft-tokens 1,2,4,8,16,auto --rounds 3 --prompt-file $CODE
 run deep-t07 --model $DEEP --draft $Q4 --draft-tokens 4,8,16,auto --rounds 1 --seeds 3 --temp 0.7 --prompt-file $CODE
 run f16-t0 --model $F16 --draft $Q4 --draft-tokens 4,auto --rounds 5 --prompt-file $CODE
 run f16-t07 --model $F16 --draft $Q4 --draft-tokens 4,auto --rounds 2 --seeds 3 --temp 0.7 --prompt-file $CODE
@@ -55,5 +61,9 @@ timeout 120 python3 -m app -v generate --model $DEEP --draft $Q4 --draft-tokens 
   --max-tokens $N --temp 0.7 --seed 1 --json > "$OUT/generate-deep-auto-t07.json" 2> "$OUT/generate-deep-auto-t07.log"
 timeout 120 python3 -m app -v generate --model $F16 --draft $Q4 --draft-tokens auto --prompt-file $CODE \
   --max-tokens $N --json > "$OUT/generate-f16-auto.json" 2> "$OUT/generate-f16-auto.log"
+# the closest calls of the plain answer, and the gaps where a greedy run left it (see benchmarks/near_ties.py)
+AT=$(python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['runs']; print(','.join(sorted({str(x['first_difference']['position']) for x in r if 'first_difference' in x})))" "$OUT/deep-t0.json" 2>/dev/null)
+timeout 120 python3 -m benchmarks.near_ties --model $DEEP --prompt-file $CODE --max-tokens $N --at "$AT" \
+  > "$OUT/near-ties.json" 2> "$OUT/near-ties.log"
 grep -h "offloaded" "$OUT"/*.log | sort | uniq -c > "$OUT/offload.txt"
 python3 -m benchmarks.gpu_summary "$OUT" | tee "$OUT/summary.md"

@@ -3,7 +3,9 @@
     python -m benchmarks.gpu_summary OUT_DIR
 
 Every ratio is taken within the run: ours against our own plain decoding of the same round, and the native
-anchors (llama-bench, llama-speculative-simple) against llama-bench's plain figure for the same file.
+anchors (llama-bench, llama-speculative-simple) against llama-bench's plain figure for the same file, generating
+at the prompt's depth (`-d`, the rendered prompt's token count) where the run measured it. Speed-ups are ratios of
+medians; "paired" is the median of each run over the plain run just before it.
 """
 
 from __future__ import annotations
@@ -24,16 +26,24 @@ def _json(path: Path) -> Any:
         return None
 
 
-def llama_bench(out: Path) -> dict[str, float]:
-    """File-name key -> llama-bench tg tok/s."""
+def llama_bench(out: Path, at_depth: bool = True) -> dict[str, float]:
+    """File-name key -> llama-bench tg tok/s, generating after the prompt's tokens (else from an empty context,
+    llama-bench's default; also the fallback when the run has no depth rows)."""
     rows = _json(out / "llama-bench-tg.json") or []
+    depths = sorted({int(r.get("n_depth", 0)) for r in rows})
+    want = depths[-1] if at_depth and depths else 0
     found: dict[str, float] = {}
     for r in rows:
         name = Path(r.get("model_filename", "")).name
         for key in (DEEP, F16, F32, Q4):
-            if key in name and key not in found:
+            if key in name and key not in found and int(r.get("n_depth", 0)) == want:
                 found[key] = float(r["avg_ts"])
     return found
+
+
+def depth(out: Path) -> int:
+    rows = _json(out / "llama-bench-tg.json") or []
+    return max((int(r.get("n_depth", 0)) for r in rows), default=0)
 
 
 def native(out: Path, temp: str, k: int) -> tuple[float, float] | None:
@@ -59,9 +69,14 @@ def ours(out: Path, name: str) -> tuple[float, dict[str, dict[str, Any]]] | None
 def _run_cell(r: dict[str, Any] | None) -> str:
     if r is None:
         return "—"
-    cell = f"{r['tokens_per_second']:.1f} ({r['speedup']:.2f}×, {r['acceptance_rate']:.0%} acc."
+    cell = f"{r['tokens_per_second']:.1f} ({r['speedup']:.2f}×"
+    if "paired_speedup" in r:
+        cell += f", paired {r['paired_speedup']:.2f}×"
+    cell += f", {r['acceptance_rate']:.0%} acc."
     if "identical" in r:
-        cell += ", identical" if r["identical"] else ", NOT identical"
+        diff = r.get("first_difference")
+        cell += (", identical" if r["identical"] else
+                 f", NOT identical: round {diff['round']} from token {diff['position']}" if diff else ", NOT identical")
     if r["draft_tokens"] == "auto":
         cell += f", last k {r.get('last_draft_tokens')}"
     return cell + ")"
@@ -70,8 +85,10 @@ def _run_cell(r: dict[str, Any] | None) -> str:
 def summary(out: Path) -> str:
     lines: list[str] = []
     gpu = (out / "gpu.txt").read_text().strip() if (out / "gpu.txt").exists() else "unknown GPU"
-    lb = llama_bench(out)
-    lines.append(f"GPU: {gpu}. llama-bench tg: " + ", ".join(f"{k} {v:.1f}" for k, v in lb.items()) + " tok/s")
+    lb, lb0, d = llama_bench(out), llama_bench(out, at_depth=False), depth(out)
+    lines.append(f"GPU: {gpu}. llama-bench tg{f' at depth {d}' if d else ''}: "
+                 + ", ".join(f"{k} {v:.1f}" for k, v in lb.items()) + " tok/s"
+                 + (" (from an empty context: " + ", ".join(f"{k} {v:.1f}" for k, v in lb0.items()) + ")" if d else ""))
     lines.append("")
     base = lb.get(DEEP)
     lines.append("| F16+270 main + Q4_1 draft, code prompt | llama.cpp llama-speculative-simple | ours |")
@@ -82,7 +99,9 @@ def summary(out: Path) -> str:
     for temp, rep in (("0", t0), ("0.7", t07)):
         if temp == "0.7" and rep:
             lines.append(f"| T = 0.7, plain | — | {rep[0]:.1f} |")
-        for k in (4, 8, 16):
+        for k in (1, 2, 4, 8, 16):
+            if (not rep or str(k) not in rep[1]) and k < 4:
+                continue
             nat = native(out, temp, k)
             nat_cell = (f"{nat[0]:.1f} ({nat[0] / base:.2f}×, {nat[1]:.0f}% acc.)" if nat and base else
                         f"{nat[0]:.1f} ({nat[1]:.0f}% acc.)" if nat else "—")
@@ -99,6 +118,14 @@ def summary(out: Path) -> str:
         label = f"{key.split('.')[0]} + Q4_1, T = {'0.7' if name.endswith('t07') else '0'}"
         lines.append(f"| {label} | {rep[0]:.1f} | {vs} | {_run_cell(rep[1].get('4'))} | "
                      f"{_run_cell(rep[1].get('auto'))} |")
+    ties = _json(out / "near-ties.json")
+    if ties:
+        lines.append("")
+        lines.append("Closest calls of the plain greedy answer (best minus second-best logit): "
+                     + ", ".join(f"token {c['position']}: {c['gap']}" for c in ties["closest"][:5])
+                     + f"; median gap {ties['median_gap']}"
+                     + ("; where a greedy run first differed: "
+                        + ", ".join(f"token {c['position']}: {c['gap']}" for c in ties["at"]) if ties["at"] else ""))
     lines.append("")
     lines.extend(targets(lb, t0, t07, out))
     return "\n".join(lines)
@@ -116,7 +143,7 @@ def targets(lb: dict[str, float], t0: Any, t07: Any, out: Path) -> list[str]:
 
     for temp, rep in (("0", t0), ("0.7", t07)):
         if rep:
-            fixed = max(rep[1][k]["tokens_per_second"] for k in ("4", "8", "16") if k in rep[1])
+            fixed = max(r["tokens_per_second"] for k, r in rep[1].items() if k != "auto")
             check(f"auto / best fixed k, T = {temp}", rep[1]["auto"]["tokens_per_second"] / fixed, 0.9)
     nat0 = [n[0] for k in (4, 8, 16) if (n := native(out, "0", k))]
     if t0 and nat0:
@@ -130,6 +157,8 @@ def targets(lb: dict[str, float], t0: Any, t07: Any, out: Path) -> list[str]:
         rep = ours(out, name)
         if rep:
             check(f"auto / plain, {name}", rep[1]["auto"]["tokens_per_second"] / rep[0], 0.97)
+            if "paired_speedup" in rep[1]["auto"]:
+                check(f"auto / plain, {name}, paired", rep[1]["auto"]["paired_speedup"], 0.97)
     for name, key in (("deep-t0", DEEP), ("f16-t0", F16), ("f32-t0", F32)):
         rep = ours(out, name)
         if rep and key in lb:

@@ -10,6 +10,7 @@ import pytest
 
 from app.cli import main as cli_main
 from app.core.inference.chat_format import TRANSCRIPT_STOPS, ChatFormat, ChatTemplateError, choose_chat_format
+from app.core.inference.bench import first_difference
 from app.core.inference.engine import Engine, SpeculationConfig
 from app.core.inference.llama_runtime import LoadedModel, LoadOptions, ModelLoadError
 from app.core.inference.speculative import GenerationStats
@@ -175,6 +176,15 @@ def test_cli_bench_json(fixtures, tmp_path, capsys):
     assert [r["draft_tokens"] for r in out["runs"]] == [2, "auto"]
     for r in out["runs"]:
         assert r["identical"] is True and r["speedup"] > 0 and 0 <= r["acceptance_rate"] <= 1
+        assert r["paired_speedup"] > 0 and "first_difference" not in r
+
+
+def test_bench_names_where_a_greedy_run_left_plain():
+    assert first_difference([1, 2, 3, 4], [1, 2, 9, 4], round_no=2) == \
+        {"round": 2, "position": 2, "plain_token": 3, "token": 9}
+    # one run stopped early (an end-of-text the other did not pick): the first missing token is the difference
+    assert first_difference([1, 2, 3], [1, 2], round_no=1) == {"round": 1, "position": 2, "plain_token": 3,
+                                                             "token": -1}
 
 
 def test_cli_errors_are_one_clear_line(tmp_path, capsys):

@@ -4,7 +4,9 @@ Greedy (temperature 0): every speculative run is also checked token for token ag
 round. Sampled (temperature > 0, the window's default is 0.7): each round runs plain and every draft length once
 per seed (1..N), the same seed for all of them; outputs differ by design (speculative sampling keeps the main
 model's distribution, not its random stream), so `identical` is reported only for greedy runs.
-Speeds are the median over all runs; the speed-up is a ratio of medians measured in this one process.
+Speeds are the median over all runs; the speed-up is a ratio of medians measured in this one process, and
+`paired_speedup` the median of each run's ratio to the plain run just before it (steadier where the machine's
+speed drifts between rounds). A greedy run that differs from plain names its first differing position.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ AUTO = "auto"
 class _Series:
     tps: list[float]
     acceptance: list[float]
+    ratios: list[float]  # each run over the plain run of its round and seed
     identical: bool = True
     settled_k: int = 0
+    first_difference: dict[str, int] | None = None
 
 
 def peak_rss_mib() -> float:
@@ -53,6 +57,13 @@ def run_once(engine: Engine, prompt: list[int], max_tokens: int, spec: Speculati
     return tokens, stats
 
 
+def first_difference(plain: list[int], other: list[int], round_no: int) -> dict[str, int]:
+    """Where a greedy run first left the plain one: the round, the position and both tokens (-1: ended)."""
+    at = next((i for i, (a, b) in enumerate(zip(plain, other)) if a != b), min(len(plain), len(other)))
+    return {"round": round_no, "position": at,
+            "plain_token": plain[at] if at < len(plain) else -1, "token": other[at] if at < len(other) else -1}
+
+
 def run_bench(engine: Engine, prompt: list[int], base: SpeculationConfig, draft_tokens: list[int | str],
               max_tokens: int = 200, rounds: int = 3,
               progress: Callable[[str, float], None] = lambda line, fraction: None,
@@ -73,7 +84,7 @@ def run_bench(engine: Engine, prompt: list[int], base: SpeculationConfig, draft_
     off = SpeculationConfig()
     run_once(engine, prompt, 16, off, cancel, sampling)  # warm-up: first-call allocations are nobody's cost
     plain_tps: list[float] = []
-    series = {k: _Series([], []) for k in draft_tokens}
+    series = {k: _Series([], [], []) for k in draft_tokens}
     total, done = rounds * len(seed_list) * (1 + len(specs)), 0
     for r in range(rounds):
         for seed in seed_list:
@@ -92,6 +103,10 @@ def run_bench(engine: Engine, prompt: list[int], base: SpeculationConfig, draft_
                 s = series[k]
                 s.tps.append(st.tokens_per_second)
                 s.acceptance.append(st.acceptance_rate)
+                if ps.tokens_per_second:
+                    s.ratios.append(st.tokens_per_second / ps.tokens_per_second)
+                if greedy and tokens != plain_tokens and s.first_difference is None:
+                    s.first_difference = first_difference(plain_tokens, tokens, r + 1)
                 s.identical = s.identical and tokens == plain_tokens
                 s.settled_k = st.draft_tokens_last
                 same = f", identical: {tokens == plain_tokens}" if greedy else ""
@@ -104,9 +119,12 @@ def run_bench(engine: Engine, prompt: list[int], base: SpeculationConfig, draft_
         run: dict[str, Any] = {"draft_tokens": k, "tokens_per_second": round(tps, 2),
                                "acceptance_rate": round(statistics.median(s.acceptance), 4),
                                "speedup": round(tps / plain, 3) if plain else 0.0,
+                               "paired_speedup": round(statistics.median(s.ratios), 3) if s.ratios else 0.0,
                                "tokens_per_second_all": [round(x, 2) for x in s.tps]}
         if greedy:
             run["identical"] = s.identical
+            if s.first_difference:
+                run["first_difference"] = s.first_difference
         if k == AUTO:
             run["last_draft_tokens"] = s.settled_k
         runs.append(run)
