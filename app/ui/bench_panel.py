@@ -12,12 +12,13 @@ import html
 import logging
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent, QGuiApplication
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
                                QProgressBar, QPushButton, QSizePolicy, QSpinBox, QSplitter, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from app.ui.bench_plot import BenchPlot
+from app.ui.screen_fit import fit_to_screen
 from app.workers.engine_worker import EngineHost
 
 log = logging.getLogger("specchat.ui")
@@ -130,7 +131,7 @@ class BenchPanel(QDialog):
         host.benchProgress.connect(self._progress)
         host.benchFinished.connect(self._finished)
         self._show_tested()
-        self._fit_screen()
+        fit_to_screen(self, 760, 680)
 
     # ---- requests -----------------------------------------------------------------------------------------------
     def set_request(self, request: dict) -> None:
@@ -266,15 +267,6 @@ class BenchPanel(QDialog):
         heading = "Tested" if rep else "Will test"
         self.tested.setText(f"<b>{heading}:</b> {prompt}<br><b>Main:</b> {html.escape(main)} · "
                             f"<b>Draft:</b> {html.escape(draft)}<br><b>Temperature:</b> {temp}")
-
-    def _fit_screen(self) -> None:
-        """A default size that suits the plot, never larger than the screen it opens on (900×600 or 2× scale)."""
-        screen = (self.parentWidget().screen() if self.parentWidget() else None) or QGuiApplication.primaryScreen()
-        avail = screen.availableGeometry() if screen else None
-        w, h = 760, 680
-        if avail is not None:
-            w, h = min(w, avail.width() - 40), min(h, avail.height() - 60)
-        self.resize(max(w, 420), max(h, 400))
 
     def closeEvent(self, event: QCloseEvent) -> None:
         # a run nobody watches would hold the engine (and the chat) for minutes
