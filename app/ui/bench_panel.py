@@ -14,7 +14,7 @@ import logging
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
-                               QProgressBar, QPushButton, QSizePolicy, QSpinBox, QSplitter, QTableWidget,
+                               QProgressBar, QPushButton, QSpinBox, QSplitter, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from app.ui.bench_plot import BenchPlot
@@ -64,7 +64,6 @@ class BenchPanel(QDialog):
         self.tested.setWordWrap(True)
         self.tested.setTextFormat(Qt.TextFormat.RichText)
         self.tested.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.tested.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
         self.draft_tokens = QLineEdit("1,2,4,8,auto")
         self.draft_tokens.setToolTip("Draft lengths k to compare with plain decoding, and 'auto' (the adaptive k)")
@@ -89,7 +88,6 @@ class BenchPanel(QDialog):
         self.progress.setValue(0)
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["draft length", "tok/s", "speed-up", "acceptance", "identical"])
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)

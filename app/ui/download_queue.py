@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QPainter
-from PySide6.QtWidgets import (QApplication, QComboBox, QHBoxLayout, QLabel, QListView, QPushButton, QSizePolicy,
+from PySide6.QtWidgets import (QApplication, QComboBox, QHBoxLayout, QLabel, QListView, QPushButton,
                                QStyle, QStyledItemDelegate, QStyleOptionProgressBar, QStyleOptionViewItem,
                                QVBoxLayout, QWidget)
 
@@ -83,7 +83,6 @@ class QueueTab(QWidget):
         self.status = QLabel("")  # this tab's own messages
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self._status_job = ""  # the job the status line speaks of, if any
         self._waiting_group = ""  # a pair being looked up: its jobs end the "Looking up" message
         actions = QHBoxLayout()
@@ -92,7 +91,7 @@ class QueueTab(QWidget):
         actions.addStretch(1)
         importing = QHBoxLayout()
         hint = QLabel("Drop GGUF files anywhere on this window to import them, or:")
-        hint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        hint.setWordWrap(True)
         importing.addWidget(hint, 1)
         importing.addWidget(self.import_mode)
         importing.addWidget(self.import_button)

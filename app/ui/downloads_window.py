@@ -15,7 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
-                               QListWidget, QListWidgetItem, QPushButton, QSizePolicy, QTabWidget, QTreeWidget,
+                               QListWidget, QListWidgetItem, QPushButton, QTabWidget, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from app.core.hub.catalog import CatalogPair, load_catalog
@@ -42,7 +42,6 @@ def _status_label() -> QLabel:
     label = QLabel("")
     label.setWordWrap(True)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
     return label
 
 
@@ -120,7 +119,6 @@ class DownloadsWindow(QDialog):
         _fit_columns(self.files_tree, stretch=0)
         self.fit_label = QLabel("")
         self.fit_label.setWordWrap(True)
-        self.fit_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.search_status = _status_label()
         self.download_button = QPushButton("Download")
         self.download_button.setEnabled(False)
@@ -153,7 +151,6 @@ class DownloadsWindow(QDialog):
         w = QWidget()
         self.draft_for = QLabel("Load a main model, then search here for smaller models with its tokenizer.")
         self.draft_for.setWordWrap(True)
-        self.draft_for.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.draft_query = QLineEdit()
         self.draft_query.setPlaceholderText("Also search for (optional), e.g. Qwen2.5-0.5B")
         self.draft_button = QPushButton("Search the hub")
@@ -166,7 +163,6 @@ class DownloadsWindow(QDialog):
             self.drafts_tree.setColumnWidth(col, self.fontMetrics().averageCharWidth() * chars)
         self.draft_detail = QLabel("")  # the selected row's whole verdict: the column shows its start
         self.draft_detail.setWordWrap(True)
-        self.draft_detail.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.drafts_status = _status_label()
         self.draft_download = QPushButton("Download draft")
         self.draft_download.setEnabled(False)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QPalette
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSizePolicy,
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton,
                                QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from app.core.hub.catalog import CatalogModel, CatalogPair, PairFit, sort_by_fit
@@ -65,7 +65,6 @@ class PairsTab(QWidget):
         intro = QLabel("Main and draft models known to share a tokenizer; one click queues both. "
                        + html.escape(budget_text(budget)))
         intro.setWordWrap(True)
-        intro.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Pair", "Download size", "On this machine", "In your library"])
         self.tree.setRootIsDecorated(False)
@@ -80,7 +79,6 @@ class PairsTab(QWidget):
         self.detail = QLabel("")
         self.detail.setWordWrap(True)
         self.detail.setTextFormat(Qt.TextFormat.RichText)
-        self.detail.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.status = QLabel("")  # this tab's own messages
         self.status.setWordWrap(True)
         self.download_button = QPushButton("Download pair")
