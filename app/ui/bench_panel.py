@@ -167,7 +167,7 @@ class BenchPanel(QDialog):
         self.report = None
         self.best = None
         self.table.setRowCount(0)
-        self.plot.clear_report()
+        self.plot.clear_report("Running: the plot follows when every draft length has run")
         self.progress.setValue(0)
         self.status.setText("Starting: a short warm-up, then plain and each draft length in turn…")
         self.apply_button.setEnabled(False)
@@ -198,6 +198,7 @@ class BenchPanel(QDialog):
         if "error" in report:
             cancelled = report["error"] == CANCELLED
             self.progress.setValue(0)
+            self.plot.clear_report()
             self.status.setText("Cancelled: no results (a partial sweep would compare unequal rounds)." if cancelled
                                 else f"The benchmark stopped: {report['error']}")
             log.log(logging.INFO if cancelled else logging.WARNING, "benchmark: %s", report["error"])

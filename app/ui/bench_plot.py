@@ -40,7 +40,6 @@ class BenchPlot(pg.GraphicsLayoutWidget):
         self.plot_item.setMenuEnabled(False)  # a fixed view: nothing to explore in four points
         self.plot_item.setMouseEnabled(x=False, y=False)
         self.plot_item.hideButtons()
-        self.plot_item.showGrid(x=False, y=True, alpha=0.25)
         self.plot_item.setLabel("left", "speed (tokens/s)")
         self.plot_item.setLabel("bottom", "draft length k (tokens drafted per round)")
         self.plot_item.showAxis("right")
@@ -62,18 +61,26 @@ class BenchPlot(pg.GraphicsLayoutWidget):
         self._built = True
 
     # ---- public -----------------------------------------------------------------------------------------------
-    def clear_report(self) -> None:
+    def clear_report(self, text: str = EMPTY_TEXT) -> None:
+        """No results: empty axes (no made-up scale) and `text` in the middle."""
         self.report = None
         self._clear_items()
-        self.plot_item.getAxis("bottom").setTicks(None)
+        for side in ("left", "bottom", "right"):
+            self.plot_item.getAxis(side).setTicks([[], []])
+        self.plot_item.showGrid(x=False, y=False)
+        self.accept_view.setYRange(0, 105, padding=0)
         self.plot_item.setXRange(0, 1, padding=0)
         self.plot_item.setYRange(0, 1, padding=0)
+        self.empty_label.setText(text)
         self.empty_label.setPos(0.5, 0.5)
         self.plot_item.addItem(self.empty_label)
 
     def set_report(self, report: dict) -> None:
         self.report = report
         self._clear_items()
+        for side in ("left", "right"):
+            self.plot_item.getAxis(side).setTicks(None)  # pyqtgraph's own ticks for speed and acceptance
+        self.plot_item.showGrid(x=False, y=True, alpha=0.25)
         plain = float(report["plain"]["tokens_per_second"])
         fixed = sorted((r for r in report["runs"] if r["draft_tokens"] != "auto"), key=lambda r: r["draft_tokens"])
         auto = next((r for r in report["runs"] if r["draft_tokens"] == "auto"), None)
