@@ -60,6 +60,10 @@ def main() -> int:
     panel.close()
     engine.stop()
     downloads.shutdown()
+    # parentless windows go before the application does (in the app the main window owns them): a pyqtgraph
+    # scene destroyed after QApplication crashes the interpreter's exit
+    del window, panel
+    app.processEvents()
     return 0
 
 
