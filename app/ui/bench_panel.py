@@ -1,75 +1,51 @@
 """The benchmark panel: the current prompt, plain against speculative over a sweep of draft lengths.
 
-Runs on the engine thread (app/core/inference/bench.py: interleaved rounds, every speculative run checked token for token
-against plain), shows a table and a plot of tokens/s and acceptance against the draft length, and offers to
-apply the fastest setting. Qt's Essentials wheel has no QtCharts, so the plot is painted directly.
+Runs on the engine thread (app/core/inference/bench.py: interleaved rounds, every greedy speculative run checked
+token for token against plain); this panel only sends the request and shows progress and the report, so it stays
+responsive through a run. It names what it tests (the prompt, the main model, the draft model or n-gram size, the
+temperature), shows a table and a plot (app/ui/bench_plot.py) and offers to apply the fastest setting.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
-from PySide6.QtWidgets import (QDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
-                               QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+import html
+import logging
 
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+                               QProgressBar, QPushButton, QSpinBox, QSplitter, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
+
+from app.ui.bench_plot import BenchPlot
+from app.ui.screen_fit import fit_to_screen
 from app.workers.engine_worker import EngineHost
 
-TPS_COLOR = QColor(40, 110, 200)
-ACC_COLOR = QColor(60, 160, 80)
+log = logging.getLogger("specchat.ui")
+
+PROMPT_WORDS = 12  # the prompt is named by its first words
+CANCELLED = "the benchmark was cancelled"  # app/core/inference/bench.py BenchCancelled's message
 
 
-class SweepPlot(QWidget):
-    """tok/s (left axis, blue) and acceptance (right axis, 0-100%, green) against the draft length; the plain
-    speed is the dashed line."""
+def prompt_text(request: dict) -> str:
+    """The text the benchmark runs on: the last user message, or the raw prompt."""
+    if "raw" in request:
+        return str(request["raw"])
+    users = [m.get("content", "") for m in request.get("messages", []) if m.get("role") == "user"]
+    return users[-1] if users else ""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.setMinimumHeight(200)
-        self.points: list[tuple[str, float, float]] = []  # (label, tok/s, acceptance)
-        self.plain = 0.0
 
-    def set_report(self, report: dict) -> None:
-        self.plain = report["plain"]["tokens_per_second"]
-        self.points = [(str(r["draft_tokens"]), r["tokens_per_second"], r["acceptance_rate"]) for r in report["runs"]]
-        self.update()
+def first_words(text: str, n: int = PROMPT_WORDS) -> str:
+    words = text.split()
+    return " ".join(words[:n]) + ("…" if len(words) > n else "")
 
-    def paintEvent(self, event: QPaintEvent) -> None:
-        p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        area = QRectF(self.rect()).adjusted(50, 12, -50, -28)
-        p.setPen(self.palette().color(self.foregroundRole()))
-        p.drawRect(area)
-        if not self.points:
-            p.drawText(area, Qt.AlignmentFlag.AlignCenter, "Run the benchmark to see tokens/s per draft length")
-            return
-        top = max([tps for _, tps, _ in self.points] + [self.plain]) * 1.15 or 1.0
-        n = len(self.points)
 
-        def x(i: int) -> float:
-            return area.left() + area.width() * (i + 0.5) / n
-
-        def y_tps(v: float) -> float:
-            return area.bottom() - area.height() * v / top
-
-        def y_acc(v: float) -> float:
-            return area.bottom() - area.height() * v
-
-        p.drawText(QRectF(0, area.top() - 6, 46, 14), Qt.AlignmentFlag.AlignRight, f"{top:.0f}")
-        p.drawText(QRectF(0, area.bottom() - 8, 46, 14), Qt.AlignmentFlag.AlignRight, "0")
-        p.drawText(QRectF(area.right() + 4, area.top() - 6, 46, 14), Qt.AlignmentFlag.AlignLeft, "100%")
-        for i, (label, _, _) in enumerate(self.points):
-            p.drawText(QRectF(x(i) - 30, area.bottom() + 4, 60, 16), Qt.AlignmentFlag.AlignCenter, f"k={label}")
-        dashed = QPen(TPS_COLOR, 1, Qt.PenStyle.DashLine)
-        p.setPen(dashed)
-        p.drawLine(QPointF(area.left(), y_tps(self.plain)), QPointF(area.right(), y_tps(self.plain)))
-        for color, ys in ((TPS_COLOR, [y_tps(t) for _, t, _ in self.points]),
-                          (ACC_COLOR, [y_acc(a) for _, _, a in self.points])):
-            p.setPen(QPen(color, 2))
-            pts = [QPointF(x(i), v) for i, v in enumerate(ys)]
-            for a, b in zip(pts, pts[1:]):
-                p.drawLine(a, b)
-            for pt in pts:
-                p.drawEllipse(pt, 3, 3)
+def drafter_text(speculation: dict, draft_name: str | None) -> str:
+    if speculation.get("mode") == "ngram":
+        return f"n-gram prompt lookup (n = {speculation.get('ngram_size', 3)}, no draft model)"
+    if speculation.get("mode") == "draft":
+        return draft_name or "none loaded: choose one in the sidebar"
+    return "none (speculation is off)"
 
 
 class BenchPanel(QDialog):
@@ -79,99 +55,223 @@ class BenchPanel(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Benchmark: plain vs speculative")
         self.host = host
-        self.request_id = 0
+        self.request_id = 0  # the run in flight, 0 when none
         self.request: dict = {}
         self.best: object = None
-        layout = QVBoxLayout(self)
-        form = QFormLayout()
+        self.report: dict | None = None
+
+        self.tested = QLabel()  # what is (or was) tested: prompt, main, draft, temperature
+        self.tested.setWordWrap(True)
+        self.tested.setTextFormat(Qt.TextFormat.RichText)
+        self.tested.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
         self.draft_tokens = QLineEdit("1,2,4,8,auto")
+        self.draft_tokens.setToolTip("Draft lengths k to compare with plain decoding, and 'auto' (the adaptive k)")
         self.max_tokens = QSpinBox()
         self.max_tokens.setRange(16, 4096)
         self.max_tokens.setValue(128)
+        self.max_tokens.setToolTip("Tokens generated by every run")
         self.rounds = QSpinBox()
         self.rounds.setRange(1, 10)
         self.rounds.setValue(2)
-        form.addRow("Draft tokens", self.draft_tokens)
-        form.addRow("Tokens per run", self.max_tokens)
-        form.addRow("Rounds", self.rounds)
-        layout.addLayout(form)
+        self.rounds.setToolTip("Rounds of plain and every k, interleaved; speeds are the median")
+        options = QHBoxLayout()  # one row: the panel must fit a 600 px high screen
+        for text, field, stretch in (("Draft lengths", self.draft_tokens, 2), ("Tokens per run", self.max_tokens, 0),
+                                     ("Rounds", self.rounds, 0)):
+            label = QLabel(text)
+            label.setBuddy(field)
+            options.addWidget(label)
+            options.addWidget(field, stretch)
+
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
+        self.progress.setValue(0)
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.table = QTableWidget(0, 5)
-        self.table.setHorizontalHeaderLabels(["draft tokens", "tok/s", "speed-up", "acceptance", "identical"])
-        self.plot = SweepPlot()
-        buttons = QHBoxLayout()
+        self.table.setHorizontalHeaderLabels(["draft length", "tok/s", "speed-up", "acceptance", "identical"])
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)  # compact rows
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.plot = BenchPlot()
+        self.split = QSplitter(Qt.Orientation.Vertical)
+        self.split.addWidget(self.plot)
+        self.split.addWidget(self.table)
+        self.split.setStretchFactor(0, 3)
+        self.split.setStretchFactor(1, 1)
+        self.split.setChildrenCollapsible(False)
+        self.split.setSizes([3000, 1800])  # in proportion: the splitter scales them to its height
+
         self.run_button = QPushButton("Run")
-        self.cancel_button = QPushButton("Cancel")
+        self.run_button.setDefault(True)
+        self.cancel_button = QPushButton("Cancel run")
         self.cancel_button.setEnabled(False)
-        self.apply_button = QPushButton("Apply best")
+        self.apply_button = QPushButton("Apply the fastest")
         self.apply_button.setEnabled(False)
-        for b in (self.run_button, self.cancel_button, self.apply_button):
-            buttons.addWidget(b)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status)
-        layout.addWidget(self.table)
-        layout.addWidget(self.plot)
-        layout.addLayout(buttons)
+        self.apply_button.setToolTip("Set the sidebar's draft length (or speculation off) to the fastest result")
+        options.addWidget(self.run_button)
+        options.addWidget(self.cancel_button)
+        self.progress.setMaximumWidth(self.fontMetrics().horizontalAdvance("0") * 24)
+        progress_row = QHBoxLayout()  # progress, the latest line and the apply button share one row
+        progress_row.addWidget(self.progress, 1)
+        progress_row.addWidget(self.status, 3)
+        progress_row.addWidget(self.apply_button)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tested)
+        layout.addLayout(options)
+        layout.addLayout(progress_row)
+        layout.addWidget(self.split, 1)
         self.run_button.clicked.connect(self.run)
-        self.cancel_button.clicked.connect(lambda: self.host.cancel(self.request_id))
+        self.cancel_button.clicked.connect(self.cancel)
         self.apply_button.clicked.connect(lambda: self.applyBest.emit(self.best))
         host.benchProgress.connect(self._progress)
         host.benchFinished.connect(self._finished)
-        self.resize(620, 640)
+        self._show_tested()
+        fit_to_screen(self, 760, 680)
 
+    # ---- requests -----------------------------------------------------------------------------------------------
     def set_request(self, request: dict) -> None:
-        """The prompt ({"messages"} or {"raw"}) and the speculation mode/options to compare with plain."""
+        """The prompt ({"messages"} or {"raw"}), the speculation mode/options to compare with plain, and the names
+        of the loaded main and draft models ("main_name", "draft_name") to show before a run."""
         self.request = request
+        if not self.request_id:
+            self._show_tested()
+
+    @property
+    def running(self) -> bool:
+        return self.request_id != 0
 
     def run(self) -> None:
         try:
             parts = [v.strip() for v in self.draft_tokens.text().split(",") if v.strip()]
-            ks = [v if v == "auto" else int(v) for v in parts]
+            ks: list[int | str] = [v if v == "auto" else int(v) for v in parts]
+            if any(isinstance(k, int) and not 1 <= k <= 64 for k in ks):
+                raise ValueError
         except ValueError:
-            self.status.setText("Draft tokens: numbers and 'auto', separated by commas")
+            self.status.setText("Draft lengths: whole numbers from 1 to 64 and 'auto', separated by commas "
+                                "(e.g. 1,2,4,8,auto).")
             return
-        if not ks or not self.request or self.request["speculation"]["mode"] == "off":
-            self.status.setText("Choose a draft model or n-gram speculation, and type a prompt, first.")
+        if not ks:
+            self.status.setText("Give at least one draft length to compare with plain decoding (e.g. 4,auto).")
             return
+        if not self.request or not prompt_text(self.request).strip():
+            self.status.setText("No prompt: type a question in the chat box (or open a chat that has one), then "
+                                "open the benchmark again.")
+            return
+        if self.request.get("speculation", {}).get("mode", "off") == "off":
+            self.status.setText("Speculation is off: choose a draft model or n-gram lookup in the sidebar first; "
+                                "the benchmark compares it with plain decoding.")
+            return
+        self.report = None
+        self.best = None
+        self.table.setRowCount(0)
+        self.plot.clear_report("Running: the plot follows when every draft length has run")
         self.progress.setValue(0)
+        self.status.setText("Starting: a short warm-up, then plain and each draft length in turn…")
         self.apply_button.setEnabled(False)
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.request_id = self.host.bench({**self.request, "draft_tokens": ks,
                                            "max_tokens": self.max_tokens.value(), "rounds": self.rounds.value()})
+        self._show_tested()
 
+    def cancel(self) -> None:
+        if self.request_id:
+            self.host.cancel(self.request_id)
+            self.cancel_button.setEnabled(False)
+            self.status.setText("Cancelling after the current run…")
+
+    # ---- answers ------------------------------------------------------------------------------------------------
     def _progress(self, request_id: int, line: str, fraction: float) -> None:
         if request_id == self.request_id:
             self.progress.setValue(int(fraction * 100))
             self.status.setText(line)
 
     def _finished(self, request_id: int, report: dict) -> None:
-        if request_id != self.request_id:
+        if request_id != self.request_id or not request_id:
             return
+        self.request_id = 0
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         if "error" in report:
-            self.status.setText(report["error"])
+            cancelled = report["error"] == CANCELLED
+            self.progress.setValue(0)
+            self.plot.clear_report()
+            self.status.setText("Cancelled: no results (a partial sweep would compare unequal rounds)." if cancelled
+                                else f"The benchmark stopped: {report['error']}")
+            log.log(logging.INFO if cancelled else logging.WARNING, "benchmark: %s", report["error"])
+            self._show_tested()
             return
+        self.report = report
         self.progress.setValue(100)
-        rows = [("plain", report["plain"]["tokens_per_second"], 1.0, None, None)] + [
-            (str(r["draft_tokens"]), r["tokens_per_second"], r["speedup"],
-             # auto that settled on plain decoding drafted nothing: no acceptance to show
-             "— (went plain)" if r.get("last_draft_tokens") == 0 and not r["acceptance_rate"]
-             else r["acceptance_rate"], r["identical"])
-            for r in report["runs"]]
+        self._fill_table(report)
+        self.plot.set_report(report)
+        self.best = report["best"]["draft_tokens"]
+        best_text = "speculation off (plain decoding)" if self.best == 0 else f"draft length {self.best}"
+        self.status.setText(f"Fastest: {best_text}, {report['best']['speedup']:.2f}× plain.")
+        self.apply_button.setEnabled(True)
+        self._show_tested()
+
+    def _fill_table(self, report: dict) -> None:
+        rows = [("plain", report["plain"]["tokens_per_second"], 1.0, None, None)]
+        for r in report["runs"]:
+            k = str(r["draft_tokens"])
+            if r["draft_tokens"] == "auto":
+                settled = r.get("last_draft_tokens")
+                k = "auto (went plain)" if settled == 0 else f"auto (ended at k={settled})"
+            # auto that settled on plain decoding drafted nothing: no acceptance to show
+            acc = "—" if r.get("last_draft_tokens") == 0 and not r["acceptance_rate"] else r["acceptance_rate"]
+            rows.append((k, r["tokens_per_second"], r["speedup"], acc, r.get("identical")))
         self.table.setRowCount(len(rows))
         for i, (k, tps, speed, acc, same) in enumerate(rows):
             acc_text = "" if acc is None else acc if isinstance(acc, str) else f"{acc:.0%}"
             cells = [k, f"{tps:.1f}", f"{speed:.2f}×", acc_text,
                      "" if same is None else ("yes" if same else "NO")]
             for j, text in enumerate(cells):
-                self.table.setItem(i, j, QTableWidgetItem(text))
-        self.plot.set_report(report)
-        self.best = report["best"]["draft_tokens"]
-        best_text = "speculation off" if self.best == 0 else f"draft tokens {self.best}"
-        self.status.setText(f"Fastest: {best_text} ({report['best']['speedup']:.2f}× plain)")
-        self.apply_button.setEnabled(True)
+                item = QTableWidgetItem(text)
+                if j:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(i, j, item)
+        self.table.setToolTip("identical: the speculative run's tokens equal plain decoding's, token for token "
+                              "(checked at temperature 0 only)")
+
+    # ---- what is tested ---------------------------------------------------------------------------------------
+    def _show_tested(self) -> None:
+        """The prompt, the main model, the drafter and the temperature: from the report once a run finished
+        (what was measured), else from the request (what will be)."""
+        req, rep = self.request, self.report
+        text = prompt_text(req) if req else ""
+        spec = dict(req.get("speculation", {})) if req else {}
+        models = rep.get("models", {}) if rep else {}
+        main = models.get("main") or (req.get("main_name") if req else None) or "none loaded"
+        if rep:
+            spec["mode"] = rep.get("mode", spec.get("mode"))
+            spec["ngram_size"] = models.get("ngram_size", spec.get("ngram_size", 3))
+        draft = drafter_text(spec, models.get("draft") or (req.get("draft_name") if req else None))
+        if not text.strip():
+            prompt = "<i>none — type a question in the chat box, then open the benchmark again</i>"
+        else:
+            size = (f"{rep['prompt_tokens']:,} tokens with the chat template" if rep and "prompt_tokens" in rep
+                    else f"{len(text.split()):,} words")
+            prompt = f"“{html.escape(first_words(text))}” ({size})"
+        if rep and "temperature" in rep:
+            t = float(rep["temperature"])
+            temp = (f"{t:g} (greedy: each output checked against plain)" if t == 0 else
+                    f"{t:g}, seeds {', '.join(map(str, rep.get('seeds', [])))}")
+        else:  # what the engine worker runs when the request carries no sampler: greedy
+            t = float((req.get("sampling") or {}).get("temperature", 0.0)) if req else 0.0
+            temp = "0 (greedy: each output checked against plain)" if t == 0 else f"{t:g}"
+        heading = "Tested" if rep else "Will test"
+        self.tested.setText(f"<b>{heading}:</b> {prompt}<br><b>Main:</b> {html.escape(main)} · "
+                            f"<b>Draft:</b> {html.escape(draft)}<br><b>Temperature:</b> {temp}")
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        # a run nobody watches would hold the engine (and the chat) for minutes
+        self.cancel()
+        super().closeEvent(event)
+
+    def reject(self) -> None:
+        self.cancel()
+        super().reject()

@@ -1,7 +1,10 @@
-"""The Models & downloads window: hub search, recommended pairs, find a draft, the download queue, import.
+"""The Models & downloads window: hub search, recommended pairs (app/ui/pairs_tab.py), find a draft, the download
+queue and import (app/ui/download_queue.py).
 
 Everything slow (hub calls, header checks, transfers, copies) runs in the worker layer; this window only sends
 requests and shows answers. Answers carry request ids: one from a search the user has since replaced is dropped.
+Each tab has its own status line, so a message never shows under a tab it does not belong to. Files the library
+already has are marked wherever the hub offers them.
 """
 
 from __future__ import annotations
@@ -9,96 +12,96 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPainter
-from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
-                               QLineEdit, QListView, QListWidget, QListWidgetItem, QPushButton, QStyle,
-                               QStyledItemDelegate, QStyleOptionProgressBar, QStyleOptionViewItem, QTabWidget,
-                               QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+                               QListWidget, QListWidgetItem, QPushButton, QTabWidget, QTreeWidget,
+                               QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from app.core.hub.catalog import CatalogPair, load_catalog
+from app.core.hub.client import SORTS, RepoFiles, RepoSummary, resolve_token, save_token, saved_token, token_file
+from app.core.hub.download_jobs import installed_file
 from app.core.hub.downloads import DownloadJob, State
 from app.core.hub.draft_finder import DraftSuggestion, suggestion_rank
-from app.core.hub.gguf_files import GgufChoice
-from app.core.hub.client import SORTS, RepoFiles, RepoSummary, resolve_token, save_token, saved_token, token_file
-from app.core.models.importer import MODES as IMPORT_MODES
+from app.core.hub.gguf_files import GgufChoice, MemoryBudget, machine_budget
+from app.core.hub.transfer import PartSpec
 from app.core.models.model_info import format_bytes
-from app.ui.item_models import DownloadListModel, DownloadRoles
+from app.ui.download_queue import QueueTab
+from app.ui.pairs_tab import PairsTab
+from app.ui.screen_fit import fit_to_screen
 from app.workers.download_worker import DownloadHost, HubTasks
 
 log = logging.getLogger("specchat.ui")
 
-Index = QModelIndex | QPersistentModelIndex
 CHOICE_ROLE = Qt.ItemDataRole.UserRole + 1
+SEARCH_TAB, PAIRS_TAB, DRAFTS_TAB, QUEUE_TAB = range(4)
+IN_LIBRARY = "✓ in your library"
 
 
-class DownloadDelegate(QStyledItemDelegate):
-    """Two lines per job (name; progress text) over a progress bar drawn by the style."""
+def _status_label() -> QLabel:
+    label = QLabel("")
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
-        size = super().sizeHint(option, index)
-        size.setHeight(option.fontMetrics.height() * 3 + 16)
-        return size
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
-        style = option.widget.style() if option.widget else QApplication.style()
-        if option.state & QStyle.StateFlag.State_Selected:
-            painter.fillRect(option.rect, option.palette.highlight())
-        r = option.rect.adjusted(6, 4, -6, -4)
-        line = option.fontMetrics.height()
-        painter.save()
-        color = option.palette.highlightedText() if option.state & QStyle.StateFlag.State_Selected \
-            else option.palette.text()
-        painter.setPen(color.color())
-        painter.drawText(QRect(r.left(), r.top(), r.width(), line), Qt.AlignmentFlag.AlignLeft,
-                         str(index.data(Qt.ItemDataRole.DisplayRole)))
-        detail = option.fontMetrics.elidedText(str(index.data(DownloadRoles.Detail)), Qt.TextElideMode.ElideRight,
-                                               r.width())
-        painter.drawText(QRect(r.left(), r.top() + line + 2, r.width(), line), Qt.AlignmentFlag.AlignLeft, detail)
-        painter.restore()
-        bar = QStyleOptionProgressBar()
-        if option.widget:
-            bar.initFrom(option.widget)
-        bar.rect = QRect(r.left(), r.top() + 2 * line + 4, r.width(), line)
-        bar.minimum, bar.maximum = 0, 1000
-        bar.progress = int(1000 * float(index.data(DownloadRoles.Fraction) or 0))
-        bar.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Horizontal  # Qt 6: no orientation
-        style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, option.widget)
+def _fit_columns(tree: QTreeWidget, stretch: int, elide: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle) -> None:
+    """One column takes the spare width, the others their contents' width; long names elide in the middle (a
+    file's quantization is at its end), and every cell carries its full text as a tooltip."""
+    header = tree.header()
+    header.setStretchLastSection(False)
+    for col in range(tree.columnCount()):
+        header.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch if col == stretch
+                                    else QHeaderView.ResizeMode.ResizeToContents)
+    tree.setTextElideMode(elide)
+    tree.setRootIsDecorated(False)
+    tree.setUniformRowHeights(True)
+
+
+def _tooltips(item: QTreeWidgetItem) -> None:
+    for col in range(item.columnCount()):
+        if not item.toolTip(col):
+            item.setToolTip(col, item.text(col))
 
 
 class DownloadsWindow(QDialog):
     findDraftsRequested = Signal()  # the main window answers with find_drafts_for(its main model)
 
-    def __init__(self, host: DownloadHost, tasks: HubTasks, parent: QWidget | None = None) -> None:
+    def __init__(self, host: DownloadHost, tasks: HubTasks, parent: QWidget | None = None,
+                 budget: MemoryBudget | None = None) -> None:
+        """`budget`: the memory the recommendations are for; this machine's unless given."""
         super().__init__(parent)
         self.setWindowTitle("Models & downloads")
         self.setAcceptDrops(True)
-        self.resize(900, 620)
         self.host = host
         self.tasks = tasks
+        self.models_dir: Path = host.paths.models
+        self.budget = budget or machine_budget()
         self._search_id = self._files_id = self._drafts_id = 0
         self._listing: RepoFiles | None = None
         self.tabs = QTabWidget()
         self.tabs.addTab(self._build_search(), "Search the hub")
-        self.tabs.addTab(self._build_pairs(), "Recommended pairs")
+        self.pairs_tab = PairsTab(load_catalog(), self.budget, self.models_dir)
+        self.tabs.addTab(self.pairs_tab, "Recommended pairs")
         self.tabs.addTab(self._build_drafts(), "Find a draft")
-        self.tabs.addTab(self._build_queue(), "Downloads")
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.queue_tab = QueueTab(host, self.choose_import)
+        self.tabs.addTab(self.queue_tab, "Downloads")
         lay = QVBoxLayout(self)
         lay.addWidget(self.tabs, 1)
-        lay.addWidget(self.status)
         lay.addLayout(self._build_token_row())
-        for job in host.jobs():
-            self.jobs.update_job(job)
+        # connect before copying the jobs: a change in between arrives as a signal instead of being lost
         host.jobChanged.connect(self._job_changed)
+        for job in host.jobs():
+            self.queue_tab.update_job(job)
         host.failed.connect(self.show_error)
         tasks.searched.connect(self._searched)
         tasks.listed.connect(self._listed)
         tasks.draftFound.connect(self._draft_found)
         tasks.draftsDone.connect(self._drafts_done)
         tasks.error.connect(self._task_error)
+        self.pairs_tab.downloadRequested.connect(self.download_pair)
+        self.tabs.currentChanged.connect(self._tab_changed)
+        fit_to_screen(self, 980, 640)
 
     # ---- building ---------------------------------------------------------------------------------------------
     def _build_search(self) -> QWidget:
@@ -110,12 +113,13 @@ class DownloadsWindow(QDialog):
             self.sort.addItem(f"by {key}", key)
         self.search_button = QPushButton("Search")
         self.results = QListWidget()
+        self.results.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.files_tree = QTreeWidget()
-        self.files_tree.setHeaderLabels(["File", "Quantization", "Size", ""])
-        self.files_tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.files_tree.header().setStretchLastSection(False)
-        self.files_tree.setRootIsDecorated(False)
+        self.files_tree.setHeaderLabels(["File", "Quantization", "Size", "Note"])
+        _fit_columns(self.files_tree, stretch=0)
         self.fit_label = QLabel("")
+        self.fit_label.setWordWrap(True)
+        self.search_status = _status_label()
         self.download_button = QPushButton("Download")
         self.download_button.setEnabled(False)
         self.remote_drafts_button = QPushButton("Find drafts for this file")
@@ -133,6 +137,7 @@ class DownloadsWindow(QDialog):
         lay.addWidget(self.results, 1)
         lay.addWidget(self.files_tree, 1)
         lay.addLayout(bottom)
+        lay.addWidget(self.search_status)
         self.query.returnPressed.connect(self.run_search)
         self.search_button.clicked.connect(self.run_search)
         self.results.currentItemChanged.connect(self._repo_selected)
@@ -140,24 +145,6 @@ class DownloadsWindow(QDialog):
         self.remote_drafts_button.clicked.connect(self.find_drafts_for_selected_file)
         self.files_tree.itemDoubleClicked.connect(lambda *_: self.download_selected_file())
         self.download_button.clicked.connect(self.download_selected_file)
-        return w
-
-    def _build_pairs(self) -> QWidget:
-        w = QWidget()
-        self.pairs = QListWidget()
-        self.pairs.setWordWrap(True)
-        for pair in load_catalog():
-            item = QListWidgetItem(f"{pair.title}\n{pair.main.repo} ({pair.main.quant}) + {pair.draft.repo} "
-                                   f"({pair.draft.quant})\n{pair.notes}")
-            item.setData(CHOICE_ROLE, pair)
-            self.pairs.addItem(item)
-        self.pair_button = QPushButton("Download pair")
-        self.pair_button.clicked.connect(self.download_selected_pair)
-        self.pairs.itemDoubleClicked.connect(lambda *_: self.download_selected_pair())
-        lay = QVBoxLayout(w)
-        lay.addWidget(QLabel("Main and draft models known to share a tokenizer; one click queues both."))
-        lay.addWidget(self.pairs, 1)
-        lay.addWidget(self.pair_button, 0, Qt.AlignmentFlag.AlignRight)
         return w
 
     def _build_drafts(self) -> QWidget:
@@ -169,58 +156,32 @@ class DownloadsWindow(QDialog):
         self.draft_button = QPushButton("Search the hub")
         self.drafts_tree = QTreeWidget()
         self.drafts_tree.setHeaderLabels(["Repo", "File", "Size", "Verdict"])
-        self.drafts_tree.header().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
-        for col, width in ((0, 280), (1, 230), (2, 80)):
-            self.drafts_tree.setColumnWidth(col, width)
-        self.drafts_tree.setRootIsDecorated(False)
-        self.drafts_tree.setWordWrap(True)
+        _fit_columns(self.drafts_tree, stretch=3, elide=Qt.TextElideMode.ElideRight)
+        header = self.drafts_tree.header()
+        for col, chars in ((0, 30), (1, 28)):  # names: a share of the width, elided, the rest for the verdict
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
+            self.drafts_tree.setColumnWidth(col, self.fontMetrics().averageCharWidth() * chars)
+        self.draft_detail = QLabel("")  # the selected row's whole verdict: the column shows its start
+        self.draft_detail.setWordWrap(True)
+        self.drafts_status = _status_label()
         self.draft_download = QPushButton("Download draft")
         self.draft_download.setEnabled(False)
         row = QHBoxLayout()
         row.addWidget(self.draft_query, 1)
         row.addWidget(self.draft_button)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.drafts_status, 1)
+        bottom.addWidget(self.draft_download)
         lay = QVBoxLayout(w)
         lay.addWidget(self.draft_for)
         lay.addLayout(row)
         lay.addWidget(self.drafts_tree, 1)
-        lay.addWidget(self.draft_download, 0, Qt.AlignmentFlag.AlignRight)
+        lay.addWidget(self.draft_detail)
+        lay.addLayout(bottom)
         self.draft_button.clicked.connect(self.findDraftsRequested.emit)
         self.draft_query.returnPressed.connect(self.findDraftsRequested.emit)
         self.drafts_tree.currentItemChanged.connect(self._draft_selected)
         self.draft_download.clicked.connect(self.download_selected_draft)
-        return w
-
-    def _build_queue(self) -> QWidget:
-        w = QWidget()
-        self.jobs = DownloadListModel()
-        self.queue = QListView()
-        self.queue.setModel(self.jobs)
-        self.queue.setItemDelegate(DownloadDelegate(self.queue))
-        self.queue.setUniformItemSizes(True)
-        self.pause_button = QPushButton("Pause")
-        self.resume_button = QPushButton("Resume / retry")
-        self.cancel_button = QPushButton("Cancel")
-        self.clear_button = QPushButton("Clear finished")
-        self.import_mode = QComboBox()
-        for mode in IMPORT_MODES:
-            self.import_mode.addItem({"copy": "Import by copying", "move": "Import by moving",
-                                      "link": "Import as a link"}[mode], mode)
-        self.import_button = QPushButton("Import GGUF…")
-        row = QHBoxLayout()
-        for b in (self.pause_button, self.resume_button, self.cancel_button, self.clear_button):
-            row.addWidget(b)
-        row.addStretch(1)
-        row.addWidget(self.import_mode)
-        row.addWidget(self.import_button)
-        lay = QVBoxLayout(w)
-        lay.addWidget(self.queue, 1)
-        lay.addLayout(row)
-        lay.addWidget(QLabel("Drop GGUF files anywhere on this window to import them."))
-        self.pause_button.clicked.connect(lambda: self._on_selected_job(self.host.pause))
-        self.resume_button.clicked.connect(lambda: self._on_selected_job(self.host.resume))
-        self.cancel_button.clicked.connect(lambda: self._on_selected_job(self.host.cancel))
-        self.clear_button.clicked.connect(self.clear_finished)
-        self.import_button.clicked.connect(self.choose_import)
         return w
 
     def _build_token_row(self) -> QHBoxLayout:
@@ -238,9 +199,35 @@ class DownloadsWindow(QDialog):
         row.addWidget(self.token_state)
         return row
 
+    # ---- the library ----------------------------------------------------------------------------------------
+    def installed(self, repo_id: str, choice: GgufChoice | None) -> bool:
+        """Whether this hub file is in the library already (at its download destination, the same size)."""
+        if choice is None:
+            return False
+        parts = [PartSpec(p.path, p.size, p.sha256, p.blob_id) for p in choice.parts]
+        return installed_file(self.models_dir, repo_id, parts) is not None
+
+    def refresh_library_marks(self) -> None:
+        """After a download finished: the marks in every tab follow what the library now holds."""
+        self.pairs_tab.refresh_library()
+        if self._listing is not None:
+            for i in range(self.files_tree.topLevelItemCount()):
+                item = self.files_tree.topLevelItem(i)
+                self._mark_file(item, item.data(0, CHOICE_ROLE))
+            self._file_selected(self.files_tree.currentItem())
+        for i in range(self.drafts_tree.topLevelItemCount()):
+            item = self.drafts_tree.topLevelItem(i)
+            item.setText(3, self._verdict(item.data(0, CHOICE_ROLE)))
+            item.setToolTip(3, item.text(3))
+        self._draft_selected(self.drafts_tree.currentItem())
+
+    def _tab_changed(self, index: int) -> None:
+        if index in (PAIRS_TAB, QUEUE_TAB):
+            self.pairs_tab.refresh_library()
+
     # ---- search -----------------------------------------------------------------------------------------------
     def run_search(self) -> None:
-        self.status.setText("Searching…")
+        self.search_status.setText("Searching…")
         self._search_id = self.tasks.search(self.query.text(), self.sort.currentData())
 
     def _searched(self, rid: int, repos: list[RepoSummary]) -> None:
@@ -248,11 +235,13 @@ class DownloadsWindow(QDialog):
             return
         self.results.clear()
         self.files_tree.clear()
+        self.fit_label.setText("")
         for r in repos:
             item = QListWidgetItem(f"{r.repo_id}    ↓ {r.downloads:,}   ♥ {r.likes:,}{'   (gated)' if r.gated else ''}")
             item.setData(CHOICE_ROLE, r.repo_id)
+            item.setToolTip(item.text())
             self.results.addItem(item)
-        self.status.setText(f"{len(repos)} repos with GGUF files" if repos else "No GGUF repos match.")
+        self.search_status.setText(f"{len(repos)} repos with GGUF files" if repos else "No GGUF repos match.")
 
     def _repo_selected(self, item: QListWidgetItem | None, _: object = None) -> None:
         if item is None:
@@ -268,25 +257,38 @@ class DownloadsWindow(QDialog):
         self._listing = listing
         self.files_tree.clear()
         for c in choices:
-            note = "★ recommended" if c is best else ("vision projector" if c.is_projector else
-                                                      "" if c.complete else "incomplete split")
             parts = f"  ({len(c.parts)} parts)" if len(c.parts) > 1 else ""
-            item = QTreeWidgetItem([c.name + parts, c.quant or "?", format_bytes(c.size), note])
+            item = QTreeWidgetItem([c.name + parts, c.quant or "?", format_bytes(c.size), ""])
             item.setData(0, CHOICE_ROLE, c)
+            item.setData(1, CHOICE_ROLE, c is best)
             if c is best:
                 font = item.font(0)
                 font.setBold(True)
                 for col in range(4):
                     item.setFont(col, font)
+            self._mark_file(item, c)
             self.files_tree.addTopLevelItem(item)
             if c is best:
                 self.files_tree.setCurrentItem(item)
         self.fit_label.setText(f"Recommended: the best quality that fits {budget}."
                                if best else f"No file here fits {budget}; smaller quantizations run partly on CPU.")
 
+    def _mark_file(self, item: QTreeWidgetItem, c: GgufChoice) -> None:
+        notes = ["★ recommended"] if item.data(1, CHOICE_ROLE) else []
+        notes += ["vision projector"] if c.is_projector else [] if c.complete else ["incomplete split"]
+        if self._listing is not None and self.installed(self._listing.repo_id, c):
+            notes.append(IN_LIBRARY)
+        item.setText(3, " · ".join(notes))
+        for col in range(4):
+            item.setToolTip(col, "")
+        item.setToolTip(3, "The best quality that fits this machine" if item.data(1, CHOICE_ROLE) else "")
+        _tooltips(item)
+
     def _file_selected(self, item: QTreeWidgetItem | None, _: object = None) -> None:
         choice: GgufChoice | None = item.data(0, CHOICE_ROLE) if item else None
-        self.download_button.setEnabled(choice is not None)
+        have = bool(choice and self._listing and self.installed(self._listing.repo_id, choice))
+        self.download_button.setEnabled(choice is not None and not have)
+        self.download_button.setToolTip("Already in your library" if have else "")
         self.remote_drafts_button.setEnabled(choice is not None and not choice.is_projector)
 
     def find_drafts_for_selected_file(self) -> None:
@@ -303,44 +305,45 @@ class DownloadsWindow(QDialog):
         if item is None or self._listing is None:
             return
         self.host.enqueue(self._listing.repo_id, self._listing.revision, item.data(0, CHOICE_ROLE))
-        self.tabs.setCurrentIndex(3)
+        self.tabs.setCurrentIndex(QUEUE_TAB)
 
     # ---- pairs --------------------------------------------------------------------------------------------------
-    def download_selected_pair(self) -> None:
-        item = self.pairs.currentItem()
-        if item is None:
-            return
-        pair: CatalogPair = item.data(CHOICE_ROLE)
-        self.status.setText(f"Looking up {pair.title}…")
+    def download_pair(self, pair: CatalogPair) -> None:
+        self.queue_tab.waiting_for_pair(pair.id, pair.title)
         self.host.enqueue_pair(pair)
-        self.tabs.setCurrentIndex(3)
+        self.tabs.setCurrentIndex(QUEUE_TAB)
 
     # ---- drafts -------------------------------------------------------------------------------------------------
     def find_drafts_for(self, main_path: str, main_label: str) -> None:
-        self.tabs.setCurrentIndex(2)
+        self.tabs.setCurrentIndex(DRAFTS_TAB)
         if not main_path:
             self.draft_for.setText("Load a main model first: the search is for drafts that fit it.")
+            self.drafts_status.setText("")
             return
         self._start_draft_search(main_label)
         self._drafts_id = self.tasks.find_drafts(main_path, self.draft_query.text().strip())
 
     def _start_draft_search(self, main_label: str) -> None:
-        self.tabs.setCurrentIndex(2)
+        self.tabs.setCurrentIndex(DRAFTS_TAB)
         self.draft_for.setText(f"Drafts for <b>{main_label}</b>: checked by tokenizer from each file's header "
                                f"(a few MB), before anything is downloaded.")
         self.drafts_tree.clear()
-        self.status.setText("Searching the hub and reading candidate headers…")
+        self.draft_detail.setText("")
+        self.drafts_status.setText("Searching the hub and reading candidate headers…")
+
+    def _verdict(self, s: DraftSuggestion) -> str:
+        verdict = "✓ fits" if s.compatible else "✗ " + "; ".join(s.reasons)
+        if s.compatible and s.advice:
+            verdict += " — " + "; ".join(s.advice)
+        return f"{IN_LIBRARY} · {verdict}" if self.installed(s.repo_id, s.choice) else verdict
 
     def _draft_found(self, rid: int, s: DraftSuggestion) -> None:
         if rid != self._drafts_id:
             return
-        verdict = "✓ fits" if s.compatible else "✗ " + "; ".join(s.reasons)
-        if s.compatible and s.advice:
-            verdict += " — " + "; ".join(s.advice)
         item = QTreeWidgetItem([s.repo_id, s.choice.name if s.choice else "",
-                                format_bytes(s.choice.size) if s.choice else "", verdict])
-        item.setToolTip(3, verdict)
+                                format_bytes(s.choice.size) if s.choice else "", self._verdict(s)])
         item.setData(0, CHOICE_ROLE, s)
+        _tooltips(item)
         # fits without reservations first, then fits with advice, then the rest; each in the order found
         rank = suggestion_rank(s)
         at = sum(1 for i in range(self.drafts_tree.topLevelItemCount())
@@ -349,37 +352,37 @@ class DownloadsWindow(QDialog):
 
     def _drafts_done(self, rid: int, note: str) -> None:
         if rid == self._drafts_id:
-            n = sum(1 for i in range(self.drafts_tree.topLevelItemCount())
-                    if self.drafts_tree.topLevelItem(i).data(0, CHOICE_ROLE).compatible)
-            self.status.setText(note or f"{n} compatible draft{'s' if n != 1 else ''} found.")
+            found = [self.drafts_tree.topLevelItem(i).data(0, CHOICE_ROLE)
+                     for i in range(self.drafts_tree.topLevelItemCount())]
+            n = sum(1 for s in found if s.compatible)
+            have = sum(1 for s in found if s.compatible and self.installed(s.repo_id, s.choice))
+            text = note or f"{n} compatible draft{'s' if n != 1 else ''} found"
+            self.drafts_status.setText(text + (f", {have} of them in your library already." if have and not note
+                                               else "." if not note else ""))
 
     def _draft_selected(self, item: QTreeWidgetItem | None, _: object = None) -> None:
-        s = item.data(0, CHOICE_ROLE) if item else None
-        self.draft_download.setEnabled(bool(s and s.compatible and s.choice))
+        s: DraftSuggestion | None = item.data(0, CHOICE_ROLE) if item else None
+        have = bool(s and self.installed(s.repo_id, s.choice))
+        self.draft_download.setEnabled(bool(s and s.compatible and s.choice and not have))
+        if s is None:
+            self.draft_detail.setText("")
+            return
+        where = (f"{s.repo_id} · {s.choice.name} ({format_bytes(s.choice.size)})" if s.choice else s.repo_id)
+        extra = " It is already in your library: choose it in the sidebar's draft list." if have else ""
+        self.draft_detail.setText(f"{where}: {self._verdict(s).removeprefix(IN_LIBRARY + ' · ')}.{extra}")
 
     def download_selected_draft(self) -> None:
         item = self.drafts_tree.currentItem()
         s: DraftSuggestion | None = item.data(0, CHOICE_ROLE) if item else None
-        if s and s.choice:
+        if s and s.choice and not self.installed(s.repo_id, s.choice):
             self.host.enqueue(s.repo_id, s.revision, s.choice)
-            self.tabs.setCurrentIndex(3)
+            self.tabs.setCurrentIndex(QUEUE_TAB)
 
     # ---- queue --------------------------------------------------------------------------------------------------
     def _job_changed(self, job: DownloadJob) -> None:
-        self.jobs.update_job(job)
-        if job.state == State.FAILED:
-            self.status.setText(f"{job.name}: {job.error}")
-
-    def _on_selected_job(self, action: object) -> None:
-        job = self.jobs.job_at(self.queue.currentIndex().row())
-        if job is not None:
-            action(job.id)  # type: ignore[operator]
-
-    def clear_finished(self) -> None:
-        for job in self.host.jobs():
-            if job.state.finished:
-                self.host.remove(job.id)
-                self.jobs.remove_job(job.id)
+        self.queue_tab.update_job(job)
+        if job.state == State.DONE:
+            self.refresh_library_marks()
 
     # ---- import -------------------------------------------------------------------------------------------------
     def choose_import(self) -> None:
@@ -388,8 +391,9 @@ class DownloadsWindow(QDialog):
             self.import_files(files)
 
     def import_files(self, files: list[str]) -> None:
-        self.status.setText(f"Importing {len(files)} file{'s' if len(files) != 1 else ''}…")
-        self.host.import_files(files, self.import_mode.currentData())
+        self.tabs.setCurrentIndex(QUEUE_TAB)
+        self.queue_tab.say(f"Importing {len(files)} file{'s' if len(files) != 1 else ''}…")
+        self.host.import_files(files, self.queue_tab.import_mode_value())
 
     def dragEnterEvent(self, e: QDragEnterEvent) -> None:
         if any(u.toLocalFile().lower().endswith(".gguf") for u in e.mimeData().urls()):
@@ -418,8 +422,14 @@ class DownloadsWindow(QDialog):
             self.token_state.setToolTip("Public repos need none.")
 
     def show_error(self, message: str) -> None:
-        self.status.setText(message)
+        """A request the download host could not queue (a pair, a file, an import): said under Downloads, where
+        every such request leads."""
+        self.queue_tab.say(message)
 
     def _task_error(self, rid: int, message: str) -> None:
-        if rid in (self._search_id, self._files_id, self._drafts_id):
-            self.status.setText(message)
+        if rid in (self._search_id, self._files_id):
+            self.search_status.setText(message)
+            if rid == self._files_id:
+                self.fit_label.setText("")
+        elif rid == self._drafts_id:
+            self.drafts_status.setText(message)

@@ -477,7 +477,8 @@ class MainWindow(QMainWindow):
             question = next((m.content for m in reversed(history) if m.role == "user"), "")
         spec = self.sidebar.speculation_request()
         self.bench_panel.set_request({"messages": [{"role": "user", "content": question}] if question else [],
-                                      "speculation": spec} if question else {})
+                                      "speculation": spec, "main_name": (self.main_summary or {}).get("name"),
+                                      "draft_name": self.draft_name})
         self.bench_panel.show()
         self.bench_panel.raise_()
 

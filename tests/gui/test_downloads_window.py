@@ -46,9 +46,10 @@ def test_search_download_and_library(qtbot, qtmodeltester, hub: FakeHub) -> None
     assert best.text(1) == "Q8_0" and "recommended" in best.text(3) and best.font(0).bold()
     d.download_button.click()
     assert d.tabs.currentIndex() == 3
-    qtbot.waitUntil(lambda: d.jobs.rowCount() == 1 and d.jobs.index(0).data(DownloadRoles.State) == "done",
+    qtbot.waitUntil(lambda: d.queue_tab.jobs.rowCount() == 1 and
+                    d.queue_tab.jobs.index(0).data(DownloadRoles.State) == "done",
                     timeout=LONG)
-    qtmodeltester.check(d.jobs)
+    qtmodeltester.check(d.queue_tab.jobs)
     qtbot.waitUntil(lambda: w.sidebar.main_models.rowCount() == 1, timeout=LONG)  # the library refreshed itself
     assert w.sidebar.main_models.index(0).data(Qt.ItemDataRole.ToolTipRole).startswith(
         str(app_paths().models / "t" / "Tiny-Main-GGUF" / "tiny-main-Q8_0.gguf"))
@@ -68,7 +69,7 @@ def test_find_a_draft_and_download_it(qtbot, hub: FakeHub, fixtures: dict[str, P
     assert d is not None and d.tabs.currentIndex() == 2
     d.draft_query.setText("Tiny")
     d.draft_button.click()  # again, now with the family the name does not give away
-    qtbot.waitUntil(lambda: "compatible draft" in d.status.text(), timeout=LONG)
+    qtbot.waitUntil(lambda: "compatible draft" in d.drafts_status.text(), timeout=LONG)
     rows = [d.drafts_tree.topLevelItem(i) for i in range(d.drafts_tree.topLevelItemCount())]
     assert rows[0].text(0) == "t/Tiny-Draft-GGUF" and rows[0].text(3).startswith("✓ fits")
     spm = next(r for r in rows if r.text(0) == "t/Tiny-SPM-GGUF")
@@ -84,31 +85,32 @@ def test_find_a_draft_and_download_it(qtbot, hub: FakeHub, fixtures: dict[str, P
 def test_pair_import_pause_and_token(qtbot, hub: FakeHub, fixtures: dict[str, Path], tmp_path: Path) -> None:
     w = open_window(qtbot)
     d = w.open_downloads()
-    assert d.pairs.count() >= 5  # the catalog
+    assert d.pairs_tab.tree.topLevelItemCount() >= 5  # the catalog
     hub.fault("t/Tiny-Main-GGUF", "tiny-main-Q8_0.gguf").chunk_delay = 0.05
     pair = CatalogPair("tiny", "Tiny pair", "", CatalogModel("t/Tiny-Main-GGUF", "Q8_0", "gone.gguf"),
                        CatalogModel("t/Tiny-Draft-GGUF", "Q8_0", "tiny-draft-Q8_0.gguf"))
     w.downloads.enqueue_pair(pair)
-    qtbot.waitUntil(lambda: d.jobs.rowCount() == 2, timeout=LONG)
-    d.queue.setCurrentIndex(d.jobs.index(0))
-    qtbot.waitUntil(lambda: d.jobs.index(0).data(DownloadRoles.Fraction) > 0.05, timeout=LONG)
-    d.pause_button.click()
-    qtbot.waitUntil(lambda: d.jobs.index(0).data(DownloadRoles.State) == "paused", timeout=LONG)
-    assert "paused" in d.jobs.index(0).data(DownloadRoles.Detail)
+    q = d.queue_tab
+    qtbot.waitUntil(lambda: q.jobs.rowCount() == 2, timeout=LONG)
+    q.queue.setCurrentIndex(q.jobs.index(0))
+    qtbot.waitUntil(lambda: q.jobs.index(0).data(DownloadRoles.Fraction) > 0.05, timeout=LONG)
+    q.pause_button.click()
+    qtbot.waitUntil(lambda: q.jobs.index(0).data(DownloadRoles.State) == "paused", timeout=LONG)
+    assert "paused" in q.jobs.index(0).data(DownloadRoles.Detail)
     hub.fault("t/Tiny-Main-GGUF", "tiny-main-Q8_0.gguf").chunk_delay = 0
-    d.resume_button.click()
+    q.resume_button.click()
     qtbot.waitUntil(lambda: all(j.state == State.DONE for j in w.downloads.jobs()), timeout=LONG)
     assert {j.group for j in w.downloads.jobs()} == {"tiny"}
     qtbot.waitUntil(lambda: w.sidebar.main_models.rowCount() == 2, timeout=LONG)
-    d.clear_button.click()
-    assert d.jobs.rowCount() == 0
+    q.clear_button.click()
+    assert q.jobs.rowCount() == 0
 
     mine = tmp_path / "mine.gguf"
     shutil.copy(fixtures["tok5"], mine)
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF" + b"\0" * 100)
     d.import_files([str(broken)])
-    qtbot.waitUntil(lambda: "cannot import broken.gguf" in d.status.text(), timeout=LONG)
+    qtbot.waitUntil(lambda: "cannot import broken.gguf" in q.status.text(), timeout=LONG)
     d.import_files([str(mine)])
     qtbot.waitUntil(lambda: w.sidebar.main_models.rowCount() == 3, timeout=LONG)
 
@@ -157,7 +159,7 @@ def test_find_drafts_for_a_model_still_on_the_hub(qtbot, hub: FakeHub) -> None:
     d.draft_query.setText("Tiny")
     d.remote_drafts_button.click()
     assert d.tabs.currentIndex() == 2 and "t/Tiny-Main-GGUF" in d.draft_for.text()
-    qtbot.waitUntil(lambda: "compatible draft" in d.status.text(), timeout=LONG)
+    qtbot.waitUntil(lambda: "compatible draft" in d.drafts_status.text(), timeout=LONG)
     repos = [d.drafts_tree.topLevelItem(i).text(0) for i in range(d.drafts_tree.topLevelItemCount())]
     assert repos[0] == "t/Tiny-Draft-GGUF" and "t/Tiny-Main-GGUF" not in repos  # never its own repo
     assert app_paths().models.exists() and not any(app_paths().models.rglob("*.gguf"))  # nothing downloaded

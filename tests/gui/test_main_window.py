@@ -204,7 +204,7 @@ def test_benchmark_panel_sweeps_and_applies_the_best(qtbot, library):
         panel.run_button.click()
     report = done.args[1]
     assert "error" not in report and [r["draft_tokens"] for r in report["runs"]] == [2, "auto"]
-    assert panel.table.rowCount() == 3 and panel.progress.value() == 100 and panel.plot.points
+    assert panel.table.rowCount() == 3 and panel.progress.value() == 100 and panel.plot.report == report
     assert all(r["identical"] for r in report["runs"])
     panel.apply_button.click()
     best = report["best"]["draft_tokens"]

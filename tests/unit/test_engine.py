@@ -177,6 +177,9 @@ def test_cli_bench_json(fixtures, tmp_path, capsys):
     for r in out["runs"]:
         assert r["identical"] is True and r["speedup"] > 0 and 0 <= r["acceptance_rate"] <= 1
         assert r["paired_speedup"] > 0 and "first_difference" not in r
+    # the report names what it measured: the main model and the n-gram size (no draft model in this mode)
+    assert out["models"]["main_path"] == str(fixtures["base"].absolute()) and out["models"]["ngram_size"] == 2
+    assert out["models"]["main"] and "draft" not in out["models"]
 
 
 def test_bench_names_where_a_greedy_run_left_plain():

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from app.core.hub.catalog import CatalogModel, load_catalog, resolve
+from app.core.hub.catalog import CatalogModel, load_catalog, pair_fit, resolve, sort_by_fit
 from app.core.models.compat import check_compatibility
 from app.core.hub.draft_finder import find_drafts, search_queries, size_from_name
-from app.core.hub.gguf_files import group_gguf_files, quantization, recommend
+from app.core.hub.gguf_files import MemoryBudget, group_gguf_files, quantization, recommend
 from app.core.hub.client import HubClient, HubError, RemoteFile, resolve_token, save_token, token_file
 from app.core.models.model_info import read_model_info
 from app.core.hub.remote_gguf import remote_model_info
@@ -172,6 +172,34 @@ def test_catalog_pairs_and_resolution(hub: FakeHub, fixtures: dict[str, Path]) -
     assert resolve(listing, CatalogModel("o/M-GGUF", "Q4_K_M", "M-Q4_K_M.gguf")).name == "M-renamed-Q4_K_M.gguf"
     with pytest.raises(HubError, match="no longer has a Q2_K file"):
         resolve(listing, CatalogModel("o/M-GGUF", "Q2_K", "M-Q2_K.gguf"))
+
+
+def test_catalog_pairs_are_rated_against_the_machine() -> None:
+    pairs = load_catalog()
+    assert all(p.main.size > p.draft.size > 0 for p in pairs)  # every pair carries its sizes
+    by_id = {p.id: p for p in pairs}
+    laptop = MemoryBudget(ram_bytes=16 << 30, vram_bytes=0)  # 60% of 16 GiB for models
+    assert pair_fit(by_id["qwen2.5-7b"], laptop).placement == "fits"
+    assert pair_fit(by_id["llama-3.3-70b"], laptop).placement == "too_big"
+    rated = sort_by_fit(pairs, laptop)
+    ranks = [f.rank for _, f in rated]
+    assert ranks == sorted(ranks) and rated[0][1].placement == "fits" and rated[-1][0].id == "llama-3.3-70b"
+    # a 12 GiB GPU with 64 GiB RAM: the 32B pair runs with part of its layers on the CPU; the 70B does not fit
+    gpu = MemoryBudget(ram_bytes=64 << 30, vram_bytes=12 << 30)
+    assert pair_fit(by_id["qwen2.5-32b"], gpu).placement == "partial"
+    assert pair_fit(by_id["llama-3.3-70b"], gpu).placement == "too_big"
+    assert pair_fit(by_id["qwen2.5-7b"], gpu).where == "12 GiB VRAM"
+
+
+def test_catalog_sizes_must_be_numbers(tmp_path: Path) -> None:
+    bad = tmp_path / "catalog.toml"
+    bad.write_text('[[pair]]\nid = "x"\ntitle = "X"\nmain = { repo = "a/b", quant = "Q4_K_M", size_gb = "big" }\n'
+                   'draft = { repo = "a/c", quant = "Q8_0" }\n')
+    assert load_catalog(bad) == []
+    bad.write_text(bad.read_text().replace('"big"', "4.5"))
+    (pair,) = load_catalog(bad)
+    assert pair.main.size == 4_500_000_000 and pair.size == 0  # the draft's size unknown: the pair's too
+    assert pair_fit(pair, MemoryBudget(16 << 30, 0)).placement == "unknown"
 
 
 def test_a_broken_catalog_is_an_empty_one(tmp_path: Path) -> None:

@@ -78,8 +78,7 @@ class DownloadJob:
 
     def model_path(self, models_dir: Path) -> Path:
         """The file the library loads: the file itself, or part 1 inside a split model's directory."""
-        dest = models_dir / self.dest
-        return dest / PurePosixPath(self.parts[0].path).name if len(self.parts) > 1 else dest
+        return model_file(models_dir, PurePosixPath(self.dest), self.parts)
 
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)
@@ -118,6 +117,23 @@ def destination(repo_id: str, choice_parts: list[PartSpec]) -> PurePosixPath:
         stem = m["stem"] if m else PurePosixPath(first).stem
         return safe_relative(owner, name, str(PurePosixPath(first).parent), stem)
     return safe_relative(owner, name, first)
+
+
+def model_file(models_dir: Path, dest: PurePosixPath, parts: list[PartSpec]) -> Path:
+    """The file the library loads for a download to `dest`: the file itself, or part 1 in a split's directory."""
+    return models_dir / dest / PurePosixPath(parts[0].path).name if len(parts) > 1 else models_dir / dest
+
+
+def installed_file(models_dir: Path, repo_id: str, parts: list[PartSpec]) -> Path | None:
+    """The library's copy of this download, when it has one: the file at its download destination with part 1's
+    size (a size of 0 means unknown: then being there is enough). Unfinished bytes live in the downloads folder,
+    so a file here is a finished one."""
+    final = model_file(models_dir, destination(repo_id, parts), parts)
+    try:
+        size = final.stat().st_size
+    except OSError:
+        return None
+    return final if parts[0].size <= 0 or size == parts[0].size else None
 
 
 def is_inside(root: Path, p: Path) -> bool:

@@ -30,7 +30,8 @@ from pathlib import Path, PurePosixPath
 from app.core.infra.damaged_files import set_aside
 from app.core.infra.disk import free_space_error
 # the job model lives in download_jobs; its names are imported from here by the UI, the CLI and the tests
-from app.core.hub.download_jobs import DownloadJob, RetryPolicy, State, destination, is_inside, safe_component
+from app.core.hub.download_jobs import (DownloadJob, RetryPolicy, State, destination, installed_file, is_inside,
+                                        safe_component)
 from app.core.hub.gguf_files import GgufChoice, group_gguf_files
 from app.core.hub.client import HubClient, HubError
 from app.core.hub.transfer import PartSpec, TransferError, TransferStopped, fetch_part
@@ -166,8 +167,7 @@ class DownloadManager:
                     return dataclasses.replace(j)  # already queued, running or paused: one job per file
             job = DownloadJob(uuid.uuid4().hex[:12], repo_id, revision, choice.name, parts, str(dest), group=group)
             self._jobs[job.id] = job
-            final = job.model_path(self.models_dir)
-            if final.exists() and final.stat().st_size == parts[0].size:
+            if installed_file(self.models_dir, repo_id, parts):
                 job.state, job.done_bytes = State.DONE, job.total_bytes
                 job.error = "already in the library"
             log.info("queued %s/%s (%d parts, %d bytes) -> %s", repo_id, choice.name, len(parts),

@@ -91,13 +91,28 @@ class MemoryBudget:
     def where(self) -> str:
         return f"{self.vram_bytes / 2**30:.0f} GiB VRAM" if self.vram_bytes else f"{self.ram_bytes / 2**30:.0f} GiB RAM"
 
+    def placement(self, need_bytes: int) -> str:
+        """Where a model that needs `need_bytes` (memory_needed) runs here: "fits" (all on the GPU, or in RAM
+        without one), "partial" (GPU and RAM together: layers beyond the VRAM run on the CPU, slower) or
+        "too_big"."""
+        if need_bytes <= self.bytes:
+            return "fits"
+        if self.vram_bytes and need_bytes <= self.bytes + int(self.ram_bytes * 0.6):
+            return "partial"
+        return "too_big"
+
 
 def machine_budget() -> MemoryBudget:
     return MemoryBudget(total_ram() or 8 << 30, total_vram())  # an unknown machine: assume a modest one
 
 
+def memory_needed(file_bytes: int) -> int:
+    """Memory to run weights of this size: the weights plus KV cache, compute buffers and the app."""
+    return int(file_bytes * RUNTIME_OVERHEAD + RUNTIME_EXTRA_BYTES)
+
+
 def fits(choice: GgufChoice, budget_bytes: int) -> bool:
-    return choice.size * RUNTIME_OVERHEAD + RUNTIME_EXTRA_BYTES <= budget_bytes
+    return memory_needed(choice.size) <= budget_bytes
 
 
 def recommend(choices: list[GgufChoice], budget_bytes: int) -> GgufChoice | None:

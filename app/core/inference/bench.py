@@ -64,6 +64,19 @@ def first_difference(plain: list[int], other: list[int], round_no: int) -> dict[
             "plain_token": plain[at] if at < len(plain) else -1, "token": other[at] if at < len(other) else -1}
 
 
+def tested_models(engine: Engine, base: SpeculationConfig) -> dict[str, Any]:
+    """What a report measured, named: the main model, and the draft model or the n-gram size. A report read later
+    (or the panel after the user switched models) must not have to guess."""
+    main, draft = engine.main, engine.draft
+    out: dict[str, Any] = {"main": main.info.display_name if main else None,
+                           "main_path": main.path if main else None}
+    if base.mode == "draft":
+        out.update(draft=draft.info.display_name if draft else None, draft_path=draft.path if draft else None)
+    else:
+        out["ngram_size"] = base.ngram_size
+    return out
+
+
 def run_bench(engine: Engine, prompt: list[int], base: SpeculationConfig, draft_tokens: list[int | str],
               max_tokens: int = 200, rounds: int = 3,
               progress: Callable[[str, float], None] = lambda line, fraction: None,
@@ -134,5 +147,6 @@ def run_bench(engine: Engine, prompt: list[int], base: SpeculationConfig, draft_
             else {"draft_tokens": 0, "speedup": 1.0})
     return {"plain": {"tokens_per_second": round(plain, 2), "tokens_per_second_all": [round(x, 2) for x in plain_tps]},
             "runs": runs, "best": best, "mode": base.mode, "max_tokens": max_tokens, "rounds": rounds,
+            "models": tested_models(engine, base),
             "temperature": sampling.temperature, "seeds": seed_list if not greedy else [],
             "prompt_tokens": len(prompt), "peak_rss_mib": round(peak_rss_mib(), 1)}

@@ -1,0 +1,31 @@
+"""The downloads window and the benchmark panel at 900x600 and at 1.5x and 2x scale: each fits the screen with no
+clipped button. Qt reads QT_SCALE_FACTOR once per process, so each screen runs tests/gui/layout_probe.py in a
+child process on an offscreen screen of the given size."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(("width", "height", "scale"), [(900, 600, 1), (1920, 1080, 1.5), (1920, 1080, 2)])
+def test_windows_fit_the_screen_without_clipping(tmp_path: Path, specchat_home: Path, width: int, height: int,
+                                                 scale: float) -> None:
+    config = tmp_path / "screen.json"
+    config.write_text(json.dumps({"screens": [{"name": "probe", "x": 0, "y": 0, "width": width, "height": height,
+                                               "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}))
+    env = {**os.environ, "QT_QPA_PLATFORM": f"offscreen:configfile={config}", "QT_SCALE_FACTOR": str(scale),
+           "SPECCHAT_HOME": str(specchat_home), "HF_ENDPOINT": "http://127.0.0.1:9"}
+    proc = subprocess.run([sys.executable, "-m", "tests.gui.layout_probe"], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["screen"] == [round(width / scale), round(height / scale)]
+    assert report["problems"] == []
