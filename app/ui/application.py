@@ -7,6 +7,7 @@ import sys
 import traceback
 from types import TracebackType
 
+from PySide6.QtCore import QMessageLogContext, QtMsgType, qInstallMessageHandler
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -31,6 +32,16 @@ def crash_message(value: BaseException) -> str:
     details = (f"The details (traceback) are in the log:\n{where}" if where is not None else
                "No log file could be written (see the terminal's output for the details).")
     return f"{type(value).__name__}: {value}\n\n{details}"
+
+
+_QT_LEVELS = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO,
+              QtMsgType.QtWarningMsg: logging.WARNING, QtMsgType.QtCriticalMsg: logging.ERROR,
+              QtMsgType.QtFatalMsg: logging.CRITICAL}
+
+
+def _qt_message(kind: QtMsgType, context: QMessageLogContext, message: str) -> None:
+    """Qt's own warnings (a missing font, a platform notice) into the log with ours, not only on a terminal."""
+    logging.getLogger("specchat.qt").log(_QT_LEVELS.get(kind, logging.WARNING), "%s", message)
 
 
 def create_application(argv: list[str]) -> QApplication:
@@ -60,6 +71,7 @@ def run_app(argv: list[str]) -> int:
     paths = app_paths().ensure()
     setup_logging(log_dir=paths.logs)
     sys.excepthook = _excepthook
+    qInstallMessageHandler(_qt_message)
     app = create_application(argv)
     from app.ui.main_window import MainWindow
 
