@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QPoint, Qt, QUrl
+from PySide6.QtCore import QFile, QObject, QPoint, QStandardPaths, Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QComboBox, QMenu, QMessageBox, QWidget
 
@@ -35,9 +35,13 @@ def _size(files: list[Path]) -> int:
 
 
 def _trash(path: Path) -> bool:
-    from PySide6.QtCore import QFile
-
-    return bool(QFile.moveToTrash(str(path)))  # the freedesktop trash on Linux; False where there is none
+    """Into the desktop's trash (freedesktop on Linux: ~/.local/share/Trash); False where there is none."""
+    data = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericDataLocation)
+    try:  # Qt's trash gives up when the data folder itself is missing (a fresh or minimal account)
+        Path(data).mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass
+    return bool(QFile.moveToTrash(str(path)))
 
 
 def remove_entry_files(parent: QWidget | None, entry: LibraryEntry) -> bool:
