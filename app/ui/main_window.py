@@ -29,6 +29,7 @@ from app.ui.bench_panel import BenchPanel
 from app.ui.chat_view import ChatView, ShownMessage
 from app.ui.downloads_window import DownloadsWindow
 from app.ui.item_models import ChatListModel, ChatRoles
+from app.ui.menu_bar import AppMenuBar
 from app.ui.model_file_actions import ModelFileActions
 from app.ui.sidebar import Sidebar
 from app.ui.welcome_panel import WelcomePanel
@@ -101,6 +102,7 @@ class MainWindow(QMainWindow):
         self._first_scan = True
         self._build()
         self._connect()
+        self.setMenuBar(AppMenuBar(self, self.store, lambda: self.chat_id, self.new_chat, self.settings))
         self.model_file_actions = ModelFileActions(self.sidebar.main_combo, self.sidebar.main_models,
                                                    lambda _path: self.scanner.scan())  # "Remove file…"
         geometry = self.settings.ui.window_geometry

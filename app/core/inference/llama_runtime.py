@@ -77,6 +77,19 @@ def backend_name() -> str:
     return "GPU" if gpu_offload_supported() else "CPU"
 
 
+def build_facts() -> dict[str, str]:
+    """What this llama.cpp build is, for Help > About: the binding's version, the backend, the CPU features."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        binding = version("llama-cpp-python")
+    except PackageNotFoundError:  # a bundle without dist-info
+        binding = getattr(llama_cpp, "__version__", "unknown")
+    system = llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()
+    return {"llama_cpp_python": binding, "backend": backend_name(),
+            "gpu_offload": "yes" if gpu_offload_supported() else "no", "system_info": system}
+
+
 def read_info(path: str | Path) -> ModelInfo:
     """The model's facts, read before llama.cpp sees the file, so a broken file gets a clear error."""
     try:
