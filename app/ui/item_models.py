@@ -154,7 +154,8 @@ class ModelListModel(RowListModel[tuple[LibraryEntry, list[str]]]):
         if role == Qt.ItemDataRole.ToolTipRole:
             if problem is not None:
                 what = "This file is damaged" if problem.broken else "Not a chat model"
-                return f"{what}: {problem.reason}\n{entry.path}\nRight-click it to remove the file."
+                reason = problem.reason.removeprefix(f"{os.path.basename(entry.path)}: ")  # the path follows
+                return f"{what}: {reason}\n{entry.path}\nRight-click it to remove the file."
             return "\n".join([entry.path, *advice])
         if role == ModelRoles.Path:
             return entry.path

@@ -155,7 +155,7 @@ def missing_for_window(env: Mapping[str, str] | None = None,
         missing += parse_ldd(run_ldd(binary))
     missing = _unique(missing)
     if missing:
-        log.error("the Qt xcb platform plugin lacks %s", ", ".join(missing))
+        log.info("the Qt xcb platform plugin lacks %s", ", ".join(missing))  # the caller prints the message
         return MissingLibraries(tuple(missing))
     return None
 
@@ -175,7 +175,7 @@ def startup_problem(env: Mapping[str, str] | None = None) -> str:
     missing = missing_for_window(env)
     message = missing.message() if missing else display_problem(env)
     if message:
-        log.error("%s", message)
+        log.info("window not opened: %s", message)  # into the log file; stderr gets it once, from the caller
         env = os.environ if env is None else env
         if not sys.stderr.isatty() and (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
             _tell_the_desktop(message)
