@@ -37,16 +37,22 @@ def click_in_dialog(button_text: str) -> None:
     QTimer.singleShot(0, attempt)
 
 
+def window_listing(qtbot, n: int) -> MainWindow:
+    """The window, once its first scan listed `n` files in the main-model picker."""
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.sidebar.main_models.rowCount() == n, timeout=10_000)
+    return w
+
+
 def rows(model: ModelListModel) -> list[str]:
     return [model.index(i).data() for i in range(model.rowCount())]
 
 
 def test_unusable_files_are_listed_greyed_with_their_reason(qtbot, qtmodeltester, odd_models):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
+    w = window_listing(qtbot, 4)
     m = w.sidebar.main_models
-    qtbot.waitUntil(lambda: m.rowCount() == 4, timeout=10_000)
     labels = rows(m)
     assert labels[0].startswith("Tiny Main") and labels[1].startswith("Tiny Main")
     assert labels[0] != labels[1]  # two copies of one model: the file names tell them apart
@@ -71,11 +77,8 @@ def test_unusable_files_are_listed_greyed_with_their_reason(qtbot, qtmodeltester
 
 def test_remove_file_moves_it_to_the_trash_and_the_list_follows(qtbot, odd_models, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # the trash of this test, not the user's
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
+    w = window_listing(qtbot, 4)
     m = w.sidebar.main_models
-    qtbot.waitUntil(lambda: m.rowCount() == 4, timeout=10_000)
     partial = m.entry_at(3)
     assert partial is not None and partial.path.endswith("partial.gguf")
 
@@ -102,11 +105,8 @@ def test_where_there_is_no_trash_the_file_is_deleted_only_when_confirmed(qtbot, 
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the data folder would be: no trash can be made")
     monkeypatch.setenv("XDG_DATA_HOME", str(blocker / "share"))
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
+    w = window_listing(qtbot, 4)
     m = w.sidebar.main_models
-    qtbot.waitUntil(lambda: m.rowCount() == 4, timeout=10_000)
     vocab = m.entry_at(2)
     assert vocab is not None and vocab.path.endswith("ggml-vocab-llama-spm.gguf")
     remove = w.model_file_actions.menu_for([vocab]).actions()[0]
