@@ -129,6 +129,12 @@ def cmd_desktop(args: argparse.Namespace) -> int:
 
 
 def run_gui(argv: Sequence[str]) -> int:
+    from app.core.infra.system_libs import startup_problem
+
+    problem = startup_problem()  # before Qt: a missing xcb library would abort it with a misleading message
+    if problem:
+        print(problem, file=sys.stderr)
+        return 3
     from app.ui.application import run_app  # Qt is imported only when a window is wanted
 
     return run_app(list(argv))

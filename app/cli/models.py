@@ -21,10 +21,12 @@ def _model_dirs(explicit: list[Path] | None) -> list[Path]:
 
 def _entry_json(e: LibraryEntry) -> dict[str, Any]:
     if e.info is None:
-        return {"path": e.path, "error": e.error}
+        return {"path": e.path, "error": e.error, "offered": False}
     i = e.info
     tok = i.tokenizer
+    problem = e.problem
     return {
+        "offered": problem is None, "not_offered_because": problem.reason if problem else None,
         "path": i.path, "name": i.name, "architecture": i.architecture, "size_label": i.size_label,
         "parameters": i.parameter_count, "quantization": i.file_type, "file_size": i.file_size,
         "shards": len(i.shards), "context_length": i.context_length, "chat_template": i.has_chat_template,
@@ -52,7 +54,8 @@ def cmd_models_list(args: argparse.Namespace) -> int:
             print(f"{e.path}\n    unreadable: {e.error}")
             continue
         i = e.info
-        role = "" if i.is_generative else f"  [{i.role}: not offered as main or draft]"
+        problem = e.problem
+        role = "" if problem is None else f"  [not offered as main or draft: {problem.short}]"
         vocab = f"{i.tokenizer.vocab_type_name} {i.tokenizer.n_tokens}" if i.tokenizer else "no vocab"
         print(f"{i.path}\n    {i.name} · {i.architecture} · {i.size_label} ({i.parameter_count:,} params) · "
               f"{i.file_type} · {i.file_size / 1e6:.1f} MB · ctx {i.context_length} · "

@@ -7,11 +7,12 @@ import sys
 import traceback
 from types import TracebackType
 
+from PySide6.QtCore import QMessageLogContext, QtMsgType, qInstallMessageHandler
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import APP_ID, APP_NAME, __version__
-from app.core.infra.logging_setup import setup_logging
+from app.core.infra.logging_setup import log_file, setup_logging
 from app.core.infra.paths import app_paths
 from app.core.infra.resources import resource_path
 
@@ -22,7 +23,25 @@ def _excepthook(etype: type[BaseException], value: BaseException, tb: TracebackT
     text = "".join(traceback.format_exception(etype, value, tb))
     log.error("unhandled exception:\n%s", text)
     if QApplication.instance() is not None:
-        QMessageBox.critical(None, f"{APP_NAME}: unexpected error", f"{value}\n\nDetails are in the log.")
+        QMessageBox.critical(None, f"{APP_NAME}: unexpected error", crash_message(value))
+
+
+def crash_message(value: BaseException) -> str:
+    """What the error dialog says: the error, and the file that holds its traceback (or why there is none)."""
+    where = log_file()
+    details = (f"The details (traceback) are in the log:\n{where}" if where is not None else
+               "No log file could be written (see the terminal's output for the details).")
+    return f"{type(value).__name__}: {value}\n\n{details}"
+
+
+_QT_LEVELS = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO,
+              QtMsgType.QtWarningMsg: logging.WARNING, QtMsgType.QtCriticalMsg: logging.ERROR,
+              QtMsgType.QtFatalMsg: logging.CRITICAL}
+
+
+def _qt_message(kind: QtMsgType, context: QMessageLogContext, message: str) -> None:
+    """Qt's own warnings (a missing font, a platform notice) into the log with ours, not only on a terminal."""
+    logging.getLogger("specchat.qt").log(_QT_LEVELS.get(kind, logging.WARNING), "%s", message)
 
 
 def create_application(argv: list[str]) -> QApplication:
@@ -52,6 +71,7 @@ def run_app(argv: list[str]) -> int:
     paths = app_paths().ensure()
     setup_logging(log_dir=paths.logs)
     sys.excepthook = _excepthook
+    qInstallMessageHandler(_qt_message)
     app = create_application(argv)
     from app.ui.main_window import MainWindow
 

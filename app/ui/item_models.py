@@ -12,8 +12,9 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 from app.core.chats.chat_store import Chat
 from app.core.hub.downloads import DownloadJob
 from app.core.hub.downloads import State as DownloadState
+from app.core.models.labels import entry_label, entry_labels
 from app.core.models.library import LibraryEntry
-from app.core.models.model_info import format_bytes, format_parameter_count
+from app.core.models.model_info import format_bytes
 
 Index = QModelIndex | QPersistentModelIndex
 T = TypeVar("T")
@@ -82,43 +83,99 @@ class ChatListModel(RowListModel[Chat]):
 class ModelRoles(IntEnum):
     Path = Qt.ItemDataRole.UserRole + 1
     Advice = Qt.ItemDataRole.UserRole + 2
+    Problem = Qt.ItemDataRole.UserRole + 3  # why a listed file cannot be chosen ("" when it can)
 
 
 def model_label(e: LibraryEntry) -> str:
-    i = e.info
-    if i is None:
-        return e.path
-    size = f"{i.file_size / 1e6:.0f} MB"
-    return f"{i.display_name} · {format_parameter_count(i.parameter_count)} · {i.file_type} · {size}"
+    """One entry's label, on its own (a list's labels come from entry_labels, distinct across the list)."""
+    return entry_label(e)
 
 
 class ModelListModel(RowListModel[tuple[LibraryEntry, list[str]]]):
-    """Library entries with a label each ("SmolLM2 135M Instruct · 135M · Q4_1 · 98 MB") and optional advice."""
+    """Library entries with a label each ("SmolLM2 135M Instruct Q4_1 · 93.9 MiB") and optional advice.
+
+    After the entries that can be chosen come, greyed and not selectable, the files that cannot (broken, or not a
+    chat model: `set_unusable`), labelled with the reason and explained in their tooltip. Labels are distinct
+    across the list (labels.entry_labels): two copies of one model read differently."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._labels: list[str] = []
 
     def set_entries(self, rows: list[tuple[LibraryEntry, list[str]]]) -> None:
         self.set_rows(rows)
+        self._labels = entry_labels([e for e, _ in self._rows])
+
+    def set_unusable(self, entries: list[LibraryEntry]) -> None:
+        """Replace the greyed rows at the end; the rows before them (and so a combo's current row) stay."""
+        old = list(self._labels)
+        first = self.usable_count()
+        if first < len(self._rows):
+            self.beginRemoveRows(QModelIndex(), first, len(self._rows) - 1)
+            del self._rows[first:]
+            del self._labels[first:]
+            self.endRemoveRows()
+        rows = [(e, []) for e in entries if not e.usable]
+        if rows:
+            self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
+            self._rows.extend(rows)
+            self._labels = entry_labels([e for e, _ in self._rows])
+            self.endInsertRows()
+        self._labels = entry_labels([e for e, _ in self._rows])
+        changed = [i for i in range(first) if old[i] != self._labels[i]]
+        if changed:  # a listed file can change what tells another one's label apart
+            self.dataChanged.emit(self.index(changed[0]), self.index(changed[-1]), [Qt.ItemDataRole.DisplayRole])
+
+    def usable_count(self) -> int:
+        return next((i for i, (e, _) in enumerate(self._rows) if not e.usable), len(self._rows))
+
+    def entry_at(self, row: int) -> LibraryEntry | None:
+        return self._rows[row][0] if 0 <= row < len(self._rows) else None
+
+    def unusable_entries(self) -> list[LibraryEntry]:
+        return [e for e, _ in self._rows if not e.usable]
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        entry = self.entry_at(index.row()) if index.isValid() else None
+        if entry is not None and not entry.usable:  # shown, greyed by the style, never chosen
+            return Qt.ItemFlag.ItemNeverHasChildren
+        return super().flags(index)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and index.isValid() and 0 <= index.row() < len(self._labels):
+            return self._labels[index.row()]
+        return super().data(index, role)
 
     def row_data(self, row: tuple[LibraryEntry, list[str]], role: int) -> Any:
         entry, advice = row
+        problem = entry.problem
         if role == Qt.ItemDataRole.DisplayRole:
             return model_label(entry)
         if role == Qt.ItemDataRole.ToolTipRole:
+            if problem is not None:
+                what = "This file is damaged" if problem.broken else "Not a chat model"
+                reason = problem.reason.removeprefix(f"{os.path.basename(entry.path)}: ")  # the path follows
+                return f"{what}: {reason}\n{entry.path}\nRight-click it to remove the file."
             return "\n".join([entry.path, *advice])
         if role == ModelRoles.Path:
             return entry.path
         if role == ModelRoles.Advice:
             return list(advice)
+        if role == ModelRoles.Problem:
+            return problem.reason if problem else ""
         return None
 
     def roleNames(self) -> dict[int, bytes]:
-        return {**super().roleNames(), ModelRoles.Path: b"path", ModelRoles.Advice: b"advice"}
+        return {**super().roleNames(), ModelRoles.Path: b"path", ModelRoles.Advice: b"advice",
+                ModelRoles.Problem: b"problem"}
 
     def row_of(self, path: str) -> int:
-        """The row of a model file, however the path reached it (a symlink in the models dir, or its target)."""
+        """The row of a model file that can be chosen, however the path reached it (a symlink in the models dir,
+        or its target); -1 for a file not listed or listed as unusable."""
         if not path:
             return -1
         real = os.path.realpath(path)
-        return next((i for i, (e, _) in enumerate(self._rows) if os.path.realpath(e.path) == real), -1)
+        return next((i for i, (e, _) in enumerate(self._rows) if e.usable and os.path.realpath(e.path) == real), -1)
 
 
 class DownloadRoles(IntEnum):

@@ -29,6 +29,8 @@ from app.ui.bench_panel import BenchPanel
 from app.ui.chat_view import ChatView, ShownMessage
 from app.ui.downloads_window import DownloadsWindow
 from app.ui.item_models import ChatListModel, ChatRoles
+from app.ui.menu_bar import AppMenuBar
+from app.ui.model_file_actions import ModelFileActions
 from app.ui.sidebar import Sidebar
 from app.ui.welcome_panel import WelcomePanel
 from app.workers.engine_worker import EngineHost
@@ -100,6 +102,9 @@ class MainWindow(QMainWindow):
         self._first_scan = True
         self._build()
         self._connect()
+        self.setMenuBar(AppMenuBar(self, self.store, lambda: self.chat_id, self.new_chat, self.settings))
+        self.model_file_actions = ModelFileActions(self.sidebar.main_combo, self.sidebar.main_models,
+                                                   lambda _path: self.scanner.scan())  # "Remove file…"
         geometry = self.settings.ui.window_geometry
         if geometry:
             self.restoreGeometry(QByteArray.fromBase64(geometry.encode()))
@@ -498,6 +503,7 @@ class MainWindow(QMainWindow):
         self.library = entries
         usable = [e for e in entries if e.usable]
         self.sidebar.set_library(usable, self.settings.ui.last_main_model)
+        self.sidebar.main_models.set_unusable(entries)  # broken and non-chat files: listed greyed, with the reason
         self.welcome.setVisible(not usable)
         self.view.setVisible(bool(usable))
         if self._first_scan:  # the app remembers: the last main model comes back, its draft with it

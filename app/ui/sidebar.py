@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QProgressBar, QPushButton, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
+from app.core.models.labels import others_dont_fit
 from app.core.models.library import DraftCandidate, LibraryEntry
 from app.core.infra.settings import Settings
 from app.ui.item_models import ModelListModel, ModelRoles, model_label
@@ -204,7 +205,7 @@ class Sidebar(QWidget):
         self.draft_note.setText(note)
         n = len(others)
         self.others_toggle.setVisible(n > 0)
-        self.others_toggle.setText(f"{n} other model{'s' if n != 1 else ''} don't fit")
+        self.others_toggle.setText(others_dont_fit(n))
         items = "".join(f"<li><b>{_esc(model_label(c.entry))}</b>: {_esc('; '.join(c.result.reasons))}</li>"
                         for c in others)
         self.others_list.setText(f"<ul style='margin-left:-20px'>{items}</ul>" if items else "")

@@ -23,6 +23,7 @@ import numpy as np
 from app.core.models.gguf_reader import GGUFError
 from app.core.infra.machine import total_ram
 from app.core.models.model_info import ModelInfo, read_model_info
+from app.core.models.usability import not_a_chat_model
 
 log = logging.getLogger("specchat.runtime")
 
@@ -76,6 +77,19 @@ def backend_name() -> str:
     return "GPU" if gpu_offload_supported() else "CPU"
 
 
+def build_facts() -> dict[str, str]:
+    """What this llama.cpp build is, for Help > About: the binding's version, the backend, the CPU features."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        binding = version("llama-cpp-python")
+    except PackageNotFoundError:  # a bundle without dist-info
+        binding = getattr(llama_cpp, "__version__", "unknown")
+    system = llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()
+    return {"llama_cpp_python": binding, "backend": backend_name(),
+            "gpu_offload": "yes" if gpu_offload_supported() else "no", "system_info": system}
+
+
 def read_info(path: str | Path) -> ModelInfo:
     """The model's facts, read before llama.cpp sees the file, so a broken file gets a clear error."""
     try:
@@ -124,8 +138,9 @@ class LoadedModel:
         init_backend()
         self.path = str(Path(path).absolute())
         self.info: ModelInfo = info if info is not None else read_info(self.path)
-        if not self.info.is_generative:
-            raise ModelLoadError(f"{Path(self.path).name} is a {self.info.role} model; it cannot generate text")
+        problem = not_a_chat_model(self.info)  # checked before llama.cpp sees it (and before anything unloads)
+        if problem is not None:
+            raise ModelLoadError(f"{Path(self.path).name}: {problem.reason}")
         self.n_gpu_layers = options.n_gpu_layers
         if self.n_gpu_layers < 0:
             self.n_gpu_layers = 10**6 if gpu_offload_supported() else 0

@@ -67,6 +67,7 @@ class UISettings:
     window_geometry: str = ""  # base64 of QWidget.saveGeometry()
     last_main_model: str = ""
     reload_last_model: bool = True  # load last_main_model (and its chosen draft) when the app starts
+    theme: str = "system"  # "system" | "light" | "dark" (View > Theme)
 
 
 @dataclass

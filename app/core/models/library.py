@@ -7,6 +7,7 @@ Broken files are cached too (with their error) so a bad file costs one read, not
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -20,6 +21,7 @@ from pathlib import Path
 from app.core.models.compat import CompatResult, check_compatibility
 from app.core.models.gguf_reader import GGUFError
 from app.core.models.model_info import ModelInfo, read_model_info, split_parts
+from app.core.models.usability import Unusable, main_model_problem
 from app.core.infra.damaged_files import set_aside
 from app.core.infra.paths import app_paths
 from app.core.infra.settings import load_settings
@@ -47,8 +49,13 @@ class LibraryEntry:
 
     @property
     def usable(self) -> bool:
-        """Offered as a main or draft model: readable and a text-generation model."""
-        return self.info is not None and self.info.is_generative
+        """Offered as a main or draft model: readable and a text-generation model with weights."""
+        return self.problem is None
+
+    @property
+    def problem(self) -> Unusable | None:
+        """Why the entry is not offered (broken, or not a chat model), in words; None when it is usable."""
+        return main_model_problem(self)
 
 
 @dataclass(frozen=True)
@@ -207,6 +214,11 @@ class ModelLibrary:
     def usable(self) -> list[LibraryEntry]:
         return [e for e in self.entries if e.usable]
 
+    def unusable(self) -> list[LibraryEntry]:
+        """Broken files and GGUFs that are not chat models: kept with their reason (entry.problem), so the
+        window can list them greyed and offer to remove them instead of hiding them."""
+        return [e for e in self.entries if not e.usable]
+
     def find(self, path: str | Path) -> LibraryEntry | None:
         p = str(Path(path).expanduser().absolute())
         return next((e for e in self.entries if e.path == p), None)
@@ -241,6 +253,18 @@ def _cached_entry(key: Path, row: tuple) -> LibraryEntry | None:
     except (ValueError, TypeError, KeyError) as e:
         log.warning("cache row for %s is unusable (%s); reading the file again", key, e)
         return None
+
+
+def entry_files(entry: LibraryEntry) -> list[Path]:
+    """The files on disk that make up an entry: every part of a split model that is there (a broken split is
+    what is left of one), else the one file. A link counts as itself: removing it leaves its target alone."""
+    path = Path(entry.path)
+    parts = split_parts(path)
+    if parts is None:
+        return [path] if path.exists() or path.is_symlink() else []
+    stem, _, count = parts
+    pattern = f"{glob.escape(stem)}-[0-9][0-9][0-9][0-9][0-9]-of-{count:05d}.gguf"
+    return sorted(p for p in path.parent.glob(pattern) if p.is_file() or p.is_symlink())
 
 
 def pick_default_drafter(fits: list[DraftCandidate]) -> DraftCandidate | None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from app.core.models.ggml_types import FILE_TYPES, tensor_nbytes
 from app.core.models.gguf_reader import GGUFError, GGUFHeader, read_header
+from app.core.models.labels import model_title
 from app.core.models.model_checks import check_loadable, check_metadata_types
 from app.core.models.tokenizer_facts import TOKENS_KEY, VOCAB_NONE, TokenizerFacts, tokenizer_facts
 
@@ -55,7 +56,8 @@ class ModelInfo:
 
     @property
     def display_name(self) -> str:
-        return f"{self.name} {self.size_label} {self.file_type}".strip()
+        """The model as people read it: name, size and quantization, none said twice (labels.model_title)."""
+        return model_title(self.name, self.size_label, self.file_type)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

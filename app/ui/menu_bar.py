@@ -1,0 +1,176 @@
+"""The window's menu bar: File (new chat, export, open the models and logs folders, quit), View (theme), Help
+(about). It works through what the main window hands it (the store, the current chat, New chat), so the window
+only adds it: `self.setMenuBar(AppMenuBar(...))`.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6 import __version__ as pyside_version
+from PySide6.QtCore import QStandardPaths, QUrl
+from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenuBar, QMessageBox
+
+from app import APP_NAME, __version__
+from app.core.chats.chat_store import ChatStore
+from app.core.chats.export import ExportError, export_chat, suggested_file_name
+from app.core.infra.logging_setup import log_file
+from app.core.infra.paths import app_paths
+from app.core.infra.settings import Settings, save_settings
+from app.ui.theme import THEMES, apply_theme
+
+log = logging.getLogger("specchat.ui")
+
+EXPORTS = {"markdown": ("Markdown", ".md", "Markdown (*.md)"), "json": ("JSON", ".json", "JSON (*.json)")}
+
+
+class AppMenuBar(QMenuBar):
+    def __init__(self, window: QMainWindow, store: ChatStore, current_chat: Callable[[], int | None],
+                 new_chat: Callable[[], None], settings: Settings) -> None:
+        super().__init__(window)
+        self.window_ = window
+        self.store = store
+        self.current_chat = current_chat
+        self.settings = settings
+        self.export_dir: Path | None = None  # where the last export went: the next one starts there
+
+        file_menu = self.addMenu("&File")
+        # the window's own New chat action (it owns Ctrl+N) goes in the menu: a second action on that key would be
+        # an ambiguous shortcut that Qt fires for neither
+        own = next((a for a in window.actions() if a.text().replace("&", "") == "New chat"), None)
+        if own is not None:
+            file_menu.addAction(own)
+            self.new_chat_action = own
+        else:
+            self.new_chat_action = self._action(file_menu, "&New chat", new_chat, QKeySequence.StandardKey.New)
+        file_menu.addSeparator()
+        self.export_actions = {kind: self._action(file_menu, f"Export chat as {label}…",
+                                                  lambda _=False, k=kind: self.export_current(k))
+                               for kind, (label, _, _) in EXPORTS.items()}
+        file_menu.aboutToShow.connect(self._update_export_actions)
+        file_menu.addSeparator()
+        self._action(file_menu, "Open &models folder", lambda: self.open_folder(app_paths().models))
+        self._action(file_menu, "Open &logs folder", lambda: self.open_folder(app_paths().logs))
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", window.close, QKeySequence.StandardKey.Quit)
+        self.file_menu = file_menu
+
+        view_menu = self.addMenu("&View")
+        theme_menu = view_menu.addMenu("&Theme")
+        self.theme_group = QActionGroup(self)
+        self.theme_actions: dict[str, QAction] = {}
+        for key, label in THEMES:
+            act = theme_menu.addAction(label)
+            act.setCheckable(True)
+            act.triggered.connect(lambda _=False, k=key: self.set_theme(k))
+            self.theme_group.addAction(act)
+            self.theme_actions[key] = act
+        self.view_menu = view_menu
+
+        help_menu = self.addMenu("&Help")
+        self._action(help_menu, f"&About {APP_NAME}", self.show_about)
+        self.help_menu = help_menu
+
+        applied = apply_theme(settings.ui.theme)
+        self.theme_actions[applied].setChecked(True)
+
+    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:  # type: ignore[no-untyped-def]
+        act = menu.addAction(text)
+        act.triggered.connect(lambda _=False: slot())
+        if shortcut is not None:
+            act.setShortcut(shortcut)
+        return act
+
+    # ---- File -----------------------------------------------------------------------------------------------
+    def _update_export_actions(self) -> None:
+        has_chat = self.current_chat() is not None
+        for act in self.export_actions.values():
+            act.setEnabled(has_chat)
+
+    def export_current(self, kind: str, path: Path | None = None) -> Path | None:
+        """Ask where (unless `path` is given), write, say where it went or why it did not."""
+        chat_id = self.current_chat()
+        if chat_id is None:
+            QMessageBox.information(self.window_, "Export chat", "Open a chat first.")
+            return None
+        chat = self.store.chat(chat_id)
+        label, suffix, file_filter = EXPORTS[kind]
+        if path is None:
+            start = self.export_dir or Path(QStandardPaths.writableLocation(
+                QStandardPaths.StandardLocation.DocumentsLocation) or Path.home())
+            chosen, _ = QFileDialog.getSaveFileName(self.window_, f"Export chat as {label}",
+                                                    str(start / suggested_file_name(chat, suffix)), file_filter)
+            if not chosen:
+                return None
+            path = Path(chosen)
+            if not path.suffix:
+                path = path.with_suffix(suffix)
+        try:
+            written = export_chat(chat, self.store.messages(chat_id), path, kind)
+        except ExportError as e:
+            log.warning("%s", e)
+            QMessageBox.warning(self.window_, "Export chat", str(e))
+            return None
+        self.export_dir = written.parent
+        log.info("exported chat %d as %s to %s", chat_id, kind, written)
+        self.window_.statusBar().showMessage(f"Exported “{chat.title}” to {written}", 8000)
+        return written
+
+    def open_folder(self, folder: Path) -> bool:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            QMessageBox.warning(self.window_, "Open folder", f"{folder} cannot be created: {e.strerror or e}")
+            return False
+        opened = QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        if not opened:  # no file manager registered (a minimal desktop): at least say where it is
+            QMessageBox.information(self.window_, "Open folder", f"No file manager could open it. The folder is:\n"
+                                                                 f"{folder}")
+        return opened
+
+    # ---- View -----------------------------------------------------------------------------------------------
+    def set_theme(self, name: str) -> None:
+        applied = apply_theme(name)
+        self.theme_actions[applied].setChecked(True)
+        self.settings.ui.theme = applied
+        try:  # saved now: the choice must survive a crash, not only a clean close
+            save_settings(self.settings)
+        except OSError as e:
+            log.error("theme not saved: %s", e)
+
+    # ---- Help -----------------------------------------------------------------------------------------------
+    def about_text(self) -> str:
+        from app.core.inference.llama_runtime import build_facts  # loaded by the engine thread already
+
+        facts = build_facts()
+        paths = app_paths()
+        where = log_file()
+        rows = [
+            ("Version", f"{APP_NAME} {__version__}"),
+            ("llama.cpp", f"llama-cpp-python {facts['llama_cpp_python']}"),
+            ("Backend", facts["backend"] + ("" if facts["gpu_offload"] == "yes" else " (no GPU offload in this "
+                                                                                   "build)")),
+            ("Python / Qt", f"Python {platform.python_version()} · PySide6 {pyside_version} · {sys.platform}"),
+            ("Models", str(paths.models)),
+            ("Data", str(paths.data)),
+            ("Settings", str(paths.settings_file)),
+            ("Log", str(where) if where else f"{paths.logs} (no log file in this run)"),
+        ]
+        table = "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{_esc(v)}</td></tr>" for k, v in rows)
+        return (f"<h3>{APP_NAME} {__version__}</h3><p>Chat with local GGUF models, with speculative decoding made "
+                f"visible.</p><table>{table}</table><p><small>{_esc(facts['system_info'])}</small></p>")
+
+    def show_about(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.NoIcon, f"About {APP_NAME}", self.about_text(),
+                          QMessageBox.StandardButton.Close, self.window_)
+        box.setObjectName("aboutSpecChat")
+        box.exec()
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,72 @@
+"""Model labels: the size and quantization never said twice, two files never labelled the same, plurals right."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from app.core.infra.paths import app_paths
+from app.core.models.labels import count_phrase, entry_labels, model_title, others_dont_fit
+from app.core.models.library import ModelLibrary
+
+
+@pytest.mark.parametrize("name, size, quant, title", [
+    ("Smollm2 135M 8k Lc100K Mix1 Ep2", "135M", "Q4_1", "Smollm2 135M 8k Lc100K Mix1 Ep2 Q4_1"),
+    ("SmolLM2-135M-Instruct", "135M", "Q4_1", "SmolLM2-135M-Instruct Q4_1"),
+    ("Qwen2.5 Coder Instruct", "7B", "Q4_K_M", "Qwen2.5 Coder Instruct 7B Q4_K_M"),
+    ("Qwen2.5 1.5B Instruct", "5B", "Q8_0", "Qwen2.5 1.5B Instruct 5B Q8_0"),  # "5B" is not in "1.5B"
+    ("Mixtral 8x7B Instruct", "8x7B", "Q4_K_M", "Mixtral 8x7B Instruct Q4_K_M"),
+    ("Llama 3 8B Instruct Q4_K_M", "8B", "Q4_K_M", "Llama 3 8B Instruct Q4_K_M"),
+    ("tiny", "", "unknown", "tiny"),
+    ("Model", "135m", "F16", "Model 135m F16"),
+])
+def test_title_says_size_and_quant_once(name, size, quant, title):
+    assert model_title(name, size, quant) == title
+
+
+def test_the_issue_label_no_longer_repeats_its_size(tmp_path, smol_tokenizer):
+    from tests.fixtures.model_factory import write_tiny_model
+
+    import gguf
+
+    path = write_tiny_model(tmp_path / "m" / "smollm2-135m-8k-lc100k-mix1-ep2-q4_1.gguf", smol_tokenizer,
+                            name="Smollm2 135M 8k Lc100K Mix1 Ep2",
+                            extra_kv={"general.size_label": ("135M", gguf.GGUFValueType.STRING)})
+    lib = ModelLibrary([path.parent], app_paths().ensure().database)
+    (entry,) = lib.scan()
+    (label,) = entry_labels([entry])
+    assert label.startswith("Smollm2 135M 8k Lc100K Mix1 Ep2 F16 · ")
+    assert label.count("135M") == 1 and label.count("F16") == 1
+    assert entry.info.display_name == "Smollm2 135M 8k Lc100K Mix1 Ep2 F16"
+
+
+def test_identical_models_get_distinct_labels(tmp_path, fixtures):
+    lib_dir = tmp_path / "models"
+    (lib_dir / "a").mkdir(parents=True)
+    (lib_dir / "b").mkdir()
+    shutil.copy(fixtures["base"], lib_dir / "a" / "main.gguf")
+    shutil.copy(fixtures["base"], lib_dir / "a" / "copy.gguf")
+    shutil.copy(fixtures["base"], lib_dir / "b" / "main.gguf")
+    shutil.copy(fixtures["base_draft"], lib_dir / "draft.gguf")
+    lib = ModelLibrary([lib_dir], app_paths().ensure().database)
+    entries = lib.scan()
+    labels = dict(zip((e.path for e in entries), entry_labels(entries)))
+    assert len(set(labels.values())) == 4
+    title = entries[0].info.display_name
+    assert labels[str(lib_dir / "a" / "copy.gguf")].endswith(" · copy.gguf")
+    assert labels[str(lib_dir / "a" / "main.gguf")].endswith(" · a/main.gguf")  # same file name: its folder too
+    assert labels[str(lib_dir / "b" / "main.gguf")].endswith(" · b/main.gguf")
+    assert "draft.gguf" not in labels[str(lib_dir / "draft.gguf")]  # unique already: nothing added
+    assert all(label.startswith(title) for path, label in labels.items() if "draft" not in path)
+
+
+@pytest.mark.parametrize("n, text", [(0, "0 other models don't fit"), (1, "1 other model doesn't fit"),
+                                     (2, "2 other models don't fit")])
+def test_others_phrase(n, text):
+    assert others_dont_fit(n) == text
+
+
+def test_count_phrase():
+    assert count_phrase(1, "file") == "1 file" and count_phrase(3, "file") == "3 files"
+    assert count_phrase(2, "copy", "copies") == "2 copies"
