@@ -75,14 +75,14 @@ def cmd_rpc_server(args: argparse.Namespace) -> int:
         print("error: this llama-cpp-python was built without the RPC backend: run `make setup` again "
               "(the Makefile builds it with -DGGML_RPC=ON)", file=sys.stderr)
         return 1
+    serve = ggml_devices.local_gpus() or [ggml_devices.cpu_device()]
+    what = ", ".join(f"{d.name} ({d.description})" for d in serve)
+    if not is_loopback(args.host):  # first, before anything else can go wrong: the user must see this
+        print(WARNING.format(host=args.host, port=args.port, what=what), file=sys.stderr, flush=True)
     problem = _port_free(args.host, args.port)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 1
-    serve = ggml_devices.local_gpus() or [ggml_devices.cpu_device()]
-    what = ", ".join(f"{d.name} ({d.description})" for d in serve)
-    if not is_loopback(args.host):
-        print(WARNING.format(host=args.host, port=args.port, what=what), file=sys.stderr, flush=True)
     cache = None
     if args.cache:
         args.cache.mkdir(parents=True, exist_ok=True)
