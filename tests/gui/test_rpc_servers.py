@@ -18,20 +18,22 @@ def handshake_server() -> tuple[str, threading.Thread]:
     listener = socket.create_server(("127.0.0.1", 0))
 
     def serve() -> None:
-        conn, _ = listener.accept()
-        with conn, listener:
-            def read(n: int) -> bytes:
-                buf = b""
-                while len(buf) < n:
-                    buf += conn.recv(n - len(buf))
-                return buf
+        with listener:
+            for _ in range(2):  # each check probes every server in the list: two checks here
+                conn, _ = listener.accept()
+                with conn:
+                    def read(n: int) -> bytes:
+                        buf = b""
+                        while len(buf) < n:
+                            buf += conn.recv(n - len(buf))
+                        return buf
 
-            for _ in range(3):  # HELLO, DEVICE_COUNT, GET_DEVICE_MEMORY
-                cmd, size = struct.unpack("<BQ", read(9))
-                read(size)
-                body = {14: bytes((7, 0, 0)) + bytes(25), 15: struct.pack("<I", 1),
-                        11: struct.pack("<QQ", 3 << 30, 4 << 30)}[cmd]
-                conn.sendall(struct.pack("<Q", len(body)) + body)
+                    for _ in range(3):  # HELLO, DEVICE_COUNT, GET_DEVICE_MEMORY
+                        cmd, size = struct.unpack("<BQ", read(9))
+                        read(size)
+                        body = {14: bytes((7, 0, 0)) + bytes(25), 15: struct.pack("<I", 1),
+                                11: struct.pack("<QQ", 3 << 30, 4 << 30)}[cmd]
+                        conn.sendall(struct.pack("<Q", len(body)) + body)
 
     t = threading.Thread(target=serve, daemon=True)
     t.start()
