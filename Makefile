@@ -9,11 +9,21 @@ STAMP  := $(VENV)/.installed
 # set by you (e.g. CMAKE_ARGS="-DGGML_CUDA=on" to force it, CMAKE_ARGS="-DGGML_CUDA=off" for CPU only).
 ifeq ($(origin CMAKE_ARGS),undefined)
   ifneq ($(shell command -v nvcc >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo yes),)
-    export CMAKE_ARGS := -DGGML_CUDA=on
+    CMAKE_ARGS := -DGGML_CUDA=on
   endif
 endif
-# pip caches the wheel it compiled, keyed by version only: when CMAKE_ARGS asks for a backend, build afresh.
-LLAMA_FRESH := $(if $(CMAKE_ARGS),--no-binary llama-cpp-python --no-cache-dir --force-reinstall,)
+# The RPC backend (ggml-rpc: the main model's layers on other machines' `python -m app rpc-server`) is built
+# always, on CPU and CUDA alike, unless CMAKE_ARGS names GGML_RPC itself.
+LLAMA_CMAKE := $(strip $(CMAKE_ARGS) $(if $(findstring GGML_RPC,$(CMAKE_ARGS)),,-DGGML_RPC=ON))
+LLAMA_VERSION := $(shell sed -n 's/.*"llama-cpp-python==\([^"]*\)".*/\1/p' pyproject.toml)
+# pip's own wheel cache keys a wheel it compiled by the sdist alone, not by CMAKE_ARGS: it would hand back a
+# CPU-only wheel to a CUDA build. So the compiled wheel is kept in a folder of ours INSIDE pip's cache folder
+# (CI keeps that folder between runs), named by a hash of the version, the backend flags and the Python: the
+# same set installs that wheel in seconds, another set compiles once (~8 minutes) into its own folder.
+LLAMA_KEY    := $(shell printf '%s' '$(LLAMA_VERSION) $(LLAMA_CMAKE) '"$$($(PYTHON) -c 'import sys; print(sys.implementation.cache_tag)')" | sha256sum | cut -c1-16)
+PIP_CACHE    := $(shell $(PYTHON) -m pip cache dir 2>/dev/null || echo $(HOME)/.cache/pip)
+LLAMA_WHEELS := $(PIP_CACHE)/specchat-llama-wheels/$(LLAMA_KEY)
+STAMP        := $(VENV)/.installed-$(LLAMA_KEY)
 
 .PHONY: setup run test bundle desktop clean
 setup: $(STAMP)
@@ -21,8 +31,15 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	@echo "Installing SpecChat; compiling llama-cpp-python takes ~8 minutes the first time (cached after)."
-	$(BIN)/python -m pip install $(LLAMA_FRESH) -e '.[test]'
+	@ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || { \
+	  echo "Compiling llama-cpp-python $(LLAMA_VERSION) ($(LLAMA_CMAKE)): ~8 minutes, once per backend set."; \
+	  rm -rf $(LLAMA_WHEELS) $(LLAMA_WHEELS).tmp; \
+	  CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/python -m pip wheel --no-deps --no-binary llama-cpp-python \
+	    --no-cache-dir -w $(LLAMA_WHEELS).tmp llama-cpp-python==$(LLAMA_VERSION) && \
+	  mv $(LLAMA_WHEELS).tmp $(LLAMA_WHEELS); }
+	$(BIN)/python -m pip install --quiet --no-deps --force-reinstall $(LLAMA_WHEELS)/llama_cpp_python-*.whl
+	$(BIN)/python -m pip install --find-links $(LLAMA_WHEELS) -e '.[test]'
+	@rm -f $(VENV)/.installed*
 	@touch $@
 
 run: setup

@@ -15,11 +15,12 @@ from app.cli.engine import (add_model_args, add_sampler_args, cmd_bench, cmd_ben
                             cmd_self_test)
 from app.cli.hub import cmd_download, cmd_files, cmd_find_drafts, cmd_search
 from app.cli.models import cmd_import, cmd_models_compat, cmd_models_list, cmd_models_starter
+from app.cli.rpc import add_rpc_args, add_server_parser, cmd_rpc_server
 from app.core.inference.load_probe import PROBE_FLAG, probe_main
 from app.core.infra.logging_setup import setup_logging
 
 # Commands by group: engine.py (generate, bench, bench-view, self-test), models.py (models, import), hub.py
-# (download, search, files, find-drafts). Each command imports what it uses inside itself: `--help` and the model
+# (download, search, files, find-drafts), rpc.py (rpc-server, --rpc). Each command imports what it uses inside itself: `--help` and the model
 # commands load no llama.cpp, and the engine commands (generate, bench, models) no hub client and no Qt. A machine
 # that lacks one of them (the offline GPU machine has no hub client) still runs every command that does not need
 # it. The modules themselves import only the standard library at the top.
@@ -44,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--dir", action="append", type=Path, metavar="DIR",
                     help="scan this directory instead of the configured ones (repeatable)")
     ls.add_argument("--json", action="store_true", help="print JSON")
+    ls.add_argument("--rpc", metavar="HOST:PORT[,HOST:PORT]", default="",
+                    help="also check these RPC servers: reachable, protocol version, free memory")
     cp = msub.add_parser("compat", help="can each CANDIDATE draft for MAIN? (llama.cpp's vocabulary rule)")
     cp.add_argument("main", type=Path, metavar="MAIN")
     cp.add_argument("candidates", type=Path, nargs="+", metavar="CANDIDATE")
@@ -72,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --temp > 0: run every configuration with seeds 1..N in each round (default 1)")
     bench.add_argument("--prompt-file", type=Path, metavar="F", required=True)
     bench.add_argument("--json", action="store_true", help="print JSON")
+
+    add_server_parser(sub)
 
     def endpoint_arg(q: argparse.ArgumentParser) -> None:
         q.add_argument("--endpoint", metavar="URL", help="hub endpoint (default: $HF_ENDPOINT or huggingface.co)")
@@ -173,6 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("find-drafts", None): cmd_find_drafts,
         ("import", None): cmd_import,
         ("desktop", None): cmd_desktop,
+        ("rpc-server", None): cmd_rpc_server,
     }
     try:
         return handlers[(args.command, getattr(args, "models_command", None))](args)

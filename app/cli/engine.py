@@ -15,6 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.cli.rpc import add_rpc_args
+
 if TYPE_CHECKING:
     from app.core.inference.engine import Engine, SpeculationConfig
     from app.core.inference.sampling import SamplerParams
@@ -52,6 +54,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--draft-gpu-layers", type=int, default=-1, metavar="L")
     p.add_argument("--ctx", type=int, default=4096, help="context length")
     p.add_argument("--threads", type=int, default=0, help="0: all cores")
+    add_rpc_args(p)
 
 
 def _open_engine(args: argparse.Namespace) -> tuple[Engine, SpeculationConfig]:
@@ -59,19 +62,26 @@ def _open_engine(args: argparse.Namespace) -> tuple[Engine, SpeculationConfig]:
 
     from app.core.inference.engine import Engine, SpeculationConfig
     from app.core.inference.llama_runtime import LoadOptions
+    from app.core.inference.rpc import RpcServers
 
+    rpc = RpcServers.parse(args.rpc, args.rpc_split) if args.rpc else None
     engine = Engine()
-    engine.load_main(args.model, LoadOptions(n_ctx=args.ctx, n_threads=args.threads, n_gpu_layers=args.n_gpu_layers))
+    engine.load_main(args.model, LoadOptions(n_ctx=args.ctx, n_threads=args.threads, n_gpu_layers=args.n_gpu_layers,
+                                             rpc=rpc))
     mode = "draft" if args.draft else "ngram" if args.ngram else "off"
     if args.draft:
         engine.load_draft(args.draft, LoadOptions(n_ctx=args.ctx, n_threads=args.threads,
                                                   n_gpu_layers=args.draft_gpu_layers))
     main_model = engine.main
     assert main_model is not None
-    log.info("main %s: %d/%d layers on %s", main_model.info.display_name, main_model.offloaded_layers,
-             main_model.n_layer + 1, main_model.backend)
+    log.info("main %s: %d/%d layers on %s (%s)", main_model.info.display_name, main_model.offloaded_layers,
+             main_model.n_layer + 1, main_model.backend, devices_text(main_model.layout))
     return engine, SpeculationConfig(mode=mode, ngram_size=args.ngram or 3, p_min=args.p_min,
                                      min_draft=args.min_draft)
+
+
+def devices_text(layout: list[tuple[str, int]]) -> str:
+    return ", ".join(f"{name}: {layers}" for name, layers in layout)
 
 
 def _prompt(engine: Engine, text: str, raw: bool, system: str = "") -> tuple[list[int], tuple[str, ...]]:
@@ -105,6 +115,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         sampling = _sampler(args)
         stats = GenerationStats()
         events = []
+        devices = [{"name": name, "layers": n} for name, n in engine.main.layout] if engine.main else []
         for ev in engine.generate(tokens, stats, max_tokens=args.max_tokens, sampling=sampling, spec=spec,
                                   stop=stop):
             events.append(ev)
@@ -113,13 +124,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 sys.stdout.flush()
     finally:
         engine.close()
-    if stats.stop_reason == "error":
+    failed = stats.stop_reason == "error"
+    if failed:
         print(f"\nerror: {stats.error}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps({"text": "".join(e.text for e in events), "tokens": [e.token for e in events],
-                          "from_draft": [e.from_draft for e in events], "stop_reason": stats.stop_reason,
-                          "stats": stats.to_json()}))
+        if not args.json:
+            return 1
+    if args.json:  # with an error too: the answer so far, and the error
+        out = {"text": "".join(e.text for e in events), "tokens": [e.token for e in events],
+               "from_draft": [e.from_draft for e in events], "stop_reason": stats.stop_reason,
+               "stats": stats.to_json(), "devices": devices}
+        if failed:
+            out["error"] = stats.error
+        print(json.dumps(out))
+        return 1 if failed else 0
     else:
         print(f"\n[{stats.tokens_per_second:.1f} tok/s · {stats.generated_tokens} tokens · "
               f"{stats.ttft_s:.2f} s to first token · {stats.stop_reason} · accepted "
@@ -142,6 +159,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                            sampling=_sampler(args), seeds=args.seeds)
         report["gpu_layers"] = {name: f"{m.offloaded_layers}/{m.n_layer + 1}"
                                 for name, m in (("main", engine.main), ("draft", engine.draft)) if m is not None}
+        if engine.main is not None:
+            report["devices"] = [{"name": name, "layers": n} for name, n in engine.main.layout]
     finally:
         engine.close()
     if args.json:

@@ -44,9 +44,19 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     dirs = _model_dirs(args.dir)
     paths = app_paths().ensure()
     entries = ModelLibrary(dirs, paths.database).scan()
+    servers = None
+    if getattr(args, "rpc", ""):
+        from app.cli.rpc import print_servers, servers_report
+
+        servers = servers_report(args.rpc)
     if args.json:
-        print(json.dumps({"dirs": [str(d) for d in dirs], "models": [_entry_json(e) for e in entries]}, indent=2))
+        report: dict[str, Any] = {"dirs": [str(d) for d in dirs], "models": [_entry_json(e) for e in entries]}
+        if servers is not None:
+            report["rpc_servers"] = servers
+        print(json.dumps(report, indent=2))
         return 0
+    if servers is not None:
+        print_servers(servers, as_json=False)
     if not entries:
         print(f"no models in {', '.join(map(str, dirs))}")
     for e in entries:

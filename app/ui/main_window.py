@@ -31,6 +31,7 @@ from app.ui.downloads_window import DownloadsWindow
 from app.ui.item_models import ChatListModel, ChatRoles
 from app.ui.menu_bar import AppMenuBar
 from app.ui.model_file_actions import ModelFileActions
+from app.ui.rpc_servers import offer_reload_without
 from app.ui.sidebar import Sidebar
 from app.ui.welcome_panel import WelcomePanel
 from app.workers.engine_worker import EngineHost
@@ -366,6 +367,10 @@ class MainWindow(QMainWindow):
             return
         state = "error" if stats.get("stop_reason") == "error" else "done"
         self._close_answer(state, stats)
+        if stats.get("rpc_lost") and self.main_summary:  # the chat and the answer so far are saved above
+            self.sidebar.rpc_servers.mark(stats["rpc_lost"], "lost")
+            if offer_reload_without(self, stats["rpc_lost"], stats.get("error", "")):
+                self.load_main(self.main_summary["path"], without_rpc=stats["rpc_lost"])
         if stats.get("drafted"):
             self.recent_acceptance = (self.recent_acceptance + [stats["acceptance_rate"]])[-RECENT_ANSWERS:]
             self._acceptance_advice()
@@ -529,12 +534,15 @@ class MainWindow(QMainWindow):
             self.notice.setText("\n".join(lines))
             self.notice.show()
 
-    def load_main(self, path: str) -> None:
+    def load_main(self, path: str, without_rpc: str = "") -> None:
         self.sidebar.set_loading(0.0)
         self.sidebar.set_main_state(None)
-        self.host.requestLoad.emit("main", path, {"n_ctx": self.sidebar.n_ctx.value(),
-                                                  "n_gpu_layers": self.settings.runtime.n_gpu_layers,
-                                                  "n_threads": self.settings.runtime.n_threads})
+        options = {"n_ctx": self.sidebar.n_ctx.value(), "n_gpu_layers": self.settings.runtime.n_gpu_layers,
+                   "n_threads": self.settings.runtime.n_threads}
+        rpc = self.sidebar.rpc_servers.load_option(without_rpc)
+        if rpc:
+            options["rpc"] = rpc
+        self.host.requestLoad.emit("main", path, options)
 
     def _model_loaded(self, role: str, summary: dict) -> None:
         if role == "main":

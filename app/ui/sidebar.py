@@ -15,6 +15,7 @@ from app.core.models.labels import others_dont_fit
 from app.core.models.library import DraftCandidate, LibraryEntry
 from app.core.infra.settings import Settings
 from app.ui.item_models import ModelListModel, ModelRoles, model_label
+from app.ui.rpc_servers import RpcServersBox
 
 MODES = [("off", "Off"), ("draft", "Draft model"), ("ngram", "N-gram (prompt lookup)")]
 
@@ -56,6 +57,8 @@ class Sidebar(QWidget):
         self.downloads_button.setToolTip("Search the Hugging Face hub, download recommended pairs, import GGUF files")
         self.downloads_button.clicked.connect(self.downloadsRequested)
         form.addWidget(self.downloads_button)
+        self.rpc_servers = RpcServersBox()  # the main model's layers on other machines too
+        form.addWidget(self.rpc_servers)
         layout.addWidget(box)
 
         # ---- generation -----------------------------------------------------------------------------------------
@@ -162,10 +165,12 @@ class Sidebar(QWidget):
     def apply_settings(self, st: Settings) -> None:
         for section, name, widget in self._bindings():
             _set_value(widget, getattr(getattr(st, section), name))
+        self.rpc_servers.set_servers(st.runtime.rpc_servers, st.runtime.rpc_split)
 
     def collect_settings(self, st: Settings) -> None:
         for section, name, widget in self._bindings():
             setattr(getattr(st, section), name, _value(widget))
+        st.runtime.rpc_servers, st.runtime.rpc_split = self.rpc_servers.endpoints(), self.rpc_servers.split.text()
 
     # ---- models ---------------------------------------------------------------------------------------------
     def set_library(self, usable: list[LibraryEntry], selected: str = "") -> None:
@@ -192,6 +197,8 @@ class Sidebar(QWidget):
         elif summary:
             gpu = (f"GPU ({summary['backend']}): {summary['offloaded_layers']}/{summary['n_layers']} layers"
                    if summary["offloaded_layers"] else "CPU only")
+            if any(name.startswith("RPC") for name, _ in summary.get("devices", [])):
+                gpu = "layers: " + " · ".join(f"{_esc(name)} {n}" for name, n in summary["devices"])
             self.model_state.setText(f"<b>{summary['name']}</b><br>{gpu} · context {summary['n_ctx']}<br>"
                                      f"<small>chat format: {summary['chat_format']}</small>")
         else:

@@ -26,6 +26,7 @@ from app.core.inference.engine import Engine, SpeculationConfig
 from app.core.inference.llama_runtime import LoadOptions, ModelLoadError
 from app.core.inference.load_guard import LoadGuard
 from app.core.inference.load_probe import probe_model
+from app.core.inference.rpc import RpcServers
 from app.core.inference.sampling import SamplerParams
 from app.core.inference.speculative import GenerationStats
 
@@ -41,7 +42,7 @@ def model_summary(engine: Engine, role: str) -> dict[str, Any]:
     i = m.info
     return {"path": m.path, "name": i.display_name, "size_label": i.size_label, "quantization": i.file_type,
             "offloaded_layers": m.offloaded_layers, "n_layers": m.n_layer + 1, "backend": m.backend,
-            "n_ctx": m.n_ctx, "chat_format": engine.chat_format().source if role == "main" else ""}
+            "n_ctx": m.n_ctx, "devices": m.layout, "chat_format": engine.chat_format().source if role == "main" else ""}
 
 
 class EngineWorker(QObject):
@@ -99,6 +100,10 @@ class EngineWorker(QObject):
 
         guard = self.guard
         try:
+            if isinstance(options.get("rpc"), dict):  # the UI's {"endpoints": [...], "split": [...]}
+                rpc = options["rpc"]
+                options = {**options, "rpc": RpcServers(tuple(rpc["endpoints"]),
+                                                        tuple(float(w) for w in rpc.get("split", ())))}
             opts = LoadOptions(**options)
             if guard is not None:
                 guard.begin(path, role)  # a crash from here on is seen at the next start
@@ -158,8 +163,10 @@ class EngineWorker(QObject):
             log.exception("generation failed")
             stats.stop_reason, stats.error = "error", f"{type(e).__name__}: {e}"
         finally:
+            lost = self.engine.main.rpc_lost() if self.engine.main is not None else None
             self.finished.emit(request_id, {**stats.to_json(), "stop_reason": stats.stop_reason,
-                                            "error": stats.error, "elapsed_s": round(stats.elapsed_s, 4)})
+                                            "error": stats.error, "elapsed_s": round(stats.elapsed_s, 4),
+                                            "rpc_lost": lost[0] if lost else ""})
 
     def _stream(self, request_id: int, request: dict, stats: GenerationStats, cancel: threading.Event) -> None:
         """Run one generation, emitting its events in batches of at most BATCH_S."""

@@ -156,7 +156,7 @@ def test_cli_generate_json(fixtures, capsys):
                    "--ctx", "256"])
     out = json.loads(capsys.readouterr().out)
     assert rc == 0
-    assert set(out) == {"text", "tokens", "from_draft", "stop_reason", "stats"}
+    assert set(out) == {"text", "tokens", "from_draft", "stop_reason", "stats", "devices"}
     assert len(out["tokens"]) == len(out["from_draft"]) == out["stats"]["generated_tokens"]
     assert sum(out["from_draft"]) == out["stats"]["accepted"]
     for key in ("generated_tokens", "tokens_per_second", "ttft_s", "drafted", "accepted", "acceptance_rate"):

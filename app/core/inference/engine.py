@@ -55,6 +55,8 @@ class Engine:
     # ---- models ---------------------------------------------------------------------------------------------
     def load_main(self, path: str | Path, options: LoadOptions = LoadOptions(),
                   progress: Callable[[float], bool] | None = None) -> LoadedModel:
+        if self.main is not None and self.main.rpc_lost():
+            self.unload_main()  # it lost a server: unusable, and its frees must not wait for the new load
         new = LoadedModel(path, options, progress)  # the old one stays usable if this fails
         self.unload_main()
         self.main = new

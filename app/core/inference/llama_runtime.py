@@ -24,6 +24,9 @@ from app.core.models.gguf_reader import GGUFError
 from app.core.infra.machine import total_ram
 from app.core.models.model_info import ModelInfo, read_model_info
 from app.core.models.usability import not_a_chat_model
+from app.core.inference import rpc
+from app.core.inference.ggml_devices import local_gpus
+from app.core.inference.rpc_protocol import RpcError
 
 log = logging.getLogger("specchat.runtime")
 
@@ -41,6 +44,14 @@ class ModelLoadError(RuntimeError):
 
 class DecodeError(RuntimeError):
     pass
+
+
+class RpcServerLost(DecodeError):
+    """An RPC server holding some of the model's layers went away; the model must be reloaded without it."""
+
+    def __init__(self, message: str, endpoint: str) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
 
 
 class ContextFull(DecodeError):
@@ -99,7 +110,8 @@ def read_info(path: str | Path) -> ModelInfo:
 
 
 def gpu_offload_supported() -> bool:
-    return bool(llama_cpp.llama_supports_gpu_offload())
+    """This machine has a GPU llama.cpp can use (llama_supports_gpu_offload() counts RPC servers too)."""
+    return bool(local_gpus())
 
 
 _backend_ready = False
@@ -126,6 +138,7 @@ class LoadOptions:
     n_threads: int = 0  # 0: physical_cores()
     n_gpu_layers: int = -1  # -1: all when a GPU backend exists, else 0
     n_batch: int = 512
+    rpc: rpc.RpcServers | None = None  # the main model's layers also on these servers (app/core/inference/rpc.py)
 
 
 class LoadedModel:
@@ -146,6 +159,15 @@ class LoadedModel:
             self.n_gpu_layers = 10**6 if gpu_offload_supported() else 0
         mparams = llama_cpp.llama_model_default_params()
         mparams.n_gpu_layers = self.n_gpu_layers
+        self.placement: rpc.Placement | None = None
+        if options.rpc and options.rpc.endpoints:
+            try:
+                self.placement = rpc.place(options.rpc, self.info.block_count, options.n_gpu_layers)
+            except (RpcError, ValueError) as e:
+                raise ModelLoadError(str(e)) from e
+            self.n_gpu_layers = mparams.n_gpu_layers = self.placement.n_gpu_layers
+            mparams.devices = ctypes.cast(self.placement.devices, ctypes.c_void_p)
+            mparams.tensor_split = self.placement.tensor_split
         stopped = False
         if progress is not None:
             def on_progress(fraction: float, _data: ctypes.c_void_p) -> bool:
@@ -174,6 +196,15 @@ class LoadedModel:
         self.n_layer = llama_cpp.llama_model_n_layer(self.model)
         self.offloaded_layers = min(self.n_gpu_layers, self.n_layer + 1) if gpu_offload_supported() else 0
         self.backend = backend_name() if self.offloaded_layers else "CPU"
+        # where the layers went: [(device, layers)] over n_layer + 1 (the output layer counts as one)
+        self.layout: list[tuple[str, int]] = [(self.backend, self.offloaded_layers)] if self.offloaded_layers else []
+        if self.n_layer + 1 - self.offloaded_layers:
+            self.layout.insert(0, ("CPU", self.n_layer + 1 - self.offloaded_layers))
+        if self.placement is not None:
+            self.layout = self.placement.layout
+            self.offloaded_layers = sum(n for name, n in self.layout if name != "CPU")
+            self.backend = "RPC" if not gpu_offload_supported() else f"{backend_name()}+RPC"
+            self._check_rpc("loading")  # a server lost while the weights went up: nothing usable was loaded
         threads = options.n_threads or physical_cores()
         cparams = llama_cpp.llama_context_default_params()
         cparams.n_ctx = options.n_ctx
@@ -184,6 +215,7 @@ class LoadedModel:
         self.ctx = llama_cpp.llama_init_from_model(self.model, cparams)
         if not self.ctx:
             llama_cpp.llama_model_free(self.model)
+            self.placement = None
             raise ModelLoadError(f"could not create a {options.n_ctx}-token context for {Path(self.path).name} "
                                  "(out of memory?). Try a smaller context or fewer GPU layers.")
         self.n_ctx = llama_cpp.llama_n_ctx(self.ctx)
@@ -202,6 +234,22 @@ class LoadedModel:
         self._view: np.ndarray | None = None
         log.info("loaded %s: %d layers, %d offloaded, ctx %d, %d threads", Path(self.path).name, self.n_layer,
                  self.offloaded_layers, self.n_ctx, threads)
+
+    def rpc_lost(self) -> tuple[str, str] | None:
+        """(server, message) when an RPC server of this model went away, else None."""
+        for relay in self.placement.relays if self.placement else ():
+            if relay.lost:
+                return str(relay.upstream), relay.lost
+        return None
+
+    def _check_rpc(self, during: str) -> None:
+        lost = self.rpc_lost()
+        if lost is None:
+            return
+        if during == "loading":
+            llama_cpp.llama_model_free(self.model)
+            raise ModelLoadError(f"{lost[1]} while loading {Path(self.path).name}")
+        raise RpcServerLost(f"{lost[1]}: reload the model without {lost[0]} (the answer so far is kept)", lost[0])
 
     def _check_fits_in_memory(self) -> None:
         """A CPU model larger than RAM would page for minutes: refuse with numbers instead."""
@@ -301,6 +349,10 @@ class LoadedModel:
                 b.logits[i] = start + i >= logits_from
             b.n_tokens = len(chunk)
             rc = llama_cpp.llama_decode(self.ctx, b)
+            if self.placement is not None:
+                # the relay answers for a lost server with zeros: wait for this decode's results, then look
+                llama_cpp.llama_synchronize(self.ctx)
+                self._check_rpc("decoding")
             if rc == 2:  # aborted: drop whatever part of this chunk reached the cache
                 self._drop_tail(self.n_past)
                 raise DecodeCancelled("cancelled")

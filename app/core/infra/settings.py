@@ -35,6 +35,8 @@ class RuntimeSettings:
     n_gpu_layers: int = -1  # -1: all layers when llama.cpp has a GPU backend, else CPU
     n_threads: int = 0  # 0: physical cores (llama-cpp-python's default of cpu_count//2 halves speed on 2 cores)
     n_ctx: int = 4096
+    rpc_servers: list[str] = field(default_factory=list)  # host:port of rpc-servers for the main model's layers
+    rpc_split: str = ""  # "" = by free memory; else weights "here,server1,.." (app/core/inference/rpc.py)
 
 
 @dataclass
