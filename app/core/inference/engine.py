@@ -55,10 +55,13 @@ class Engine:
     # ---- models ---------------------------------------------------------------------------------------------
     def load_main(self, path: str | Path, options: LoadOptions = LoadOptions(),
                   progress: Callable[[float], bool] | None = None) -> LoadedModel:
-        new = LoadedModel(path, options, progress)  # the old one stays usable if this fails
+        """Unload first, then load: two mains (and the old draft) in memory at once double the peak, and on a GPU
+        the switch runs out of memory where it fits after unloading. Only a file whose header does not even read
+        (checked before anything is unloaded) leaves the old pair loaded; any later failure leaves none."""
+        info = read_info(path)
         self.unload_main()
-        self.main = new
-        return new
+        self.main = LoadedModel(path, options, progress, info)
+        return self.main
 
     def load_draft(self, path: str | Path, options: LoadOptions = LoadOptions(),
                    progress: Callable[[float], bool] | None = None) -> LoadedModel:
@@ -69,10 +72,9 @@ class Engine:
         if not verdict.compatible:
             raise ModelLoadError(f"{Path(path).name} cannot draft for {self.main.info.display_name}: "
                                  + "; ".join(verdict.reasons))
-        new = LoadedModel(path, options, progress, info)
-        self.unload_draft()
-        self.draft = new
-        return new
+        self.unload_draft()  # the same reason as load_main: never two drafts in memory at once
+        self.draft = LoadedModel(path, options, progress, info)
+        return self.draft
 
     def unload_draft(self) -> None:
         if self.draft is not None:
