@@ -90,9 +90,10 @@ class DownloadsWindow(QDialog):
         lay.addWidget(self.tabs, 1)
         lay.addWidget(self.status)
         lay.addLayout(self._build_token_row())
+        # connected before the copy: a change from a transfer thread in between is queued to us, not lost
+        host.jobChanged.connect(self._job_changed)
         for job in host.jobs():
             self.jobs.update_job(job)
-        host.jobChanged.connect(self._job_changed)
         host.failed.connect(self.show_error)
         tasks.searched.connect(self._searched)
         tasks.listed.connect(self._listed)
