@@ -49,6 +49,7 @@ class Sidebar(QWidget):
         self.load_progress.hide()
         form.addWidget(self.load_progress)
         self.model_state = QLabel("No model loaded")
+        self.model_state.setTextFormat(Qt.TextFormat.RichText)  # set_main_state escapes what it puts in
         self.model_state.setWordWrap(True)
         form.addWidget(self.model_state)
         self.downloads_button = QPushButton("Models && downloads…")
@@ -95,9 +96,11 @@ class Sidebar(QWidget):
         self.draft_combo.activated.connect(self._draft_activated)
         s.addRow("Draft model", self.draft_combo)
         self.draft_note = QLabel("")
+        self.draft_note.setTextFormat(Qt.TextFormat.PlainText)  # it names files: "<b>.gguf" is a name, not markup
         self.draft_note.setWordWrap(True)
         s.addRow(self.draft_note)
         self.advice = QLabel("")  # right under the draft: too large, low acceptance, a failed draft load
+        self.advice.setTextFormat(Qt.TextFormat.RichText)  # set_advice escapes each line
         self.advice.setWordWrap(True)
         self.advice.setStyleSheet("color: #b26b00")
         s.addRow(self.advice)
@@ -186,13 +189,14 @@ class Sidebar(QWidget):
     def set_main_state(self, summary: dict | None, error: str = "") -> None:
         self.main_loaded = bool(summary)
         self.load_button.setText("Unload" if summary else "Load")
+        # names come from GGUF metadata and errors quote paths: both are text, never markup
         if error:
-            self.model_state.setText(f"<span style='color:#c0392b'>{error}</span>")
+            self.model_state.setText(f"<span style='color:#c0392b'>{_esc(error)}</span>")
         elif summary:
             gpu = (f"GPU ({summary['backend']}): {summary['offloaded_layers']}/{summary['n_layers']} layers"
                    if summary["offloaded_layers"] else "CPU only")
-            self.model_state.setText(f"<b>{summary['name']}</b><br>{gpu} · context {summary['n_ctx']}<br>"
-                                     f"<small>chat format: {summary['chat_format']}</small>")
+            self.model_state.setText(f"<b>{_esc(summary['name'])}</b><br>{_esc(gpu)} · context {summary['n_ctx']}"
+                                     f"<br><small>chat format: {_esc(summary['chat_format'])}</small>")
         else:
             self.model_state.setText("No model loaded")
 
