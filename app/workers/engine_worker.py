@@ -63,7 +63,8 @@ class EngineWorker(QObject):
         self.guard = guard
         self._cancels: dict[int, threading.Event] = {}
         self._lock = threading.Lock()
-        self._load_cancel = threading.Event()
+        self._load_cancel = threading.Event()  # the running load (cleared when the next one starts)
+        self._closing = threading.Event()  # set once by shutdown: every load still queued is cancelled too
 
     # ---- called from the GUI thread ---------------------------------------------------------------------------
     def cancel(self, request_id: int) -> None:
@@ -73,6 +74,12 @@ class EngineWorker(QObject):
         event.set()
 
     def cancel_load(self) -> None:
+        self._load_cancel.set()
+
+    def begin_shutdown(self) -> None:
+        """Thread-safe: cancel the running load and every queued one (a load's start clears only its own flag,
+        so a shutdown's cancel cannot be wiped by the next queued load)."""
+        self._closing.set()
         self._load_cancel.set()
 
     @contextmanager
@@ -91,11 +98,14 @@ class EngineWorker(QObject):
     # ---- slots, run on the engine thread ----------------------------------------------------------------------
     @Slot(str, str, dict)
     def load(self, role: str, path: str, options: dict) -> None:
+        if self._closing.is_set():
+            self.loadFailed.emit(role, "loading cancelled: the app is closing", -1)
+            return
         self._load_cancel.clear()
 
         def progress(fraction: float) -> bool:
             self.loadProgress.emit(role, fraction)
-            return not self._load_cancel.is_set()
+            return not (self._load_cancel.is_set() or self._closing.is_set())
 
         guard = self.guard
         try:
@@ -265,7 +275,11 @@ class EngineHost(QObject):
         """Cancel what runs, free the models on their own thread, and end the thread."""
         for rid in range(1, self._next_id + 1):
             self.worker.cancel(rid)
-        self.worker.cancel_load()
+        self.worker.begin_shutdown()
         self.requestShutdown.emit()
         self.thread.quit()
-        self.thread.wait(timeout_ms)
+        if not self.thread.wait(timeout_ms):
+            log.error("the engine thread did not end within %d ms", timeout_ms)
+            return
+        # quit() can end the loop before the queued shutdown ran: with the thread gone, free the models here
+        self.worker.engine.close()

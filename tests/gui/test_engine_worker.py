@@ -73,3 +73,20 @@ def test_errors_come_back_as_a_finished_error_and_the_thread_lives_on(qtbot, hos
         host.requestLoad.emit("main", str(bad), CTX)
     assert failed.args[0] == "main" and "bad.gguf" in failed.args[1]
     load(qtbot, host, "main", fixtures["base"])
+
+
+def test_closing_cancels_loads_still_queued(qtbot, host, fixtures):
+    """A load that starts after the window asked the engine to stop (it was queued behind other work) does not
+    run: the shutdown's cancel was once wiped by each load's start, so closing waited for a full load and
+    `thread.wait` could time out with the thread alive. The models are freed once the thread has ended."""
+    from PySide6.QtCore import Qt
+
+    load(qtbot, host, "main", fixtures["base"])
+    loaded: list[str] = []
+    failed: list[str] = []
+    host.worker.modelLoaded.connect(lambda role, _: loaded.append(role), Qt.ConnectionType.DirectConnection)
+    host.worker.loadFailed.connect(lambda _r, msg, _l: failed.append(msg), Qt.ConnectionType.DirectConnection)
+    host.stop()
+    assert host.thread.isFinished() and host.worker.engine.main is None
+    host.worker.load("main", str(fixtures["base"]), CTX)  # the queued load, dispatched after the stop
+    assert loaded == [] and failed and "closing" in failed[0] and host.worker.engine.main is None
