@@ -14,6 +14,7 @@ from app import APP_ID, APP_NAME, __version__
 from app.core.infra.logging_setup import setup_logging
 from app.core.infra.paths import app_paths
 from app.core.infra.resources import resource_path
+from app.workers.tasks import install_thread_excepthook
 
 log = logging.getLogger("specchat.ui")
 
@@ -21,8 +22,13 @@ log = logging.getLogger("specchat.ui")
 def _excepthook(etype: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
     text = "".join(traceback.format_exception(etype, value, tb))
     log.error("unhandled exception:\n%s", text)
+    show_unexpected_error(str(value))
+
+
+def show_unexpected_error(message: str) -> None:
+    """The one error dialog for what nobody caught (the GUI thread's excepthook and every other thread's)."""
     if QApplication.instance() is not None:
-        QMessageBox.critical(None, f"{APP_NAME}: unexpected error", f"{value}\n\nDetails are in the log.")
+        QMessageBox.critical(None, f"{APP_NAME}: unexpected error", f"{message}\n\nDetails are in the log.")
 
 
 def create_application(argv: list[str]) -> QApplication:
@@ -53,6 +59,7 @@ def run_app(argv: list[str]) -> int:
     setup_logging(log_dir=paths.logs)
     sys.excepthook = _excepthook
     app = create_application(argv)
+    install_thread_excepthook(show_unexpected_error)  # exceptions in threads: logged and shown, not only stderr
     from app.ui.main_window import MainWindow
 
     window = MainWindow()

@@ -7,12 +7,15 @@ apply the fastest setting. Qt's Essentials wheel has no QtCharts, so the plot is
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (QDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
                                QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from app.workers.engine_worker import EngineHost
+from app.core.infra.requests import BenchRequest, GenerateRequest, parse_draft_token_list
 
 TPS_COLOR = QColor(40, 110, 200)
 ACC_COLOR = QColor(60, 160, 80)
@@ -80,7 +83,7 @@ class BenchPanel(QDialog):
         self.setWindowTitle("Benchmark: plain vs speculative")
         self.host = host
         self.request_id = 0
-        self.request: dict = {}
+        self.request: GenerateRequest | None = None
         self.best: object = None
         layout = QVBoxLayout(self)
         form = QFormLayout()
@@ -122,26 +125,25 @@ class BenchPanel(QDialog):
         host.benchFinished.connect(self._finished)
         self.resize(620, 640)
 
-    def set_request(self, request: dict) -> None:
-        """The prompt ({"messages"} or {"raw"}) and the speculation mode/options to compare with plain."""
+    def set_request(self, request: GenerateRequest | None) -> None:
+        """The prompt and the speculation mode/options to compare with plain (None: no prompt yet)."""
         self.request = request
 
     def run(self) -> None:
         try:
-            parts = [v.strip() for v in self.draft_tokens.text().split(",") if v.strip()]
-            ks = [v if v == "auto" else int(v) for v in parts]
-        except ValueError:
-            self.status.setText("Draft tokens: numbers and 'auto', separated by commas")
+            ks = parse_draft_token_list(self.draft_tokens.text())
+        except ValueError as e:
+            self.status.setText(f"Draft tokens: numbers and 'auto', separated by commas ({e})")
             return
-        if not ks or not self.request or self.request["speculation"]["mode"] == "off":
+        if not ks or self.request is None or self.request.speculation.mode == "off":
             self.status.setText("Choose a draft model or n-gram speculation, and type a prompt, first.")
             return
         self.progress.setValue(0)
         self.apply_button.setEnabled(False)
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.request_id = self.host.bench({**self.request, "draft_tokens": ks,
-                                           "max_tokens": self.max_tokens.value(), "rounds": self.rounds.value()})
+        self.request_id = self.host.bench(BenchRequest(replace(self.request, max_tokens=self.max_tokens.value()),
+                                                       tuple(ks), self.rounds.value()))
 
     def _progress(self, request_id: int, line: str, fraction: float) -> None:
         if request_id == self.request_id:

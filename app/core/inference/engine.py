@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from app.core.inference.chat_format import ChatFormat, choose_chat_format
@@ -18,28 +17,10 @@ from app.core.inference.draft_length import CostTable, DraftLength
 from app.core.inference.drafting import Drafter, ModelDrafter, NgramDrafter
 from app.core.inference.llama_runtime import LoadedModel, LoadOptions, ModelLoadError, read_info
 from app.core.inference.sampling import SamplerParams
+from app.core.infra.requests import GenerateRequest, SpeculationConfig  # noqa: F401  (SpeculationConfig re-exported)
 from app.core.inference.speculative import GenerationRequest, GenerationStats, TokenEvent, generate
 
 log = logging.getLogger("specchat.engine")
-
-MODES = ("off", "draft", "ngram")
-
-
-@dataclass(frozen=True)
-class SpeculationConfig:
-    mode: str = "off"  # off | draft | ngram: a draft model and n-gram lookup are never combined
-    draft_tokens: int = 4  # k; with auto, where the search starts
-    auto: bool = False  # adapt k to measured acceptance and cost (k = 0 when drafting does not pay)
-    min_draft: int = 0
-    p_min: float = 0.0
-    ngram_size: int = 3
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"speculation mode must be one of {', '.join(MODES)}, not {self.mode!r}")
-        if self.draft_tokens < 0 or self.ngram_size < 1 or not 0.0 <= self.p_min <= 1.0:
-            raise ValueError("draft tokens must be >= 0, the n-gram size >= 1 and p-min within 0..1")
-
 
 class Engine:
     def __init__(self) -> None:
@@ -125,11 +106,18 @@ class Engine:
     def raw_prompt(self, text: str) -> list[int]:
         return self._require_main().tokenize(text, add_special=True, parse_special=False)
 
-    def prompt(self, request: dict) -> tuple[list[int], tuple[str, ...]]:
-        """Tokens and stop strings for {"raw": text} (as it is) or {"messages": [...]} (the chat format)."""
-        if "raw" in request:
-            return self.raw_prompt(request["raw"]), ()
-        return self.chat_prompt(request["messages"])
+    def prompt(self, request: GenerateRequest) -> tuple[list[int], tuple[str, ...]]:
+        """Tokens and stop strings for the request's raw text (as it is) or its messages (the chat format)."""
+        if request.raw is not None:
+            return self.raw_prompt(request.raw), ()
+        return self.chat_prompt(list(request.messages))
+
+    def answer(self, request: GenerateRequest, stats: GenerationStats,
+               cancel: threading.Event | None = None) -> Iterator[TokenEvent]:
+        """The whole request: its prompt, sampling and speculation (what the window and `generate` run)."""
+        tokens, stop = self.prompt(request)
+        return self.generate(tokens, stats, max_tokens=request.max_tokens, sampling=request.sampling,
+                             spec=request.speculation, stop=stop, cancel=cancel)
 
     # ---- generation -----------------------------------------------------------------------------------------
     def drafter(self, spec: SpeculationConfig, greedy: bool = True) -> tuple[Drafter | None, DraftLength | None]:

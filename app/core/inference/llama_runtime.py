@@ -14,7 +14,6 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import llama_cpp
@@ -22,6 +21,7 @@ import numpy as np
 
 from app.core.models.gguf_reader import GGUFError
 from app.core.infra.machine import total_ram
+from app.core.infra.requests import LoadOptions  # noqa: F401  (the one load-options dataclass; re-exported)
 from app.core.models.model_info import ModelInfo, read_model_info
 
 log = logging.getLogger("specchat.runtime")
@@ -104,14 +104,6 @@ def init_backend() -> None:
         llama_cpp.llama_log_set(_llama_log, ctypes.c_void_p(0))
         llama_cpp.llama_backend_init()
         _backend_ready = True
-
-
-@dataclass(frozen=True)
-class LoadOptions:
-    n_ctx: int = 4096
-    n_threads: int = 0  # 0: physical_cores()
-    n_gpu_layers: int = -1  # -1: all when a GPU backend exists, else 0
-    n_batch: int = 512
 
 
 class LoadedModel:
