@@ -141,3 +141,15 @@ def test_save_is_atomic(monkeypatch):
         save_settings(s)
     assert app_paths().settings_file.read_text() == before
     assert list(app_paths().config.iterdir()) == [app_paths().settings_file]
+
+
+def test_one_parser_for_draft_lengths():
+    from app.core.infra.requests import AUTO, parse_draft_token_list, parse_draft_tokens
+
+    assert parse_draft_tokens("4") == 4 and parse_draft_tokens(" Auto ") == AUTO and parse_draft_tokens("0") == 0
+    assert parse_draft_token_list("1, 2,auto,") == [1, 2, AUTO]
+    for bad in ("-1", "four", ""):
+        with pytest.raises(ValueError, match="draft tokens"):
+            parse_draft_tokens(bad)
+    assert SpeculationConfig(draft_tokens=8).with_length(AUTO).length == AUTO
+    assert SpeculationConfig(auto=True).with_length(3) == SpeculationConfig(draft_tokens=3)
