@@ -53,6 +53,17 @@ def load_main(qtbot, w: MainWindow, name: str) -> None:
         w.sidebar.load_button.click()
 
 
+def window_with_a_chosen_draft(qtbot, library) -> MainWindow:
+    """The main model loaded in draft mode, and the user's choice of draft (same weights) loaded with it."""
+    w = open_window(qtbot)
+    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("draft"))
+    load_main(qtbot, w, "Tiny Main")
+    qtbot.waitUntil(lambda: "Choose it to load it" in w.sidebar.draft_note.text(), timeout=30_000)
+    with qtbot.waitSignal(w.host.modelLoaded, timeout=30_000):
+        w.choose_draft(str(library / "same-weights.gguf"))
+    return w
+
+
 def test_empty_state_is_a_welcome_panel(qtbot):
     w = open_window(qtbot)
     qtbot.waitUntil(lambda: w.welcome.isVisible(), timeout=10_000)
@@ -222,12 +233,7 @@ def test_benchmark_panel_sweeps_and_applies_the_best(qtbot, library):
 
 
 def test_the_app_remembers_the_last_model_and_its_draft(qtbot, library):
-    w = open_window(qtbot)
-    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("draft"))
-    load_main(qtbot, w, "Tiny Main")
-    qtbot.waitUntil(lambda: "Choose it to load it" in w.sidebar.draft_note.text(), timeout=30_000)
-    with qtbot.waitSignal(w.host.modelLoaded, timeout=30_000):
-        w.choose_draft(str(library / "same-weights.gguf"))
+    w = window_with_a_chosen_draft(qtbot, library)
     w.sidebar.temperature.setValue(0.3)
     w.close()
     again = open_window(qtbot)  # the next start: the same main model, its chosen draft, the same settings
@@ -256,12 +262,7 @@ def test_yes_to_a_draft_gpu_retry_reloads_the_draft_with_that_many_layers(qtbot,
     close): now the draft loads again with the offered layer count, and that count is what is saved."""
     from PySide6.QtWidgets import QMessageBox
 
-    w = open_window(qtbot)
-    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("draft"))
-    load_main(qtbot, w, "Tiny Main")
-    qtbot.waitUntil(lambda: "Choose it to load it" in w.sidebar.draft_note.text(), timeout=30_000)
-    with qtbot.waitSignal(w.host.modelLoaded, timeout=30_000):
-        w.choose_draft(str(library / "same-weights.gguf"))
+    w = window_with_a_chosen_draft(qtbot, library)
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)  # the user: Yes
     w.host.worker.engine.unload_draft()
     w.draft_name = w.draft_path = ""
