@@ -25,7 +25,7 @@ import llama_cpp  # noqa: F401  before numpy (app/cli/engine.py says why)
 
 from app.core.inference.engine import Engine, SpeculationConfig
 from app.core.inference.llama_runtime import LoadOptions
-from app.core.inference.rpc import RpcServers
+from app.core.inference.rpc import RpcServers, parse_servers
 from app.core.inference.rpc_protocol import RpcError, parse_endpoint, probe
 from app.core.inference.speculative import GenerationStats
 from benchmarks.testbed import DEFAULT_DIR, testbed
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             target = port
             if delay:
                 target = DelayProxy(("127.0.0.1", port), delay / 1000).port
-            rpc = RpcServers.parse(f"127.0.0.1:{target}", args.split)
+            rpc = parse_servers(f"127.0.0.1:{target}", args.split)
             engine.unload_main()
             engine.load_main(models["main_f32"], LoadOptions(n_ctx=1024, n_threads=args.threads, rpc=rpc))
             engine.load_draft(models["draft_q4_1"], opts)

@@ -12,10 +12,12 @@ from pathlib import Path
 
 from app import __version__
 from app.cli.engine import (add_model_args, add_sampler_args, cmd_bench, cmd_bench_view, cmd_generate,
+                            draft_token_list_arg, draft_tokens_arg,
                             cmd_self_test)
 from app.cli.hub import cmd_download, cmd_files, cmd_find_drafts, cmd_search
 from app.cli.models import cmd_import, cmd_models_compat, cmd_models_list, cmd_models_starter
 from app.cli.rpc import add_rpc_args, add_server_parser, cmd_rpc_server
+from app.cli.output import fail, usage
 from app.core.inference.load_probe import PROBE_FLAG, probe_main
 from app.core.infra.logging_setup import setup_logging
 
@@ -33,11 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"SpecChat {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log everything to stderr")
-    p.add_argument("--self-test", action="store_true",
-                   help="load a model, generate a few tokens with speculation on, print a one-line report, exit")
+    # the flag is the `self-test` command's old spelling, kept: packaging/ and CI run bundles with it
+    p.add_argument("--self-test", action="store_true", help="the same as the self-test command")
     p.add_argument("--model", dest="self_test_model", type=Path, metavar="PATH",
                    help="with --self-test: the model to use (default: the starter model)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    st = sub.add_parser("self-test", help="load a model, generate a few tokens with speculation on, check Qt, "
+                                          "print a one-line report")
+    st.add_argument("--model", dest="self_test_model", type=Path, metavar="PATH",
+                    help="the model to use (default: the starter model)")
 
     models = sub.add_parser("models", help="the model library: list, check draft compatibility, starter model")
     msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
@@ -56,9 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="generate an answer headless (plain or speculative)")
     add_model_args(gen)
-    gen.add_argument("--draft-tokens", default="4", metavar="K|auto", help="draft length, or auto (default 4)")
+    gen.add_argument("--draft-tokens", default=4, type=draft_tokens_arg, metavar="K|auto",
+                     help="draft length, or auto (default 4)")
     add_sampler_args(gen)
-    gen.add_argument("--seed", type=int, default=-1)
     gen.add_argument("--system", default="", help="system prompt (chat mode)")
     src = gen.add_mutually_exclusive_group(required=True)
     src.add_argument("--prompt", help="the user message (or, with --raw, the whole prompt)")
@@ -67,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="plain vs speculative decoding, interleaved in one process")
     add_model_args(bench)
-    bench.add_argument("--draft-tokens", default="2,4,8", metavar="K,K,..|auto",
+    bench.add_argument("--draft-tokens", default=[2, 4, 8], type=draft_token_list_arg, metavar="K,K,..|auto",
                        help="draft lengths to try, comma-separated; 'auto' may be one of them (default 2,4,8)")
     bench.add_argument("--rounds", type=int, default=3, help="plain/speculative rounds (median reported)")
     add_sampler_args(bench)
@@ -161,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return probe_main(argv[1:])
     args = build_parser().parse_args(argv)
     setup_logging(verbose=args.verbose, log_dir=_log_dir())  # the log file exists from the first line
-    if args.self_test:
+    if args.self_test or args.command == "self-test":
         return cmd_self_test(args.self_test_model)
     if args.command is None:
         return run_gui([sys.argv[0]])
@@ -182,15 +188,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         return handlers[(args.command, getattr(args, "models_command", None))](args)
-    except _user_errors() as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except ValueError as e:  # a value the command refused (SpeculationConfig's checks, a malformed option)
+        return usage(e)
+    except _runtime_errors() as e:
+        return fail(e)
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
+def _runtime_errors() -> tuple[type[BaseException], ...]:
     """The errors a command reports as one line: those of the modules it imported (a module not imported
     cannot have raised its error, and importing it here would load what the command did without)."""
-    errors: list[type[BaseException]] = [ValueError, OSError]
+    errors: list[type[BaseException]] = [OSError]
     for module, name in (("app.core.inference.llama_runtime", "ModelLoadError"), ("app.core.inference.chat_format", "ChatTemplateError"),
                          ("app.core.hub.client", "HubError")):
         if module in sys.modules:

@@ -11,34 +11,49 @@ import json
 import logging
 import os
 import sys
-from dataclasses import replace
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.cli.rpc import add_rpc_args
+from app.cli.output import usage
+# plain dataclasses, no llama.cpp: --help builds its flags from them
+from app.core.infra.requests import (DraftTokens, GenerateRequest, LoadOptions, SamplerParams, SpeculationConfig,
+                                     RpcServers, parse_draft_token_list, parse_draft_tokens)
 
 if TYPE_CHECKING:
-    from app.core.inference.engine import Engine, SpeculationConfig
-    from app.core.inference.sampling import SamplerParams
+    from app.core.inference.engine import Engine
 
 log = logging.getLogger("specchat.cli")
 
-AUTO = "auto"  # the same word as app.core.inference.bench.AUTO, which the engine commands import lazily
-
-
 def add_sampler_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--temp", type=float, default=0.0, help="temperature; 0 = greedy (default)")
-    p.add_argument("--top-k", type=int, default=40)
-    p.add_argument("--top-p", type=float, default=0.95)
-    p.add_argument("--min-p", type=float, default=0.05)
-    p.add_argument("--repeat-penalty", type=float, default=1.0)
+    """One flag per SamplerParams field (--temp for temperature, the rest --<name>): a new sampler field is a new
+    flag with no edit here. The defaults are the dataclass's: greedy unless --temp says otherwise."""
+    for f in fields(SamplerParams):
+        flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+        p.add_argument(flag, dest=f.name, type=type(f.default), default=f.default,
+                       help=f"{f.metadata.get('help', '')} (default {f.default})".strip())
 
 
 def _sampler(args: argparse.Namespace) -> SamplerParams:
-    from app.core.inference.sampling import SamplerParams
+    return SamplerParams(**{f.name: getattr(args, f.name) for f in fields(SamplerParams)})
 
-    return SamplerParams(temperature=args.temp, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
-                         repeat_penalty=args.repeat_penalty, seed=getattr(args, "seed", -1))
+
+def draft_tokens_arg(text: str) -> DraftTokens:
+    try:
+        return parse_draft_tokens(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def draft_token_list_arg(text: str) -> list[DraftTokens]:
+    try:
+        ks = parse_draft_token_list(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if not ks:
+        raise argparse.ArgumentTypeError("give at least one draft length")
+    return ks
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -60,11 +75,10 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 def _open_engine(args: argparse.Namespace) -> tuple[Engine, SpeculationConfig]:
     import llama_cpp  # noqa: F401  before numpy (see the note at the top)
 
-    from app.core.inference.engine import Engine, SpeculationConfig
-    from app.core.inference.llama_runtime import LoadOptions
-    from app.core.inference.rpc import RpcServers
+    from app.core.inference.engine import Engine
+    from app.core.inference.rpc import parse_servers
 
-    rpc = RpcServers.parse(args.rpc, args.rpc_split) if args.rpc else None
+    rpc = parse_servers(args.rpc, args.rpc_split) if args.rpc else RpcServers()
     engine = Engine()
     engine.load_main(args.model, LoadOptions(n_ctx=args.ctx, n_threads=args.threads, n_gpu_layers=args.n_gpu_layers,
                                              rpc=rpc))
@@ -84,40 +98,29 @@ def devices_text(layout: list[tuple[str, int]]) -> str:
     return ", ".join(f"{name}: {layers}" for name, layers in layout)
 
 
-def _prompt(engine: Engine, text: str, raw: bool, system: str = "") -> tuple[list[int], tuple[str, ...]]:
-    if raw:
-        return engine.prompt({"raw": text})
+def _request(args: argparse.Namespace, spec: SpeculationConfig, system: str = "") -> GenerateRequest:
+    text = _read_prompt(args)
+    if args.raw:
+        return GenerateRequest(raw=text, max_tokens=args.max_tokens, sampling=_sampler(args), speculation=spec)
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
-    return engine.prompt({"messages": messages})
+    return GenerateRequest(messages=tuple(messages), max_tokens=args.max_tokens, sampling=_sampler(args),
+                           speculation=spec)
 
 
 def _read_prompt(args: argparse.Namespace) -> str:
     return args.prompt if getattr(args, "prompt", None) is not None else args.prompt_file.read_text("utf-8")
 
 
-def _draft_tokens(value: str) -> int | str:
-    if value == AUTO:
-        return AUTO
-    k = int(value)
-    if k < 0:
-        raise ValueError("draft tokens must be >= 0")
-    return k
-
-
 def cmd_generate(args: argparse.Namespace) -> int:
-    k = _draft_tokens(args.draft_tokens)
     engine, spec = _open_engine(args)
     try:
-        spec = replace(spec, draft_tokens=4 if k == AUTO else int(k), auto=k == AUTO)
         from app.core.inference.speculative import GenerationStats
 
-        tokens, stop = _prompt(engine, _read_prompt(args), args.raw, args.system)
-        sampling = _sampler(args)
+        request = _request(args, spec.with_length(args.draft_tokens), args.system)
         stats = GenerationStats()
         events = []
         devices = [{"name": name, "layers": n} for name, n in engine.main.layout] if engine.main else []
-        for ev in engine.generate(tokens, stats, max_tokens=args.max_tokens, sampling=sampling, spec=spec,
-                                  stop=stop):
+        for ev in engine.answer(request, stats):
             events.append(ev)
             if not args.json:
                 sys.stdout.write(ev.text)
@@ -145,15 +148,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    ks = [_draft_tokens(v.strip()) for v in args.draft_tokens.split(",") if v.strip()]
+    ks = args.draft_tokens
     if not args.draft and not args.ngram:
-        print("error: bench compares against speculation: give --draft D or --ngram N", file=sys.stderr)
-        return 2
+        return usage("bench compares against speculation: give --draft D or --ngram N")
     engine, spec = _open_engine(args)
     from app.core.inference.bench import run_bench
 
     try:
-        tokens, _ = _prompt(engine, _read_prompt(args), args.raw)
+        tokens, _ = engine.prompt(_request(args, spec))
         report = run_bench(engine, tokens, spec, ks, args.max_tokens, args.rounds,
                            progress=lambda line, _: print(line, file=sys.stderr, flush=True),
                            sampling=_sampler(args), seeds=args.seeds)
@@ -206,7 +208,9 @@ def cmd_self_test(model: Path | None) -> int:
     from app.core.self_test import SelfTestError, run_self_test
 
     try:
-        report = run_self_test(app_paths().ensure(), model)
+        from app.core.infra.settings import load_settings
+
+        report = run_self_test(app_paths().ensure(), model, load_settings().library.extra_model_dirs)
         qt = qt_check()
     except (SelfTestError, ModelLoadError, ModelFetchError, GGUFError, ChatTemplateError, OSError) as e:
         print(f"self-test failed: {e}", file=sys.stderr)

@@ -8,6 +8,8 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from app.cli.output import FAILED, INTERRUPTED, OK, fail
+
 if TYPE_CHECKING:
     from app.core.hub.draft_finder import DraftSuggestion
 
@@ -39,15 +41,13 @@ def cmd_download(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         manager.shutdown()
         print("interrupted: the partial download is kept; run the same command again to resume", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     except HubError as e:
         manager.shutdown()
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return fail(e)
     manager.shutdown()
     if job.state != State.DONE:
-        print(f"error: {job.name}: {job.error or job.state.value}", file=sys.stderr)
-        return 2
+        return fail(f"{job.name}: {job.error or job.state.value}")
     path = job.model_path(paths.models)
     manager.remove(job.id)
     if args.json:

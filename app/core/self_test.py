@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 
 from app.core.inference.engine import Engine, SpeculationConfig
@@ -20,6 +21,7 @@ from app.core.infra.paths import AppPaths
 from app.core.hub.pypi_models import STARTER_MODEL, fetch_pypi_model
 from app.core.inference.sampling import SamplerParams
 from app.core.inference.speculative import GenerationStats
+from app.core.infra.requests import GenerateRequest
 
 log = logging.getLogger("specchat.selftest")
 
@@ -49,7 +51,9 @@ class SelfTestReport:
                 f"draft tokens accepted, {self.tokens_per_second:.1f} tok/s, {self.seconds:.1f} s in all")
 
 
-def run_self_test(paths: AppPaths, model: Path | None = None) -> SelfTestReport:
+def run_self_test(paths: AppPaths, model: Path | None = None,
+                  extra_model_dirs: Iterable[str | Path] = ()) -> SelfTestReport:
+    """extra_model_dirs: the settings' library.extra_model_dirs (the caller read the settings)."""
     started = time.monotonic()
     if model is None:
         model = fetch_pypi_model(STARTER_MODEL, paths.models, paths.wheels)
@@ -58,13 +62,14 @@ def run_self_test(paths: AppPaths, model: Path | None = None) -> SelfTestReport:
     engine = Engine()
     try:
         main = engine.load_main(model, LoadOptions(n_ctx=1024))
-        library = ModelLibrary(configured_model_dirs(), paths.database)  # the library the window shows
+        # the library the window shows
+        library = ModelLibrary(configured_model_dirs(paths.models, extra_model_dirs), paths.database)
         library.scan()
         fits, _ = library.draft_candidates(main.info)
         best = pick_default_drafter(fits)
         draft_path = best.entry.path if best else str(model)
         draft = engine.load_draft(draft_path, LoadOptions(n_ctx=1024))
-        tokens, stop = engine.prompt({"messages": [{"role": "user", "content": PROMPT}]})
+        tokens, stop = engine.prompt(GenerateRequest(messages=({"role": "user", "content": PROMPT},)))
         greedy = SamplerParams(temperature=0.0)
         plain_stats, spec_stats = GenerationStats(), GenerationStats()
         plain = [e.token for e in engine.generate(tokens, plain_stats, max_tokens=TOKENS, sampling=greedy,

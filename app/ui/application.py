@@ -15,6 +15,7 @@ from app import APP_ID, APP_NAME, __version__
 from app.core.infra.logging_setup import log_file, setup_logging
 from app.core.infra.paths import app_paths
 from app.core.infra.resources import resource_path
+from app.workers.tasks import install_thread_excepthook
 
 log = logging.getLogger("specchat.ui")
 
@@ -22,16 +23,21 @@ log = logging.getLogger("specchat.ui")
 def _excepthook(etype: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
     text = "".join(traceback.format_exception(etype, value, tb))
     log.error("unhandled exception:\n%s", text)
+    show_unexpected_error(f"{type(value).__name__}: {value}")
+
+
+def show_unexpected_error(message: str) -> None:
+    """The one error dialog for what nobody caught (the GUI thread's excepthook and every other thread's)."""
     if QApplication.instance() is not None:
-        QMessageBox.critical(None, f"{APP_NAME}: unexpected error", crash_message(value))
+        QMessageBox.critical(None, f"{APP_NAME}: unexpected error", crash_message(message))
 
 
-def crash_message(value: BaseException) -> str:
+def crash_message(message: str) -> str:
     """What the error dialog says: the error, and the file that holds its traceback (or why there is none)."""
     where = log_file()
     details = (f"The details (traceback) are in the log:\n{where}" if where is not None else
                "No log file could be written (see the terminal's output for the details).")
-    return f"{type(value).__name__}: {value}\n\n{details}"
+    return f"{message}\n\n{details}"
 
 
 _QT_LEVELS = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO,
@@ -73,6 +79,7 @@ def run_app(argv: list[str]) -> int:
     sys.excepthook = _excepthook
     qInstallMessageHandler(_qt_message)
     app = create_application(argv)
+    install_thread_excepthook(show_unexpected_error)  # exceptions in threads: logged and shown, not only stderr
     from app.ui.main_window import MainWindow
 
     window = MainWindow()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import logging
+from dataclasses import replace
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent
@@ -17,6 +18,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QHeaderV
                                QProgressBar, QPushButton, QSpinBox, QSplitter, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
+from app.core.infra.requests import (BenchRequest, GenerateRequest, SamplerParams, SpeculationConfig,
+                                     parse_draft_token_list)
 from app.ui.bench_plot import BenchPlot
 from app.ui.screen_fit import fit_to_screen
 from app.workers.engine_worker import EngineHost
@@ -27,11 +30,11 @@ PROMPT_WORDS = 12  # the prompt is named by its first words
 CANCELLED = "the benchmark was cancelled"  # app/core/inference/bench.py BenchCancelled's message
 
 
-def prompt_text(request: dict) -> str:
+def prompt_text(request: GenerateRequest) -> str:
     """The text the benchmark runs on: the last user message, or the raw prompt."""
-    if "raw" in request:
-        return str(request["raw"])
-    users = [m.get("content", "") for m in request.get("messages", []) if m.get("role") == "user"]
+    if request.raw is not None:
+        return request.raw
+    users = [m.get("content", "") for m in request.messages if m.get("role") == "user"]
     return users[-1] if users else ""
 
 
@@ -40,10 +43,10 @@ def first_words(text: str, n: int = PROMPT_WORDS) -> str:
     return " ".join(words[:n]) + ("…" if len(words) > n else "")
 
 
-def drafter_text(speculation: dict, draft_name: str | None) -> str:
-    if speculation.get("mode") == "ngram":
-        return f"n-gram prompt lookup (n = {speculation.get('ngram_size', 3)}, no draft model)"
-    if speculation.get("mode") == "draft":
+def drafter_text(mode: str, ngram_size: int, draft_name: str | None) -> str:
+    if mode == "ngram":
+        return f"n-gram prompt lookup (n = {ngram_size}, no draft model)"
+    if mode == "draft":
         return draft_name or "none loaded: choose one in the sidebar"
     return "none (speculation is off)"
 
@@ -56,7 +59,8 @@ class BenchPanel(QDialog):
         self.setWindowTitle("Benchmark: plain vs speculative")
         self.host = host
         self.request_id = 0  # the run in flight, 0 when none
-        self.request: dict = {}
+        self.request: GenerateRequest | None = None
+        self.names: tuple[str | None, str | None] = (None, None)  # the loaded main and draft, before a run
         self.best: object = None
         self.report: dict | None = None
 
@@ -132,10 +136,12 @@ class BenchPanel(QDialog):
         fit_to_screen(self, 760, 680)
 
     # ---- requests -----------------------------------------------------------------------------------------------
-    def set_request(self, request: dict) -> None:
-        """The prompt ({"messages"} or {"raw"}), the speculation mode/options to compare with plain, and the names
-        of the loaded main and draft models ("main_name", "draft_name") to show before a run."""
+    def set_request(self, request: GenerateRequest | None, main_name: str | None = None,
+                    draft_name: str | None = None) -> None:
+        """The prompt and the speculation mode/options to compare with plain (None: no prompt yet), and the names
+        of the loaded main and draft models to show before a run."""
         self.request = request
+        self.names = (main_name, draft_name)
         if not self.request_id:
             self._show_tested()
 
@@ -145,8 +151,7 @@ class BenchPanel(QDialog):
 
     def run(self) -> None:
         try:
-            parts = [v.strip() for v in self.draft_tokens.text().split(",") if v.strip()]
-            ks: list[int | str] = [v if v == "auto" else int(v) for v in parts]
+            ks = parse_draft_token_list(self.draft_tokens.text())
             if any(isinstance(k, int) and not 1 <= k <= 64 for k in ks):
                 raise ValueError
         except ValueError:
@@ -160,7 +165,7 @@ class BenchPanel(QDialog):
             self.status.setText("No prompt: type a question in the chat box (or open a chat that has one), then "
                                 "open the benchmark again.")
             return
-        if self.request.get("speculation", {}).get("mode", "off") == "off":
+        if self.request.speculation.mode == "off":
             self.status.setText("Speculation is off: choose a draft model or n-gram lookup in the sidebar first; "
                                 "the benchmark compares it with plain decoding.")
             return
@@ -173,8 +178,9 @@ class BenchPanel(QDialog):
         self.apply_button.setEnabled(False)
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.request_id = self.host.bench({**self.request, "draft_tokens": ks,
-                                           "max_tokens": self.max_tokens.value(), "rounds": self.rounds.value()})
+        # greedy: every speculative output is checked against plain (`bench --temp` measures sampled speeds)
+        prompt = replace(self.request, max_tokens=self.max_tokens.value(), sampling=SamplerParams())
+        self.request_id = self.host.bench(BenchRequest(prompt, tuple(ks), self.rounds.value()))
         self._show_tested()
 
     def cancel(self) -> None:
@@ -243,13 +249,12 @@ class BenchPanel(QDialog):
         (what was measured), else from the request (what will be)."""
         req, rep = self.request, self.report
         text = prompt_text(req) if req else ""
-        spec = dict(req.get("speculation", {})) if req else {}
+        spec = req.speculation if req else SpeculationConfig()
         models = rep.get("models", {}) if rep else {}
-        main = models.get("main") or (req.get("main_name") if req else None) or "none loaded"
-        if rep:
-            spec["mode"] = rep.get("mode", spec.get("mode"))
-            spec["ngram_size"] = models.get("ngram_size", spec.get("ngram_size", 3))
-        draft = drafter_text(spec, models.get("draft") or (req.get("draft_name") if req else None))
+        main = models.get("main") or self.names[0] or "none loaded"
+        mode = rep.get("mode", spec.mode) if rep else spec.mode
+        ngram_size = models.get("ngram_size", spec.ngram_size)
+        draft = drafter_text(mode, ngram_size, models.get("draft") or self.names[1])
         if not text.strip():
             prompt = "<i>none — type a question in the chat box, then open the benchmark again</i>"
         else:
@@ -260,9 +265,8 @@ class BenchPanel(QDialog):
             t = float(rep["temperature"])
             temp = (f"{t:g} (greedy: each output checked against plain)" if t == 0 else
                     f"{t:g}, seeds {', '.join(map(str, rep.get('seeds', [])))}")
-        else:  # what the engine worker runs when the request carries no sampler: greedy
-            t = float((req.get("sampling") or {}).get("temperature", 0.0)) if req else 0.0
-            temp = "0 (greedy: each output checked against plain)" if t == 0 else f"{t:g}"
+        else:  # the panel runs greedy (see run())
+            temp = "0 (greedy: each output checked against plain)"
         heading = "Tested" if rep else "Will test"
         self.tested.setText(f"<b>{heading}:</b> {prompt}<br><b>Main:</b> {html.escape(main)} · "
                             f"<b>Draft:</b> {html.escape(draft)}<br><b>Temperature:</b> {temp}")

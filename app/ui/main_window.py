@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import replace
 
 from PySide6.QtCore import QByteArray, QFileSystemWatcher, QModelIndex, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence, QResizeEvent
@@ -47,6 +48,9 @@ RECENT_ANSWERS = 5
 
 
 def footer_text(stats: dict, draft_name: str) -> str:
+    """The answer's figures; none for an answer that never finished (no made-up "0.0 tok/s · 0 tokens")."""
+    if "generated_tokens" not in stats:
+        return stats.get("error", "")
     parts = [f"{stats.get('tokens_per_second', 0):.1f} tok/s", f"{stats.get('generated_tokens', 0)} tokens",
              f"{stats.get('ttft_s', 0):.2f} s to first token", stats.get("stop_reason", "")]
     if stats.get("drafted"):
@@ -82,7 +86,8 @@ class MainWindow(QMainWindow):
         self.store = ChatStore(self.paths.chats)
         self.guard = LoadGuard(self.paths.data / STATE_FILE)  # read before any load: last run's crash, if any
         self.host = EngineHost(self, self.guard)
-        self.scanner = LibraryScanner(configured_model_dirs(), self.paths.database)
+        self.model_dirs = configured_model_dirs(self.paths.models, self.settings.library.extra_model_dirs)
+        self.scanner = LibraryScanner(self.model_dirs, self.paths.database)
         self.downloads = DownloadHost(self.paths)
         self.hub_tasks = HubTasks(self.downloads.client)
         self.downloads_window: DownloadsWindow | None = None
@@ -97,6 +102,7 @@ class MainWindow(QMainWindow):
         self.recent_acceptance: list[float] = []
         self.library: list[LibraryEntry] = []
         self._pending_draft = ""  # a draft to load once the mode is "draft" and no draft is loaded
+        self._loading_draft = ""  # the draft asked of the engine last (a GPU out-of-memory retry reloads it)
         self.bench_panel: BenchPanel | None = None
         self._autoload_first = False  # load the first model that appears (after the welcome panel fetched one)
         self._asked_draft = ""  # the draft the user chose in this session
@@ -113,14 +119,14 @@ class MainWindow(QMainWindow):
             self.resize(1280, 800)
         self._share_width()
         self.sidebar.apply_settings(self.settings)
-        self.view.show_highlights = self.settings.speculative.visualize_accepted
+        self.view.show_highlights = self.settings.ui.visualize_accepted
         self.refresh_chats()
         # the library follows the models dirs: a file dropped in, downloaded or deleted triggers a rescan
         self.rescan_timer = QTimer(self)
         self.rescan_timer.setSingleShot(True)
         self.rescan_timer.setInterval(RESCAN_DEBOUNCE_MS)
         self.rescan_timer.timeout.connect(self.scanner.scan)
-        self.watcher = QFileSystemWatcher([str(d) for d in configured_model_dirs() if d.is_dir()], self)
+        self.watcher = QFileSystemWatcher([str(d) for d in self.model_dirs if d.is_dir()], self)
         self.watcher.directoryChanged.connect(lambda _: self.rescan_timer.start())
         QTimer.singleShot(0, self.scanner.scan)
 
@@ -229,8 +235,9 @@ class MainWindow(QMainWindow):
         self.sidebar.unloadMainRequested.connect(lambda: self.host.requestUnload.emit("main"))
         self.sidebar.draftChosen.connect(self.choose_draft)
         self.sidebar.visualizeToggled.connect(self.view.set_show_highlights)
-        self.sidebar.mode.currentIndexChanged.connect(self._maybe_load_default_draft)
+        self.sidebar.modeChanged.connect(self._maybe_load_default_draft)
         self.scanner.scanned.connect(self._library_scanned)
+        self.scanner.failed.connect(lambda message: self.statusBar().showMessage(message, 15000))
         self.scanner.candidates.connect(self._draft_candidates)
         self.host.loadProgress.connect(lambda role, f: self.sidebar.set_loading(f) if role == "main" else None)
         self.host.modelLoaded.connect(self._model_loaded)
@@ -336,11 +343,10 @@ class MainWindow(QMainWindow):
         messages = ([{"role": "system", "content": chat.system_prompt}] if chat.system_prompt else []) + \
             [{"role": m.role, "content": m.content} for m in history]
         self.view.set_messages([self._shown(m) for m in history])
-        spec = self.sidebar.speculation_request()
-        if spec["mode"] == "draft" and not self.draft_name:
-            spec["mode"] = "off"  # no draft loaded (none compatible, or still loading): plain decoding
-        request = {"messages": messages, "max_tokens": self.sidebar.max_tokens.value(),
-                   "sampling": self.sidebar.sampling_request(), "speculation": spec}
+        request = self.sidebar.request(messages)
+        if request.speculation.mode == "draft" and not self.draft_name:
+            # no draft loaded (none compatible, or still loading): plain decoding
+            request = replace(request, speculation=replace(request.speculation, mode="off"))
         self.answer = self.store.start_answer(self.chat_id)
         self.pieces = []
         self.last_checkpoint = time.monotonic()
@@ -359,7 +365,7 @@ class MainWindow(QMainWindow):
 
     def _live_stats(self, request_id: int, live: dict) -> None:
         if request_id == self.request_id:
-            acc = f" · acceptance {live['acceptance_rate']:.0%}" if self.sidebar.mode.currentData() != "off" else ""
+            acc = f" · acceptance {live['acceptance_rate']:.0%}" if self.sidebar.mode_key() != "off" else ""
             self.live.setText(f"{live['tokens_per_second']:.1f} tok/s · {live['generated_tokens']} tokens{acc}")
 
     def _finished(self, request_id: int, stats: dict) -> None:
@@ -380,7 +386,8 @@ class MainWindow(QMainWindow):
         if self.answer is not None:
             content = "".join(t for t, _ in self.pieces)
             spans = spans_from_flags(self.pieces)
-            stats = {**stats, "draft_name": self.draft_name if stats.get("drafted") else ""}
+            if stats:  # an interrupted answer has no figures: none are made up, saved or shown
+                stats = {**stats, "draft_name": self.draft_name if stats.get("drafted") else ""}
             self.store.save_answer(self.answer.id, content, spans, stats, state=state)
             self.view.end_answer(ShownMessage("assistant", content, spans,
                                               footer_text(stats, self.draft_name) if stats else "", state,
@@ -485,22 +492,14 @@ class MainWindow(QMainWindow):
             question = text
         else:
             question = next((m.content for m in reversed(history) if m.role == "user"), "")
-        spec = self.sidebar.speculation_request()
-        self.bench_panel.set_request({"messages": [{"role": "user", "content": question}] if question else [],
-                                      "speculation": spec, "main_name": (self.main_summary or {}).get("name"),
-                                      "draft_name": self.draft_name})
+        messages = [{"role": "user", "content": question}] if question else []
+        self.bench_panel.set_request(self.sidebar.request(messages), (self.main_summary or {}).get("name"),
+                                     self.draft_name)
         self.bench_panel.show()
         self.bench_panel.raise_()
 
     def _apply_bench(self, best: object) -> None:
-        s = self.sidebar
-        if best == 0:
-            s.mode.setCurrentIndex(s.mode.findData("off"))
-        elif best == "auto":
-            s.auto_k.setChecked(True)
-        else:
-            s.auto_k.setChecked(False)
-            s.draft_tokens.setValue(int(best))  # type: ignore[call-overload]
+        self.sidebar.apply_draft_length(best)  # type: ignore[arg-type]
         self.statusBar().showMessage(f"Applied: {'speculation off' if best == 0 else f'draft tokens {best}'}", 5000)
 
     # ---- models ---------------------------------------------------------------------------------------------
@@ -537,12 +536,7 @@ class MainWindow(QMainWindow):
     def load_main(self, path: str, without_rpc: str = "") -> None:
         self.sidebar.set_loading(0.0)
         self.sidebar.set_main_state(None)
-        options = {"n_ctx": self.sidebar.n_ctx.value(), "n_gpu_layers": self.settings.runtime.n_gpu_layers,
-                   "n_threads": self.settings.runtime.n_threads}
-        rpc = self.sidebar.rpc_servers.load_option(without_rpc)
-        if rpc:
-            options["rpc"] = rpc
-        self.host.requestLoad.emit("main", path, options)
+        self.host.requestLoad.emit("main", path, self.sidebar.load_options(self.settings.runtime, without_rpc))
 
     def _model_loaded(self, role: str, summary: dict) -> None:
         if role == "main":
@@ -557,22 +551,30 @@ class MainWindow(QMainWindow):
             self.draft_name, self.draft_path = summary["name"], summary["path"]
             self._refresh_drafts()
 
-    def _load_failed(self, role: str, message: str, retry_layers: int) -> None:
+    def _load_failed(self, role: str, message: str, retry_layers: int, kept: dict) -> None:
+        """`kept`: what the engine still holds for the role (loads unload first, so often nothing): the window
+        shows exactly that, never "No model loaded" while a model is still in memory, or the reverse."""
         self.sidebar.set_loading(None)
         if role == "main":
-            self.main_summary = None
-            self.sidebar.set_main_state(None, message)
+            self.main_summary = kept or None
+            self.sidebar.set_main_state(kept or None, message)
+            if not kept:
+                self.draft_name = self.draft_path = ""
+                self.sidebar.set_draft_candidates([], [], "")
         else:
-            self.draft_name = self.draft_path = ""
+            self.draft_name, self.draft_path = kept.get("name", ""), kept.get("path", "")
             self.sidebar.set_advice([message])
         if retry_layers >= 0:
             answer = QMessageBox.question(self, "Not enough GPU memory",
                                           f"{message}\n\nTry again with {retry_layers} GPU layers?")
             if answer == QMessageBox.StandardButton.Yes:
-                target = self.settings.runtime if role == "main" else self.settings.speculative
-                setattr(target, "n_gpu_layers" if role == "main" else "draft_gpu_layers", retry_layers)
                 if role == "main":
+                    self.settings.runtime = replace(self.settings.runtime, n_gpu_layers=retry_layers)
                     self.load_main(self.sidebar.selected_main())
+                else:  # the sidebar's row is the draft's setting: it changes there, and the draft loads again
+                    self.sidebar.set_draft_gpu_layers(retry_layers)
+                    self._pending_draft = self._loading_draft
+                    self._maybe_load_default_draft()
 
     def _model_unloaded(self, role: str) -> None:
         if role == "main":
@@ -589,9 +591,9 @@ class MainWindow(QMainWindow):
                           default: DraftCandidate | None) -> None:
         if not self.main_summary or main_path != self.main_summary["path"]:
             return  # an answer for a main model that is no longer loaded
-        chosen = self.settings.speculative.draft_for_main.get(main_path)
+        chosen = self.settings.drafts.draft_for_main.get(main_path)
         note = ""
-        if chosen is None and self.settings.speculative.default_drafter and default is not None:
+        if chosen is None and self.sidebar.default_drafter_on() and default is not None:
             if self.guard.has_loaded(default.entry.path):
                 chosen = default.entry.path
                 note = "Attached automatically: the smallest compatible draft that fits the size advice."
@@ -615,16 +617,15 @@ class MainWindow(QMainWindow):
 
     def _maybe_load_default_draft(self) -> None:
         want = self._pending_draft
-        if want and self.main_summary and self.sidebar.mode.currentData() == "draft" and not self.draft_name:
+        if want and self.main_summary and self.sidebar.mode_key() == "draft" and not self.draft_name:
             self._pending_draft = ""
-            self.host.requestLoad.emit("draft", want, {"n_ctx": self.sidebar.n_ctx.value(),
-                                                       "n_gpu_layers": self.sidebar.draft_gpu_layers.value(),
-                                                       "n_threads": self.settings.runtime.n_threads})
+            self._loading_draft = want
+            self.host.requestLoad.emit("draft", want, self.sidebar.draft_load_options(self.settings.runtime))
 
     def choose_draft(self, path: str) -> None:
         if not self.main_summary:
             return
-        self.settings.speculative.draft_for_main[self.main_summary["path"]] = path
+        self.settings.drafts.draft_for_main[self.main_summary["path"]] = path
         self.sidebar.select_draft(path)  # the choice and its advice show at once, not after a rescan
         self.draft_name = self.draft_path = ""
         self._asked_draft = path  # the user's own choice: loaded even if it never loaded here before

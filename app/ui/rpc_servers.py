@@ -7,13 +7,18 @@ The draft model always stays on this machine.
 
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QGroupBox, QHBoxLayout, QLineEdit, QListWidget, QListWidgetItem, QMessageBox,
                                QPushButton, QVBoxLayout, QWidget)
 
-from app.core.inference.rpc import RpcServers
+from app.core.inference.rpc import parse_servers
+from app.core.infra.requests import RpcServers
 from app.core.inference.rpc_protocol import parse_endpoint
 from app.workers.rpc_check_worker import RpcChecker
+
+log = logging.getLogger("specchat.ui")
 
 SECURITY_NOTE = ("llama.cpp's RPC protocol has no authentication: use servers on networks you trust only "
                  "(start one with `python -m app rpc-server`).")
@@ -64,17 +69,17 @@ class RpcServersBox(QGroupBox):
             self._append(ep)
         self.split.setText(split)
 
-    def load_option(self, without: str = "") -> dict | None:
-        """The load options' "rpc" entry (engine_worker makes RpcServers of it), or None without servers.
-        without: a server to leave out this time (it was lost); a manual split loses its weight."""
+    def servers(self) -> RpcServers:
+        """The list and the split as load options take them. A split that is not numbers is dropped (with its
+        reason as the field's tooltip): the load then splits by free memory, as the empty field says."""
         try:
-            servers = RpcServers.parse(",".join(self.endpoints()), self.split.text()).without(without)
-        except ValueError:  # a bad split: passed on as typed, so the load fails with the reason
+            servers = parse_servers(",".join(self.endpoints()), self.split.text())
+            self.split.setToolTip("")
+        except ValueError as e:
+            log.warning("RPC split ignored: %s", e)
+            self.split.setToolTip(f"Ignored: {e}")
             servers = RpcServers(tuple(self.endpoints()), ())
-            return {"endpoints": list(servers.endpoints), "split": self.split.text().split(",")}
-        if not servers.endpoints:
-            return None
-        return {"endpoints": list(servers.endpoints), "split": list(servers.split)}
+        return servers
 
     def _append(self, endpoint: str, state: str = "not checked") -> None:
         item = QListWidgetItem(f"{endpoint} — {state}")

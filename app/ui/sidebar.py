@@ -7,12 +7,15 @@ app/core/models/compat.py), and the disclosure below it names every other model 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QProgressBar, QPushButton, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from app.core.models.labels import others_dont_fit
 from app.core.models.library import DraftCandidate, LibraryEntry
+from app.core.infra.requests import DraftTokens, GenerateRequest, LoadOptions, SamplerParams, SpeculationConfig
 from app.core.infra.settings import Settings
 from app.ui.item_models import ModelListModel, ModelRoles, model_label
 from app.ui.rpc_servers import RpcServersBox
@@ -20,10 +23,21 @@ from app.ui.rpc_servers import RpcServersBox
 MODES = [("off", "Off"), ("draft", "Draft model"), ("ngram", "N-gram (prompt lookup)")]
 
 
+def _sampling_rows() -> list[tuple[str, str, QWidget]]:
+    """(SamplerParams field, label, editor): one row per sampler setting the window shows. A new sampler field
+    is one line here; apply_settings, sampling() and the settings file follow from the field name."""
+    seed = _spin(-1, 2**31 - 1)
+    seed.setSpecialValueText("random")
+    return [("temperature", "Temperature", _dspin(0.0, 2.0, 0.05)), ("top_k", "Top-k", _spin(0, 1000)),
+            ("top_p", "Top-p", _dspin(0.0, 1.0, 0.01)), ("min_p", "Min-p", _dspin(0.0, 1.0, 0.01)),
+            ("repeat_penalty", "Repeat penalty", _dspin(1.0, 2.0, 0.05)), ("seed", "Seed", seed)]
+
+
 class Sidebar(QWidget):
     loadMainRequested = Signal(str)
     unloadMainRequested = Signal()
     draftChosen = Signal(str)  # path, or "" for none
+    modeChanged = Signal(str)  # the speculation mode: off | draft | ngram
     visualizeToggled = Signal(bool)
     downloadsRequested = Signal()
     findDraftRequested = Signal()
@@ -51,6 +65,7 @@ class Sidebar(QWidget):
         self.load_progress.hide()
         form.addWidget(self.load_progress)
         self.model_state = QLabel("No model loaded")
+        self.model_state.setTextFormat(Qt.TextFormat.RichText)  # set_main_state escapes what it puts in
         self.model_state.setWordWrap(True)
         form.addWidget(self.model_state)
         self.downloads_button = QPushButton("Models && downloads…")
@@ -64,18 +79,16 @@ class Sidebar(QWidget):
         # ---- generation -----------------------------------------------------------------------------------------
         gen = QGroupBox("Generation")
         g = QFormLayout(gen)
-        self.temperature = _dspin(0.0, 2.0, 0.05)
-        self.top_k = _spin(0, 1000)
-        self.top_p = _dspin(0.0, 1.0, 0.01)
-        self.min_p = _dspin(0.0, 1.0, 0.01)
+        self._sampling = SamplerParams()  # fields without a row keep what the settings said
+        self.sampling_fields: dict[str, QWidget] = {}
+        for name, label, w in _sampling_rows():
+            self.sampling_fields[name] = w
+            setattr(self, name, w)  # sidebar.temperature etc.: for tests driving the widgets as a user would
+            g.addRow(label, w)
         self.max_tokens = _spin(1, 32768)
         self.n_ctx = _spin(256, 131072, 256)
-        self.seed = _spin(-1, 2**31 - 1)
-        self.seed.setSpecialValueText("random")
-        for label, w in (("Temperature", self.temperature), ("Top-k", self.top_k), ("Top-p", self.top_p),
-                         ("Min-p", self.min_p), ("Max tokens", self.max_tokens), ("Context", self.n_ctx),
-                         ("Seed", self.seed)):
-            g.addRow(label, w)
+        g.addRow("Max tokens", self.max_tokens)
+        g.addRow("Context", self.n_ctx)
         layout.addWidget(gen)
 
         # ---- speculative decoding -------------------------------------------------------------------------------
@@ -85,6 +98,7 @@ class Sidebar(QWidget):
         for key, text in MODES:
             self.mode.addItem(text, key)
         self.mode.currentIndexChanged.connect(self._mode_changed)
+        self.mode.currentIndexChanged.connect(lambda: self.modeChanged.emit(self.mode.currentData()))
         s.addRow("Mode", self.mode)
         self.draft_models = ModelListModel()
         self.draft_combo = QComboBox()
@@ -99,9 +113,11 @@ class Sidebar(QWidget):
         self.draft_combo.activated.connect(self._draft_activated)
         s.addRow("Draft model", self.draft_combo)
         self.draft_note = QLabel("")
+        self.draft_note.setTextFormat(Qt.TextFormat.PlainText)  # it names files: "<b>.gguf" is a name, not markup
         self.draft_note.setWordWrap(True)
         s.addRow(self.draft_note)
         self.advice = QLabel("")  # right under the draft: too large, low acceptance, a failed draft load
+        self.advice.setTextFormat(Qt.TextFormat.RichText)  # set_advice escapes each line
         self.advice.setWordWrap(True)
         self.advice.setStyleSheet("color: #b26b00")
         s.addRow(self.advice)
@@ -131,6 +147,9 @@ class Sidebar(QWidget):
         row.addWidget(self.draft_tokens, 1)
         row.addWidget(self.auto_k)
         s.addRow("Draft tokens", row)
+        self.min_draft = _spin(0, 32)
+        self.min_draft.setToolTip("Drafts shorter than this are dropped: a verify row costs more than they save")
+        s.addRow("Min draft", self.min_draft)
         self.p_min = _dspin(0.0, 1.0, 0.05)
         s.addRow("p-min", self.p_min)
         self.ngram_size = _spin(1, 8)
@@ -149,28 +168,76 @@ class Sidebar(QWidget):
         layout.addStretch(1)
         self._mode_changed()
 
-    # ---- settings -------------------------------------------------------------------------------------------
-    def _bindings(self) -> list[tuple[str, str, QWidget]]:
-        """(settings section, field, widget): one table both directions read."""
-        return [("generation", "temperature", self.temperature), ("generation", "top_k", self.top_k),
-                ("generation", "top_p", self.top_p), ("generation", "min_p", self.min_p),
-                ("generation", "max_tokens", self.max_tokens), ("generation", "seed", self.seed),
-                ("runtime", "n_ctx", self.n_ctx), ("speculative", "mode", self.mode),
-                ("speculative", "draft_tokens", self.draft_tokens), ("speculative", "auto_draft_tokens", self.auto_k),
-                ("speculative", "p_min", self.p_min), ("speculative", "ngram_size", self.ngram_size),
-                ("speculative", "draft_gpu_layers", self.draft_gpu_layers),
-                ("speculative", "visualize_accepted", self.visualize),
-                ("speculative", "default_drafter", self.default_drafter)]
-
+    # ---- settings: typed in, typed out ---------------------------------------------------------------------
     def apply_settings(self, st: Settings) -> None:
-        for section, name, widget in self._bindings():
-            _set_value(widget, getattr(getattr(st, section), name))
-        self.rpc_servers.set_servers(st.runtime.rpc_servers, st.runtime.rpc_split)
+        self.set_sampling(st.sampling)
+        self.set_speculation(st.speculation)
+        self.max_tokens.setValue(st.generation.max_tokens)
+        self.n_ctx.setValue(st.runtime.n_ctx)
+        self.draft_gpu_layers.setValue(st.drafts.gpu_layers)
+        self.visualize.setChecked(st.ui.visualize_accepted)
+        self.default_drafter.setChecked(st.drafts.default_drafter)
+        rpc = st.runtime.rpc
+        self.rpc_servers.set_servers(list(rpc.endpoints), ",".join(f"{w:g}" for w in rpc.split))
 
     def collect_settings(self, st: Settings) -> None:
-        for section, name, widget in self._bindings():
-            setattr(getattr(st, section), name, _value(widget))
-        st.runtime.rpc_servers, st.runtime.rpc_split = self.rpc_servers.endpoints(), self.rpc_servers.split.text()
+        st.sampling = self.sampling()
+        st.speculation = self.speculation()
+        st.generation.max_tokens = self.max_tokens.value()
+        st.runtime = replace(st.runtime, n_ctx=self.n_ctx.value(), rpc=self.rpc_servers.servers())
+        st.drafts.gpu_layers = self.draft_gpu_layers.value()
+        st.ui.visualize_accepted = self.visualize.isChecked()
+        st.drafts.default_drafter = self.default_drafter.isChecked()
+
+    def set_sampling(self, params: SamplerParams) -> None:
+        self._sampling = params
+        for name, w in self.sampling_fields.items():
+            _set_value(w, getattr(params, name))
+
+    def sampling(self) -> SamplerParams:
+        return replace(self._sampling, **{name: _value(w) for name, w in self.sampling_fields.items()})
+
+    def set_speculation(self, spec: SpeculationConfig) -> None:
+        self.mode.setCurrentIndex(max(0, self.mode.findData(spec.mode)))
+        self.draft_tokens.setValue(spec.draft_tokens)
+        self.auto_k.setChecked(spec.auto)
+        self.min_draft.setValue(spec.min_draft)
+        self.p_min.setValue(spec.p_min)
+        self.ngram_size.setValue(spec.ngram_size)
+
+    def speculation(self) -> SpeculationConfig:
+        return SpeculationConfig(mode=self.mode.currentData(), draft_tokens=self.draft_tokens.value(),
+                                 auto=self.auto_k.isChecked(), min_draft=self.min_draft.value(),
+                                 p_min=self.p_min.value(), ngram_size=self.ngram_size.value())
+
+    def apply_draft_length(self, k: DraftTokens) -> None:
+        """A benchmark's best: 0 turns speculation off, else the length (or auto) in the current mode."""
+        if k == 0:
+            self.mode.setCurrentIndex(self.mode.findData("off"))
+        else:
+            self.set_speculation(self.speculation().with_length(k))
+
+    def request(self, messages: list[dict[str, str]]) -> GenerateRequest:
+        """What the sidebar says to generate for these messages."""
+        return GenerateRequest(messages=tuple(messages), max_tokens=self.max_tokens.value(),
+                               sampling=self.sampling(), speculation=self.speculation())
+
+    def load_options(self, base: LoadOptions, without_rpc: str = "") -> LoadOptions:
+        """The main model's load options: the settings' with the sidebar's context length and RPC servers
+        (`without_rpc`: one to leave out this time, after it was lost)."""
+        return replace(base, n_ctx=self.n_ctx.value(), rpc=self.rpc_servers.servers().without(without_rpc))
+
+    def draft_load_options(self, base: LoadOptions) -> LoadOptions:
+        return replace(base.local(), n_ctx=self.n_ctx.value(), n_gpu_layers=self.draft_gpu_layers.value())
+
+    def set_draft_gpu_layers(self, layers: int) -> None:
+        self.draft_gpu_layers.setValue(layers)
+
+    def default_drafter_on(self) -> bool:
+        return self.default_drafter.isChecked()
+
+    def mode_key(self) -> str:
+        return self.mode.currentData()
 
     # ---- models ---------------------------------------------------------------------------------------------
     def set_library(self, usable: list[LibraryEntry], selected: str = "") -> None:
@@ -192,15 +259,16 @@ class Sidebar(QWidget):
     def set_main_state(self, summary: dict | None, error: str = "") -> None:
         self.main_loaded = bool(summary)
         self.load_button.setText("Unload" if summary else "Load")
+        # names come from GGUF metadata and errors quote paths: both are text, never markup
         if error:
-            self.model_state.setText(f"<span style='color:#c0392b'>{error}</span>")
+            self.model_state.setText(f"<span style='color:#c0392b'>{_esc(error)}</span>")
         elif summary:
             gpu = (f"GPU ({summary['backend']}): {summary['offloaded_layers']}/{summary['n_layers']} layers"
                    if summary["offloaded_layers"] else "CPU only")
             if any(name.startswith("RPC") for name, _ in summary.get("devices", [])):
-                gpu = "layers: " + " · ".join(f"{_esc(name)} {n}" for name, n in summary["devices"])
-            self.model_state.setText(f"<b>{summary['name']}</b><br>{gpu} · context {summary['n_ctx']}<br>"
-                                     f"<small>chat format: {summary['chat_format']}</small>")
+                gpu = "layers: " + " · ".join(f"{name} {n}" for name, n in summary["devices"])
+            self.model_state.setText(f"<b>{_esc(summary['name'])}</b><br>{_esc(gpu)} · context {summary['n_ctx']}"
+                                     f"<br><small>chat format: {_esc(summary['chat_format'])}</small>")
         else:
             self.model_state.setText("No model loaded")
 
@@ -226,15 +294,6 @@ class Sidebar(QWidget):
 
     def set_advice(self, lines: list[str]) -> None:
         self.advice.setText("<br>".join(_esc(a) for a in lines))
-
-    def speculation_request(self) -> dict:
-        mode = self.mode.currentData()
-        return {"mode": mode, "draft_tokens": self.draft_tokens.value(), "auto": self.auto_k.isChecked(),
-                "p_min": self.p_min.value(), "ngram_size": self.ngram_size.value()}
-
-    def sampling_request(self) -> dict:
-        return {"temperature": self.temperature.value(), "top_k": self.top_k.value(), "top_p": self.top_p.value(),
-                "min_p": self.min_p.value(), "seed": self.seed.value()}
 
     # ---- internals ------------------------------------------------------------------------------------------
     def _load_clicked(self) -> None:

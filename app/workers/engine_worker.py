@@ -22,13 +22,12 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.core.inference.bench import BenchCancelled, run_bench
-from app.core.inference.engine import Engine, SpeculationConfig
-from app.core.inference.llama_runtime import LoadOptions, ModelLoadError
+from app.core.inference.engine import Engine
+from app.core.inference.llama_runtime import ModelLoadError
 from app.core.inference.load_guard import LoadGuard
 from app.core.inference.load_probe import probe_model
-from app.core.inference.rpc import RpcServers
-from app.core.inference.sampling import SamplerParams
 from app.core.inference.speculative import GenerationStats
+from app.core.infra.requests import BenchRequest, GenerateRequest, LoadOptions
 
 log = logging.getLogger("specchat.worker")
 
@@ -48,7 +47,9 @@ def model_summary(engine: Engine, role: str) -> dict[str, Any]:
 class EngineWorker(QObject):
     loadProgress = Signal(str, float)  # role ("main" | "draft"), fraction 0..1
     modelLoaded = Signal(str, dict)  # role, model_summary()
-    loadFailed = Signal(str, str, int)  # role, message, a GPU layer count worth offering (-1: none)
+    # role, message, a GPU layer count worth offering (-1: none), what the engine holds for that role now
+    # (model_summary(), {} for nothing): unload-first switching means a failed load may leave nothing loaded
+    loadFailed = Signal(str, str, int, dict)
     modelUnloaded = Signal(str)  # role
     tokens = Signal(int, list)  # request id, [(text, from_draft), ...]
     liveStats = Signal(int, dict)  # request id, {"tokens_per_second", "acceptance_rate", "generated_tokens"}
@@ -64,7 +65,8 @@ class EngineWorker(QObject):
         self.guard = guard
         self._cancels: dict[int, threading.Event] = {}
         self._lock = threading.Lock()
-        self._load_cancel = threading.Event()
+        self._load_cancel = threading.Event()  # the running load (cleared when the next one starts)
+        self._closing = threading.Event()  # set once by shutdown: every load still queued is cancelled too
 
     # ---- called from the GUI thread ---------------------------------------------------------------------------
     def cancel(self, request_id: int) -> None:
@@ -74,6 +76,12 @@ class EngineWorker(QObject):
         event.set()
 
     def cancel_load(self) -> None:
+        self._load_cancel.set()
+
+    def begin_shutdown(self) -> None:
+        """Thread-safe: cancel the running load and every queued one (a load's start clears only its own flag,
+        so a shutdown's cancel cannot be wiped by the next queued load)."""
+        self._closing.set()
         self._load_cancel.set()
 
     @contextmanager
@@ -90,28 +98,26 @@ class EngineWorker(QObject):
                 self._cancels.pop(request_id, None)
 
     # ---- slots, run on the engine thread ----------------------------------------------------------------------
-    @Slot(str, str, dict)
-    def load(self, role: str, path: str, options: dict) -> None:
+    @Slot(str, str, object)
+    def load(self, role: str, path: str, opts: LoadOptions) -> None:
+        if self._closing.is_set():
+            self.loadFailed.emit(role, "loading cancelled: the app is closing", -1, model_summary(self.engine, role))
+            return
         self._load_cancel.clear()
 
         def progress(fraction: float) -> bool:
             self.loadProgress.emit(role, fraction)
-            return not self._load_cancel.is_set()
+            return not (self._load_cancel.is_set() or self._closing.is_set())
 
         guard = self.guard
         try:
-            if isinstance(options.get("rpc"), dict):  # the UI's {"endpoints": [...], "split": [...]}
-                rpc = options["rpc"]
-                options = {**options, "rpc": RpcServers(tuple(rpc["endpoints"]),
-                                                        tuple(float(w) for w in rpc.get("split", ())))}
-            opts = LoadOptions(**options)
             if guard is not None:
                 guard.begin(path, role)  # a crash from here on is seen at the next start
                 if not guard.has_loaded(path):
                     probe = probe_model(path)
                     if probe.crashed:
                         guard.failed(path)
-                        self.loadFailed.emit(role, probe.message, -1)
+                        self.loadFailed.emit(role, probe.message, -1, model_summary(self.engine, role))
                         return
             if role == "main":
                 self.engine.load_main(path, opts, progress)
@@ -121,9 +127,6 @@ class EngineWorker(QObject):
         except ModelLoadError as e:
             log.warning("loading %s failed: %s", path, e)
             self._failed(role, path, str(e), -1 if e.retry_gpu_layers is None else e.retry_gpu_layers)
-            return
-        except (TypeError, ValueError) as e:
-            self._failed(role, path, f"bad load options: {e}", -1)
             return
         except Exception as e:  # noqa: BLE001 - the UI must hear "loaded" or "load failed", never nothing
             log.exception("loading %s failed", path)
@@ -136,7 +139,7 @@ class EngineWorker(QObject):
     def _failed(self, role: str, path: str, message: str, retry_layers: int) -> None:
         if self.guard is not None:
             self.guard.failed(path)
-        self.loadFailed.emit(role, message, retry_layers)
+        self.loadFailed.emit(role, message, retry_layers, model_summary(self.engine, role))
 
     @Slot(str)
     def unload(self, role: str) -> None:
@@ -146,10 +149,8 @@ class EngineWorker(QObject):
             self.engine.unload_draft()
         self.modelUnloaded.emit(role)
 
-    @Slot(int, dict)
-    def generate(self, request_id: int, request: dict) -> None:
-        """request: {"messages": [...]} or {"raw": text}, plus "max_tokens", "sampling" (SamplerParams fields),
-        "speculation" (SpeculationConfig fields)."""
+    @Slot(int, object)
+    def generate(self, request_id: int, request: GenerateRequest) -> None:
         stats = GenerationStats()
         try:
             with self._cancel_event(request_id) as cancel:
@@ -168,13 +169,10 @@ class EngineWorker(QObject):
                                             "error": stats.error, "elapsed_s": round(stats.elapsed_s, 4),
                                             "rpc_lost": lost[0] if lost else ""})
 
-    def _stream(self, request_id: int, request: dict, stats: GenerationStats, cancel: threading.Event) -> None:
+    def _stream(self, request_id: int, request: GenerateRequest, stats: GenerationStats,
+                cancel: threading.Event) -> None:
         """Run one generation, emitting its events in batches of at most BATCH_S."""
-        prompt, stop = self.engine.prompt(request)
-        events = self.engine.generate(
-            prompt, stats, max_tokens=int(request.get("max_tokens", 1024)),
-            sampling=SamplerParams(**request.get("sampling", {})),
-            spec=SpeculationConfig(**request.get("speculation", {})), stop=stop, cancel=cancel)
+        events = self.engine.answer(request, stats, cancel)
         batch: list[tuple[str, bool]] = []
         last_emit = time.perf_counter()
         for ev in events:
@@ -193,18 +191,15 @@ class EngineWorker(QObject):
                                          "acceptance_rate": stats.acceptance_rate,
                                          "tokens_per_second": stats.tokens_per_second_now()})
 
-    @Slot(int, dict)
-    def bench(self, request_id: int, request: dict) -> None:
-        """request: {"messages": [...]} or {"raw": text}, "speculation" (the mode and options), "draft_tokens"
-        (list of k or "auto"), "max_tokens", "rounds"."""
+    @Slot(int, object)
+    def bench(self, request_id: int, request: BenchRequest) -> None:
         try:
             with self._cancel_event(request_id) as cancel:
-                prompt, _ = self.engine.prompt(request)
-                report = run_bench(self.engine, prompt, SpeculationConfig(**request["speculation"]),
-                                   request["draft_tokens"], int(request.get("max_tokens", 200)),
-                                   int(request.get("rounds", 2)),
+                prompt, _ = self.engine.prompt(request.prompt)
+                report = run_bench(self.engine, prompt, request.prompt.speculation, list(request.draft_tokens),
+                                   request.prompt.max_tokens, request.rounds,
                                    progress=lambda line, f: self.benchProgress.emit(request_id, line, f),
-                                   cancel=cancel)
+                                   cancel=cancel, sampling=request.prompt.sampling)
         except (BenchCancelled, ModelLoadError, ValueError, TypeError, RuntimeError) as e:
             report = {"error": str(e)}
         self.benchFinished.emit(request_id, report)
@@ -224,7 +219,7 @@ class EngineHost(QObject):
 
     loadProgress = Signal(str, float)
     modelLoaded = Signal(str, dict)
-    loadFailed = Signal(str, str, int)
+    loadFailed = Signal(str, str, int, dict)
     modelUnloaded = Signal(str)
     tokens = Signal(int, list)
     liveStats = Signal(int, dict)
@@ -232,10 +227,10 @@ class EngineHost(QObject):
     benchProgress = Signal(int, str, float)
     benchFinished = Signal(int, dict)
 
-    requestLoad = Signal(str, str, dict)
-    requestBench = Signal(int, dict)
+    requestLoad = Signal(str, str, object)  # role, path, LoadOptions
+    requestBench = Signal(int, object)  # request id, BenchRequest
     requestUnload = Signal(str)
-    requestGenerate = Signal(int, dict)
+    requestGenerate = Signal(int, object)  # request id, GenerateRequest
     requestShutdown = Signal()
 
     def __init__(self, parent: QObject | None = None, guard: LoadGuard | None = None) -> None:
@@ -255,12 +250,12 @@ class EngineHost(QObject):
         self.thread.start()
         self._next_id = 0
 
-    def generate(self, request: dict) -> int:
+    def generate(self, request: GenerateRequest) -> int:
         self._next_id += 1
         self.requestGenerate.emit(self._next_id, request)
         return self._next_id
 
-    def bench(self, request: dict) -> int:
+    def bench(self, request: BenchRequest) -> int:
         self._next_id += 1
         self.requestBench.emit(self._next_id, request)
         return self._next_id
@@ -272,7 +267,11 @@ class EngineHost(QObject):
         """Cancel what runs, free the models on their own thread, and end the thread."""
         for rid in range(1, self._next_id + 1):
             self.worker.cancel(rid)
-        self.worker.cancel_load()
+        self.worker.begin_shutdown()
         self.requestShutdown.emit()
         self.thread.quit()
-        self.thread.wait(timeout_ms)
+        if not self.thread.wait(timeout_ms):
+            log.error("the engine thread did not end within %d ms", timeout_ms)
+            return
+        # quit() can end the loop before the queued shutdown ran: with the thread gone, free the models here
+        self.worker.engine.close()

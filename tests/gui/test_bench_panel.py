@@ -11,6 +11,7 @@ import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QTimer
 
+from app.core.infra.requests import GenerateRequest, LoadOptions, SpeculationConfig
 from app.ui.bench_panel import BenchPanel, first_words
 from app.workers.engine_worker import EngineHost
 
@@ -22,23 +23,24 @@ PROMPT = "red green blue red green blue red green blue and then some more words 
 def host(qtbot, fixtures: dict[str, Path]) -> Iterator[EngineHost]:
     h = EngineHost()
     with qtbot.waitSignal(h.modelLoaded, timeout=LONG):
-        h.requestLoad.emit("main", str(fixtures["base"]), {"n_ctx": 1024})
+        h.requestLoad.emit("main", str(fixtures["base"]), LoadOptions(n_ctx=1024))
     yield h
     h.stop()
 
 
 def load_draft(qtbot, host: EngineHost, path: Path) -> str:
     with qtbot.waitSignal(host.modelLoaded, timeout=LONG) as loaded:
-        host.requestLoad.emit("draft", str(path), {"n_ctx": 1024})
+        host.requestLoad.emit("draft", str(path), LoadOptions(n_ctx=1024))
     return loaded.args[1]["name"]
 
 
-def panel_for(qtbot, host: EngineHost, mode: str, **extra: object) -> BenchPanel:
+def panel_for(qtbot, host: EngineHost, mode: str, main_name: str | None = None,
+              draft_name: str | None = None) -> BenchPanel:
     panel = BenchPanel(host)
     qtbot.addWidget(panel)
-    panel.set_request({"messages": [{"role": "user", "content": PROMPT}],
-                       "speculation": {"mode": mode, "draft_tokens": 4, "auto": False, "p_min": 0.0,
-                                       "ngram_size": 2}, **extra})
+    panel.set_request(GenerateRequest(messages=({"role": "user", "content": PROMPT},),
+                                      speculation=SpeculationConfig(mode=mode, draft_tokens=4, ngram_size=2)),
+                      main_name, draft_name)
     panel.show()
     return panel
 
@@ -141,10 +143,10 @@ def test_errors_and_bad_input_are_messages(qtbot, host: EngineHost) -> None:
     assert "error" in report
     assert panel.status.text() == f"The benchmark stopped: {report['error']}" and panel.run_button.isEnabled()
 
-    panel.set_request({"messages": [], "speculation": {"mode": "ngram"}})
+    panel.set_request(GenerateRequest(speculation=SpeculationConfig(mode="ngram")))
     panel.run_button.click()
     assert panel.status.text().startswith("No prompt") and not panel.running
-    panel.set_request({"messages": [{"role": "user", "content": "hi"}], "speculation": {"mode": "off"}})
+    panel.set_request(GenerateRequest(messages=({"role": "user", "content": "hi"},)))
     panel.run_button.click()
     assert panel.status.text().startswith("Speculation is off") and not panel.running
 

@@ -163,3 +163,33 @@ def test_find_drafts_for_a_model_still_on_the_hub(qtbot, hub: FakeHub) -> None:
     repos = [d.drafts_tree.topLevelItem(i).text(0) for i in range(d.drafts_tree.topLevelItemCount())]
     assert repos[0] == "t/Tiny-Draft-GGUF" and "t/Tiny-Main-GGUF" not in repos  # never its own repo
     assert app_paths().models.exists() and not any(app_paths().models.rglob("*.gguf"))  # nothing downloaded
+
+
+def test_a_job_change_while_the_window_opens_is_not_lost(qtbot, fixtures: dict[str, Path]) -> None:
+    """A transfer thread reports a change after the window copied the queue and before it listened: the change
+    must still arrive (the window once copied host.jobs() first and connected jobChanged after)."""
+    import threading
+
+    from app.core.hub.download_jobs import DownloadJob
+    from app.ui.downloads_window import DownloadsWindow
+    from app.workers.download_worker import DownloadHost, HubTasks
+
+    host = DownloadHost(app_paths().ensure())
+    job = DownloadJob("j1", "t/Tiny-GGUF", "main", "tiny.gguf", [], "t/Tiny-GGUF/tiny.gguf", State.RUNNING)
+    snapshot = host.jobs
+
+    def jobs_then_a_change() -> list:
+        jobs = snapshot()  # the queue as it was: empty
+        changer = threading.Thread(target=host.jobChanged.emit, args=(job,))
+        changer.start()  # the change comes from another thread, as the manager's listener does
+        changer.join()
+        return jobs
+
+    host.jobs = jobs_then_a_change  # type: ignore[method-assign]
+    window = DownloadsWindow(host, HubTasks(host.client))
+    qtbot.addWidget(window)
+    try:
+        qtbot.waitUntil(lambda: window.jobs.rowCount() == 1, timeout=5_000)
+        assert window.jobs.index(0).data(DownloadRoles.State) == "running"
+    finally:
+        host.shutdown()

@@ -7,9 +7,10 @@ import pytest
 from app.core.inference.engine import Engine, SpeculationConfig
 from app.core.inference.llama_runtime import LoadOptions
 from app.core.inference.speculative import GenerationStats
+from app.core.infra.requests import GenerateRequest
 from app.workers.engine_worker import EngineHost
 
-CTX = {"n_ctx": 256}
+CTX = LoadOptions(n_ctx=256)
 
 
 @pytest.fixture
@@ -34,8 +35,8 @@ def test_streamed_batches_equal_the_engines_own_events(qtbot, host, fixtures):
     load(qtbot, host, "draft", fixtures["base"])
     received: list[tuple[str, bool]] = []
     host.tokens.connect(lambda rid, batch: received.extend(batch))
-    request = {"raw": "The quick brown fox", "max_tokens": 40,
-               "speculation": {"mode": "draft", "draft_tokens": 3}}
+    request = GenerateRequest(raw="The quick brown fox", max_tokens=40,
+                              speculation=SpeculationConfig(mode="draft", draft_tokens=3))
     with qtbot.waitSignal(host.finished, timeout=30_000) as done:
         rid = host.generate(request)
     assert done.args[0] == rid and done.args[1]["stop_reason"] == "length"
@@ -53,11 +54,11 @@ def test_streamed_batches_equal_the_engines_own_events(qtbot, host, fixtures):
 
 
 def test_stop_ends_a_running_generation(qtbot, host, fixtures):
-    load(qtbot, host, "main", fixtures["base"], {"n_ctx": 4096})
+    load(qtbot, host, "main", fixtures["base"], LoadOptions(n_ctx=4096))
     first_batch = []
     host.tokens.connect(lambda rid, batch: first_batch.append(rid))
     with qtbot.waitSignal(host.finished, timeout=30_000) as done:
-        rid = host.generate({"raw": "Once", "max_tokens": 100_000})
+        rid = host.generate(GenerateRequest(raw="Once", max_tokens=100_000))
         qtbot.waitUntil(lambda: bool(first_batch), timeout=10_000)
         host.cancel(rid)
     assert done.args[1]["stop_reason"] == "cancelled"
@@ -65,7 +66,7 @@ def test_stop_ends_a_running_generation(qtbot, host, fixtures):
 
 def test_errors_come_back_as_a_finished_error_and_the_thread_lives_on(qtbot, host, fixtures, tmp_path):
     with qtbot.waitSignal(host.finished, timeout=10_000) as done:
-        host.generate({"raw": "x"})
+        host.generate(GenerateRequest(raw="x"))
     assert done.args[1]["stop_reason"] == "error" and "no model" in done.args[1]["error"]
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"GGUF" + b"\0" * 50)
@@ -73,3 +74,20 @@ def test_errors_come_back_as_a_finished_error_and_the_thread_lives_on(qtbot, hos
         host.requestLoad.emit("main", str(bad), CTX)
     assert failed.args[0] == "main" and "bad.gguf" in failed.args[1]
     load(qtbot, host, "main", fixtures["base"])
+
+
+def test_closing_cancels_loads_still_queued(qtbot, host, fixtures):
+    """A load that starts after the window asked the engine to stop (it was queued behind other work) does not
+    run: the shutdown's cancel was once wiped by each load's start, so closing waited for a full load and
+    `thread.wait` could time out with the thread alive. The models are freed once the thread has ended."""
+    from PySide6.QtCore import Qt
+
+    load(qtbot, host, "main", fixtures["base"])
+    loaded: list[str] = []
+    failed: list[str] = []
+    host.worker.modelLoaded.connect(lambda role, _: loaded.append(role), Qt.ConnectionType.DirectConnection)
+    host.worker.loadFailed.connect(lambda _r, msg, _l, _kept: failed.append(msg), Qt.ConnectionType.DirectConnection)
+    host.stop()
+    assert host.thread.isFinished() and host.worker.engine.main is None
+    host.worker.load("main", str(fixtures["base"]), CTX)  # the queued load, dispatched after the stop
+    assert loaded == [] and failed and "closing" in failed[0] and host.worker.engine.main is None

@@ -53,6 +53,17 @@ def load_main(qtbot, w: MainWindow, name: str) -> None:
         w.sidebar.load_button.click()
 
 
+def window_with_a_chosen_draft(qtbot, library) -> MainWindow:
+    """The main model loaded in draft mode, and the user's choice of draft (same weights) loaded with it."""
+    w = open_window(qtbot)
+    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("draft"))
+    load_main(qtbot, w, "Tiny Main")
+    qtbot.waitUntil(lambda: "Choose it to load it" in w.sidebar.draft_note.text(), timeout=30_000)
+    with qtbot.waitSignal(w.host.modelLoaded, timeout=30_000):
+        w.choose_draft(str(library / "same-weights.gguf"))
+    return w
+
+
 def test_empty_state_is_a_welcome_panel(qtbot):
     w = open_window(qtbot)
     qtbot.waitUntil(lambda: w.welcome.isVisible(), timeout=10_000)
@@ -80,13 +91,13 @@ def test_draft_dropdown_holds_exactly_the_compatible_drafts(qtbot, library):
     with qtbot.waitSignal(w.host.modelLoaded, timeout=30_000):
         w.choose_draft(str(library / "same-weights.gguf"))
     assert "not smaller than the main model" in w.sidebar.advice.text()
-    assert w.settings.speculative.draft_for_main[str(library / "main.gguf")] == str(library / "same-weights.gguf")
+    assert w.settings.drafts.draft_for_main[str(library / "main.gguf")] == str(library / "same-weights.gguf")
 
     # a model dropped into the library shows up in the dropdown without a restart
     shutil.copy(library / "small-draft.gguf", library / "another-draft.gguf")
     qtbot.waitUntil(lambda: w.sidebar.draft_models.rowCount() == 3, timeout=10_000)
     w.close()
-    assert load_settings().speculative.draft_for_main[str(library / "main.gguf")].endswith("same-weights.gguf")
+    assert load_settings().drafts.draft_for_main[str(library / "main.gguf")].endswith("same-weights.gguf")
     assert w.sidebar.others_toggle.text() == "2 other models don't fit"
     w.sidebar.others_toggle.click()
     others = w.sidebar.others_list.text()
@@ -168,6 +179,11 @@ def test_stop_and_a_window_closed_mid_answer(qtbot, library):
     w.close()  # mid-answer: what was shown is kept, marked interrupted
     last = ChatStore(app_paths().chats).messages(chat_id)[-1]
     assert last.role == "assistant" and last.state == "interrupted" and last.content
+    # no figures were measured for it: none are saved or shown (it once got "0.0 tok/s · 0 tokens · 0.00 s")
+    assert last.stats == {}
+    again = open_window(qtbot)
+    again.open_chat(chat_id)
+    assert again.view.messages()[-1].footer == "" and "0.0 tok/s · 0 tokens · 0.00 s" not in again.view.toPlainText()
 
 
 def test_item_models(qtmodeltester, fixtures):
@@ -217,12 +233,7 @@ def test_benchmark_panel_sweeps_and_applies_the_best(qtbot, library):
 
 
 def test_the_app_remembers_the_last_model_and_its_draft(qtbot, library):
-    w = open_window(qtbot)
-    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("draft"))
-    load_main(qtbot, w, "Tiny Main")
-    qtbot.waitUntil(lambda: "Choose it to load it" in w.sidebar.draft_note.text(), timeout=30_000)
-    with qtbot.waitSignal(w.host.modelLoaded, timeout=30_000):
-        w.choose_draft(str(library / "same-weights.gguf"))
+    w = window_with_a_chosen_draft(qtbot, library)
     w.sidebar.temperature.setValue(0.3)
     w.close()
     again = open_window(qtbot)  # the next start: the same main model, its chosen draft, the same settings
@@ -230,3 +241,34 @@ def test_the_app_remembers_the_last_model_and_its_draft(qtbot, library):
     assert again.main_summary["path"] == str(library / "main.gguf")
     assert again.draft_path == str(library / "same-weights.gguf")
     assert again.sidebar.temperature.value() == 0.3
+
+
+def test_a_failed_switch_shows_what_the_engine_holds(qtbot, library, tmp_path):
+    """Loads unload first: a file whose header does not read leaves the old model loaded, and the window says
+    so (it once said "No model loaded" while the engine still held the old pair)."""
+    w = open_window(qtbot)
+    load_main(qtbot, w, "Tiny Main")
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"GGUF" + b"\0" * 50)
+    with qtbot.waitSignal(w.host.loadFailed, timeout=30_000):
+        w.load_main(str(bad))
+    assert w.host.worker.engine.main is not None and w.main_summary is not None
+    assert w.main_summary["path"] == str(library / "main.gguf") and w.sidebar.main_loaded
+    assert "bad.gguf" in w.sidebar.model_state.text()
+
+
+def test_yes_to_a_draft_gpu_retry_reloads_the_draft_with_that_many_layers(qtbot, library, monkeypatch):
+    """The out-of-memory offer for a draft once set a setting nobody read (and the sidebar overwrote it at
+    close): now the draft loads again with the offered layer count, and that count is what is saved."""
+    from PySide6.QtWidgets import QMessageBox
+
+    w = window_with_a_chosen_draft(qtbot, library)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)  # the user: Yes
+    w.host.worker.engine.unload_draft()
+    w.draft_name = w.draft_path = ""
+    with qtbot.waitSignal(w.host.modelLoaded, timeout=30_000) as loaded:
+        w.host.loadFailed.emit("draft", "out of GPU memory", 0, {})  # as the engine thread reports it
+    assert loaded.args[0] == "draft" and loaded.args[1]["path"] == str(library / "same-weights.gguf")
+    assert w.sidebar.draft_gpu_layers.value() == 0
+    w.close()
+    assert load_settings().drafts.gpu_layers == 0

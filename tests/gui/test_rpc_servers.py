@@ -7,7 +7,9 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+from dataclasses import replace
 
+from app.core.infra.requests import RpcServers
 from app.core.infra.settings import Settings
 from app.ui.rpc_servers import RpcServersBox
 from app.ui.sidebar import Sidebar
@@ -64,21 +66,23 @@ def test_servers_are_checked_and_become_the_load_option(qtbot):
     texts = [box.list.item(i).text() for i in range(box.list.count())]
     assert texts[0] == f"{up} — reachable, 3.0 GiB of 4.0 GiB free"
     assert texts[1].startswith(f"{down} — RPC server {down} is not reachable")
-    assert box.load_option() == {"endpoints": [up, down], "split": []}
+    assert box.servers() == RpcServers((up, down), ())
     box.split.setText("1,2,2")
-    assert box.load_option(without=up) == {"endpoints": [down], "split": [1.0, 2.0]}
+    assert box.servers().without(up) == RpcServers((down,), (1.0, 2.0))
+    box.split.setText("1,x")  # not numbers: dropped, and the field says why
+    assert box.servers() == RpcServers((up, down), ()) and "Ignored" in box.split.toolTip()
 
 
 def test_the_sidebar_keeps_the_servers_in_the_settings_and_shows_where_layers_went(qtbot):
     bar = Sidebar()
     qtbot.addWidget(bar)
     st = Settings()
-    st.runtime.rpc_servers, st.runtime.rpc_split = ["10.0.0.2:50052"], "1,3"
+    st.runtime = replace(st.runtime, rpc=RpcServers(("10.0.0.2:50052",), (1.0, 3.0)))
     bar.apply_settings(st)
     assert bar.rpc_servers.endpoints() == ["10.0.0.2:50052"]
     out = Settings()
     bar.collect_settings(out)
-    assert (out.runtime.rpc_servers, out.runtime.rpc_split) == (["10.0.0.2:50052"], "1,3")
+    assert out.runtime.rpc == RpcServers(("10.0.0.2:50052",), (1.0, 3.0))
     bar.set_main_state({"name": "M", "offloaded_layers": 21, "n_layers": 31, "backend": "RPC", "n_ctx": 512,
                         "chat_format": "x", "devices": [("CPU", 10), ("RPC 10.0.0.2:50052", 21)]})
     assert "layers: CPU 10 · RPC 10.0.0.2:50052 21" in bar.model_state.text()

@@ -193,4 +193,29 @@ def test_bench_names_where_a_greedy_run_left_plain():
 def test_cli_errors_are_one_clear_line(tmp_path, capsys):
     rc = cli_main(["generate", "--model", str(tmp_path / "missing.gguf"), "--prompt", "x"])
     err = capsys.readouterr().err
-    assert rc == 2 and err.startswith("error:") and "missing.gguf" in err
+    assert rc == 1 and err.startswith("error:") and "missing.gguf" in err  # ran and failed (README: exit codes)
+
+
+def test_switching_models_unloads_the_old_pair_before_loading(fixtures, tmp_path):
+    """Peak memory: the old main and its draft are gone while the new main loads; what the engine holds after a
+    failure is what it says (the old pair for a file whose header does not read, nothing after a later failure)."""
+    engine = Engine()
+    try:
+        engine.load_main(fixtures["base"], LoadOptions(n_ctx=256))
+        engine.load_draft(fixtures["base"], LoadOptions(n_ctx=256))
+        held: list[tuple[object, object]] = []
+        engine.load_main(fixtures["base"], LoadOptions(n_ctx=256),
+                         lambda f: held.append((engine.main, engine.draft)) or True)
+        assert held and all(m is None and d is None for m, d in held)
+        assert engine.main is not None and engine.draft is None
+        bad = tmp_path / "bad.gguf"
+        bad.write_bytes(b"GGUF" + b"\0" * 50)
+        kept = engine.main
+        with pytest.raises(ModelLoadError):
+            engine.load_main(bad)
+        assert engine.main is kept
+        with pytest.raises(ModelLoadError, match="cancelled"):
+            engine.load_main(fixtures["base"], LoadOptions(n_ctx=256), lambda f: False)
+        assert engine.main is None and engine.draft is None
+    finally:
+        engine.close()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from app.core.infra import settings as settings_mod
 from app.core.infra.paths import app_paths
-from app.core.infra.settings import Settings, load_settings, save_settings, settings_from_dict
+from app.core.infra.requests import CHAT_SAMPLING, CHAT_SPECULATION, LoadOptions, SamplerParams, SpeculationConfig
+from app.core.infra.settings import DraftSettings, Settings, load_settings, save_settings, settings_from_dict
 
 
 def test_everything_under_specchat_home(specchat_home):
@@ -26,9 +28,9 @@ def test_platformdirs_without_home(monkeypatch):
 def test_defaults_and_round_trip():
     s = load_settings()
     assert s == Settings() and s.version == settings_mod.SETTINGS_VERSION
-    s.generation.temperature = 0.2
+    s.sampling = replace(s.sampling, temperature=0.2)
     s.library.extra_model_dirs = ["/models"]
-    s.speculative.draft_for_main["/m.gguf"] = "/d.gguf"
+    s.drafts.draft_for_main["/m.gguf"] = "/d.gguf"
     save_settings(s)
     assert load_settings() == s
 
@@ -36,13 +38,13 @@ def test_defaults_and_round_trip():
 def test_bad_values_fall_back_to_defaults(caplog):
     s = settings_from_dict({"version": 1, "generation": {"temperature": "hot", "top_k": 5, "max_tokens": True},
                             "runtime": {"n_ctx": 2048.5}, "nonsense": 1, "library": {"extra_model_dirs": [1]}})
-    assert s.generation.temperature == 0.7 and s.generation.top_k == 5 and s.generation.max_tokens == 1024
+    assert s.sampling.temperature == 0.7 and s.sampling.top_k == 5 and s.generation.max_tokens == 1024
     assert s.runtime.n_ctx == 4096 and s.library.extra_model_dirs == []
     assert "nonsense" in caplog.text and "hot" in caplog.text
 
 
 def test_int_accepted_for_float():
-    assert settings_from_dict({"generation": {"temperature": 1}}).generation.temperature == 1.0
+    assert settings_from_dict({"version": 2, "sampling": {"temperature": 1}}).sampling.temperature == 1.0
 
 
 def test_corrupt_file_is_set_aside():
@@ -95,10 +97,34 @@ def test_migrations_run_in_order(monkeypatch):
     monkeypatch.setattr(settings_mod, "SETTINGS_VERSION", 3)
     monkeypatch.setattr(settings_mod, "MIGRATIONS", {
         1: lambda d: {**d, "generation": {"temp": d["generation"].get("t")}},
-        2: lambda d: {**d, "generation": {"temperature": d["generation"]["temp"]}},
+        2: lambda d: {**d, "sampling": {"temperature": d["generation"].pop("temp")}},
     })
     s = settings_from_dict({"version": 1, "generation": {"t": 0.3}})
-    assert s.generation.temperature == 0.3 and s.version == 3
+    assert s.sampling.temperature == 0.3 and s.version == 3
+
+
+def test_version_1_files_keep_every_value_in_the_engines_dataclasses():
+    """Version 1 had copies of the engine's fields under other names; each value lands where it is used now."""
+    s = settings_from_dict({"version": 1, "runtime": {"n_ctx": 2048, "n_gpu_layers": 5},
+                            "generation": {"temperature": 0.2, "top_k": 7, "repeat_penalty": 1.1, "max_tokens": 50},
+                            "speculative": {"mode": "ngram", "auto_draft_tokens": False, "min_draft_tokens": 2,
+                                            "draft_gpu_layers": 3, "visualize_accepted": False,
+                                            "default_drafter": False, "draft_for_main": {"/m": "/d"}},
+                            "ui": {"last_main_model": "/m"}})
+    assert s.version == 2 and s.runtime == LoadOptions(n_ctx=2048, n_gpu_layers=5)
+    assert s.sampling == SamplerParams(temperature=0.2, top_k=7, repeat_penalty=1.1)  # the rest: defaults
+    assert s.generation.max_tokens == 50
+    assert s.speculation == SpeculationConfig(mode="ngram", auto=False, min_draft=2)
+    assert s.drafts == DraftSettings(gpu_layers=3, default_drafter=False, draft_for_main={"/m": "/d"})
+    assert s.ui.last_main_model == "/m" and not s.ui.visualize_accepted
+    assert s.draft_load_options() == LoadOptions(n_ctx=2048, n_gpu_layers=3)
+
+
+def test_a_section_its_dataclass_refuses_falls_back_to_its_defaults(caplog):
+    s = settings_from_dict({"version": 2, "speculation": {"mode": "both", "ngram_size": 5},
+                            "sampling": {"top_k": 3}})
+    assert s.speculation == CHAT_SPECULATION and "both" in caplog.text
+    assert s.sampling == replace(CHAT_SAMPLING, top_k=3)  # a section's missing fields keep the chat's defaults
 
 
 def test_save_is_atomic(monkeypatch):
@@ -115,3 +141,15 @@ def test_save_is_atomic(monkeypatch):
         save_settings(s)
     assert app_paths().settings_file.read_text() == before
     assert list(app_paths().config.iterdir()) == [app_paths().settings_file]
+
+
+def test_one_parser_for_draft_lengths():
+    from app.core.infra.requests import AUTO, parse_draft_token_list, parse_draft_tokens
+
+    assert parse_draft_tokens("4") == 4 and parse_draft_tokens(" Auto ") == AUTO and parse_draft_tokens("0") == 0
+    assert parse_draft_token_list("1, 2,auto,") == [1, 2, AUTO]
+    for bad in ("-1", "four", ""):
+        with pytest.raises(ValueError, match="draft tokens"):
+            parse_draft_tokens(bad)
+    assert SpeculationConfig(draft_tokens=8).with_length(AUTO).length == AUTO
+    assert SpeculationConfig(auto=True).with_length(3) == SpeculationConfig(draft_tokens=3)

@@ -34,7 +34,7 @@ from app.core.hub.download_jobs import (DownloadJob, RetryPolicy, State, destina
                                         safe_component)
 from app.core.hub.gguf_files import GgufChoice, group_gguf_files
 from app.core.hub.client import HubClient, HubError
-from app.core.hub.transfer import PartSpec, TransferError, TransferStopped, fetch_part
+from app.core.hub.transfer import ChecksumMismatch, PartSpec, TransferError, TransferStopped, fetch_part
 
 log = logging.getLogger("specchat.downloads")
 
@@ -318,7 +318,7 @@ class DownloadManager:
         self._pump()
 
     def _after_error(self, job: DownloadJob, e: TransferError) -> tuple[State, str]:
-        if "checksum" in str(e):
+        if isinstance(e, ChecksumMismatch):
             job.checksum_failures += 1
             if job.checksum_failures >= self.retry.checksum_attempts:
                 return State.FAILED, f"{e} ({job.checksum_failures} times: the file on the hub may be damaged)"

@@ -39,6 +39,14 @@ class TransferError(Exception):
         self.retryable = retryable
 
 
+class ChecksumMismatch(TransferError):
+    """The whole file arrived with other bytes than the hub's sha256: worth a few whole re-downloads at most.
+    A type of its own, so the retry policy never has to guess from a message (a file may be named "checksum")."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True)
+
+
 class TransferStopped(Exception):
     """Paused or cancelled by the user: not an error."""
 
@@ -96,9 +104,9 @@ def fetch_part(client: HubClient, repo_id: str, revision: str, spec: PartSpec, p
     got = hasher.hexdigest()
     if got != _expected_digest(spec):
         part.unlink(missing_ok=True)
-        raise TransferError(f"{spec.path}: the bytes received do not match the hub's checksum "
-                            f"(sha256 {_expected_digest(spec)[:12]}…, got {got[:12]}…); the bad download was "
-                            f"deleted", retryable=True)
+        raise ChecksumMismatch(f"{spec.path}: the bytes received do not match the hub's checksum "
+                               f"(sha256 {_expected_digest(spec)[:12]}…, got {got[:12]}…); the bad download was "
+                               f"deleted")
     if spec.path.lower().endswith(".gguf"):
         try:
             read_header(part)

@@ -22,7 +22,7 @@ from app.core.inference.engine import Engine, SpeculationConfig
 from app.core.inference.sampling import SamplerParams
 from app.core.inference.speculative import GenerationStats
 
-AUTO = "auto"
+from app.core.infra.requests import AUTO  # noqa: F401  (re-exported: the report's word for the adaptive length)
 
 
 @dataclass
@@ -92,8 +92,7 @@ def run_bench(engine: Engine, prompt: list[int], base: SpeculationConfig, draft_
         raise ValueError("rounds and seeds must be at least 1")
     greedy = sampling.greedy
     seed_list = [sampling.seed] if greedy else list(range(1, seeds + 1))
-    specs = {k: replace(base, draft_tokens=base.draft_tokens if k == AUTO else int(k), auto=k == AUTO)
-             for k in draft_tokens}
+    specs = {k: base.with_length(k) for k in draft_tokens}
     off = SpeculationConfig()
     run_once(engine, prompt, 16, off, cancel, sampling)  # warm-up: first-call allocations are nobody's cost
     plain_tps: list[float] = []

@@ -9,37 +9,18 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from app.core.inference.chat_format import ChatFormat, choose_chat_format
 from app.core.models.compat import check_compatibility
 from app.core.inference.draft_length import CostTable, DraftLength
 from app.core.inference.drafting import Drafter, ModelDrafter, NgramDrafter
-from app.core.inference.llama_runtime import LoadedModel, LoadOptions, ModelLoadError, read_info
+from app.core.inference.llama_runtime import LoadedModel, LoadOptions, ModelLoadError, preflight
 from app.core.inference.sampling import SamplerParams
+from app.core.infra.requests import GenerateRequest, SpeculationConfig  # noqa: F401  (SpeculationConfig re-exported)
 from app.core.inference.speculative import GenerationRequest, GenerationStats, TokenEvent, generate
 
 log = logging.getLogger("specchat.engine")
-
-MODES = ("off", "draft", "ngram")
-
-
-@dataclass(frozen=True)
-class SpeculationConfig:
-    mode: str = "off"  # off | draft | ngram: a draft model and n-gram lookup are never combined
-    draft_tokens: int = 4  # k; with auto, where the search starts
-    auto: bool = False  # adapt k to measured acceptance and cost (k = 0 when drafting does not pay)
-    min_draft: int = 0
-    p_min: float = 0.0
-    ngram_size: int = 3
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"speculation mode must be one of {', '.join(MODES)}, not {self.mode!r}")
-        if self.draft_tokens < 0 or self.ngram_size < 1 or not 0.0 <= self.p_min <= 1.0:
-            raise ValueError("draft tokens must be >= 0, the n-gram size >= 1 and p-min within 0..1")
-
 
 class Engine:
     def __init__(self) -> None:
@@ -55,26 +36,27 @@ class Engine:
     # ---- models ---------------------------------------------------------------------------------------------
     def load_main(self, path: str | Path, options: LoadOptions = LoadOptions(),
                   progress: Callable[[float], bool] | None = None) -> LoadedModel:
-        if self.main is not None and self.main.rpc_lost():
-            self.unload_main()  # it lost a server: unusable, and its frees must not wait for the new load
-        new = LoadedModel(path, options, progress)  # the old one stays usable if this fails
+        """Unload first, then load: two mains (and the old draft) in memory at once double the peak, and on a GPU
+        the switch runs out of memory where it fits after unloading. What preflight refuses (a header that does
+        not read, a file that is no chat model, an RPC server that is down) leaves the old pair loaded; any later
+        failure leaves none."""
+        info = preflight(path, options)
         self.unload_main()
-        self.main = new
-        return new
+        self.main = LoadedModel(path, options, progress, info)
+        return self.main
 
     def load_draft(self, path: str | Path, options: LoadOptions = LoadOptions(),
                    progress: Callable[[float], bool] | None = None) -> LoadedModel:
         if self.main is None:
             raise ModelLoadError("load a main model before its draft model")
-        info = read_info(path)  # checked before any weights load, then handed to the loader
+        info = preflight(path, options.local())  # checked before any weights load, then handed to the loader
         verdict = check_compatibility(self.main.info, info)
         if not verdict.compatible:
             raise ModelLoadError(f"{Path(path).name} cannot draft for {self.main.info.display_name}: "
                                  + "; ".join(verdict.reasons))
-        new = LoadedModel(path, options, progress, info)
-        self.unload_draft()
-        self.draft = new
-        return new
+        self.unload_draft()  # the same reason as load_main: never two drafts in memory at once
+        self.draft = LoadedModel(path, options.local(), progress, info)  # the draft stays on this machine
+        return self.draft
 
     def unload_draft(self) -> None:
         if self.draft is not None:
@@ -125,11 +107,18 @@ class Engine:
     def raw_prompt(self, text: str) -> list[int]:
         return self._require_main().tokenize(text, add_special=True, parse_special=False)
 
-    def prompt(self, request: dict) -> tuple[list[int], tuple[str, ...]]:
-        """Tokens and stop strings for {"raw": text} (as it is) or {"messages": [...]} (the chat format)."""
-        if "raw" in request:
-            return self.raw_prompt(request["raw"]), ()
-        return self.chat_prompt(request["messages"])
+    def prompt(self, request: GenerateRequest) -> tuple[list[int], tuple[str, ...]]:
+        """Tokens and stop strings for the request's raw text (as it is) or its messages (the chat format)."""
+        if request.raw is not None:
+            return self.raw_prompt(request.raw), ()
+        return self.chat_prompt(list(request.messages))
+
+    def answer(self, request: GenerateRequest, stats: GenerationStats,
+               cancel: threading.Event | None = None) -> Iterator[TokenEvent]:
+        """The whole request: its prompt, sampling and speculation (what the window and `generate` run)."""
+        tokens, stop = self.prompt(request)
+        return self.generate(tokens, stats, max_tokens=request.max_tokens, sampling=request.sampling,
+                             spec=request.speculation, stop=stop, cancel=cancel)
 
     # ---- generation -----------------------------------------------------------------------------------------
     def drafter(self, spec: SpeculationConfig, greedy: bool = True) -> tuple[Drafter | None, DraftLength | None]:

@@ -14,7 +14,6 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import llama_cpp
@@ -22,6 +21,7 @@ import numpy as np
 
 from app.core.models.gguf_reader import GGUFError
 from app.core.infra.machine import total_ram
+from app.core.infra.requests import LoadOptions  # noqa: F401  (the one load-options dataclass; re-exported)
 from app.core.models.model_info import ModelInfo, read_model_info
 from app.core.models.usability import not_a_chat_model
 from app.core.inference import rpc
@@ -109,6 +109,19 @@ def read_info(path: str | Path) -> ModelInfo:
         raise ModelLoadError(str(e)) from e
 
 
+def preflight(path: str | Path, options: LoadOptions) -> ModelInfo:
+    """What can be refused before anything is unloaded: a header that does not read, a file that is no chat
+    model, an RPC server that is down, busy or of another version (each a ModelLoadError naming it)."""
+    info = read_info(path)
+    problem = not_a_chat_model(info)
+    if problem is not None:
+        raise ModelLoadError(f"{Path(path).name}: {problem.reason}")
+    down = [s for s in rpc.check_servers(options.rpc) if not s["ok"]] if options.rpc.endpoints else []
+    if down:
+        raise ModelLoadError("; ".join(str(s["error"]) for s in down))
+    return info
+
+
 def gpu_offload_supported() -> bool:
     """This machine has a GPU llama.cpp can use (llama_supports_gpu_offload() counts RPC servers too)."""
     return bool(local_gpus())
@@ -132,15 +145,6 @@ def init_backend() -> None:
         _backend_ready = True
 
 
-@dataclass(frozen=True)
-class LoadOptions:
-    n_ctx: int = 4096
-    n_threads: int = 0  # 0: physical_cores()
-    n_gpu_layers: int = -1  # -1: all when a GPU backend exists, else 0
-    n_batch: int = 512
-    rpc: rpc.RpcServers | None = None  # the main model's layers also on these servers (app/core/inference/rpc.py)
-
-
 class LoadedModel:
     """A llama_model + llama_context + one reusable batch. Not thread-safe: one engine thread owns it."""
 
@@ -160,7 +164,7 @@ class LoadedModel:
         mparams = llama_cpp.llama_model_default_params()
         mparams.n_gpu_layers = self.n_gpu_layers
         self.placement: rpc.Placement | None = None
-        if options.rpc and options.rpc.endpoints:
+        if options.rpc.endpoints:
             try:
                 self.placement = rpc.place(options.rpc, self.info.block_count, options.n_gpu_layers)
             except (RpcError, ValueError) as e:

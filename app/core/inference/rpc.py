@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import llama_cpp
 
 from app.core.inference.ggml_devices import Device, add_rpc_server, cpu_device, local_gpus, rpc_supported
+from app.core.infra.requests import RpcServers
 from app.core.inference.rpc_protocol import Endpoint, RpcError, parse_endpoints, probe
 from app.core.inference.rpc_relay import RpcRelay, relay_for
 
@@ -27,34 +28,14 @@ log = logging.getLogger("specchat.rpc")
 PROBE_TIMEOUT_S = 3.0
 
 
-@dataclass(frozen=True)
-class RpcServers:
-    """Where the main model may put layers besides this machine.
-
-    endpoints: "host:port" each. split: empty for llama.cpp's split by free memory, else one weight for this
-    machine followed by one per server (e.g. (1, 2, 2): a fifth of the layers here, two fifths on each server).
-    """
-    endpoints: tuple[str, ...] = ()
-    split: tuple[float, ...] = ()
-
-    @staticmethod
-    def parse(servers: str, split: str = "") -> RpcServers:
-        """From the CLI's "h1:p1,h2:p2" and "1,2,2" (ValueError with a clear message for bad input)."""
-        eps = tuple(str(e) for e in parse_endpoints(servers))
-        try:
-            weights = tuple(float(w) for w in split.split(",") if w.strip())
-        except ValueError:
-            raise ValueError(f"--rpc-split {split!r}: give comma-separated numbers") from None
-        return RpcServers(eps, weights)
-
-    def without(self, endpoint: str) -> RpcServers:
-        """The same servers but one (after it was lost); a manual split loses that server's weight."""
-        eps = [e for e in self.endpoints if e != endpoint]
-        split = ()
-        if self.split and endpoint in self.endpoints:
-            i = self.endpoints.index(endpoint) + 1
-            split = self.split[:i] + self.split[i + 1:]
-        return RpcServers(tuple(eps), split)
+def parse_servers(servers: str, split: str = "") -> RpcServers:
+    """From the CLI's "h1:p1,h2:p2" and "1,2,2" (ValueError with a clear message for bad input)."""
+    eps = tuple(str(e) for e in parse_endpoints(servers))
+    try:
+        weights = tuple(float(w) for w in split.split(",") if w.strip())
+    except ValueError:
+        raise ValueError(f"--rpc-split {split!r}: give comma-separated numbers") from None
+    return RpcServers(eps, weights)
 
 
 @dataclass

@@ -17,20 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class SamplerParams:
-    temperature: float = 0.0  # <= 0: greedy
-    top_k: int = 40  # <= 0: the whole vocabulary
-    top_p: float = 0.95  # 1.0: off
-    min_p: float = 0.05  # 0.0: off
-    repeat_penalty: float = 1.0  # 1.0: off
-    repeat_last_n: int = 64
-    seed: int = -1  # -1: a fresh seed
-
-    @property
-    def greedy(self) -> bool:
-        return self.temperature <= 0.0
+from app.core.infra.requests import SamplerParams  # noqa: F401  (the one sampling dataclass; re-exported)
 
 
 @dataclass(frozen=True)

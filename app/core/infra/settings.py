@@ -13,16 +13,17 @@ import logging
 import os
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from app.core.infra.damaged_files import set_aside
 from app.core.infra.paths import app_paths
+from app.core.infra.requests import CHAT_SAMPLING, CHAT_SPECULATION, LoadOptions, SamplerParams, SpeculationConfig
 
 log = logging.getLogger("specchat.settings")
 
-SETTINGS_VERSION = 1
+SETTINGS_VERSION = 2
 
 
 @dataclass
@@ -31,35 +32,15 @@ class LibrarySettings:
 
 
 @dataclass
-class RuntimeSettings:
-    n_gpu_layers: int = -1  # -1: all layers when llama.cpp has a GPU backend, else CPU
-    n_threads: int = 0  # 0: physical cores (llama-cpp-python's default of cpu_count//2 halves speed on 2 cores)
-    n_ctx: int = 4096
-    rpc_servers: list[str] = field(default_factory=list)  # host:port of rpc-servers for the main model's layers
-    rpc_split: str = ""  # "" = by free memory; else weights "here,server1,.." (app/core/inference/rpc.py)
-
-
-@dataclass
 class GenerationSettings:
-    temperature: float = 0.7
-    top_k: int = 40
-    top_p: float = 0.95
-    min_p: float = 0.05
-    repeat_penalty: float = 1.0
-    max_tokens: int = 1024
-    seed: int = -1  # -1: a new seed per answer
+    max_tokens: int = 1024  # the answer's length limit (sampling has its own section: SamplerParams)
 
 
 @dataclass
-class SpeculativeSettings:
-    mode: str = "draft"  # "off" | "draft" | "ngram" (never both)
-    draft_tokens: int = 4
-    auto_draft_tokens: bool = True  # adapt k to measured acceptance and cost
-    min_draft_tokens: int = 0
-    p_min: float = 0.0  # stop drafting when the draft's top probability falls below this
-    ngram_size: int = 3
-    draft_gpu_layers: int = -1
-    visualize_accepted: bool = True
+class DraftSettings:
+    """The window's draft-model choices (how drafts speculate is the `speculation` section)."""
+
+    gpu_layers: int = -1  # the draft's n_gpu_layers; its other load options are the main model's
     default_drafter: bool = True  # attach the best compatible draft when the user never chose one
     draft_for_main: dict[str, str] = field(default_factory=dict)  # main model path -> chosen draft path ("" = none)
 
@@ -69,34 +50,79 @@ class UISettings:
     window_geometry: str = ""  # base64 of QWidget.saveGeometry()
     last_main_model: str = ""
     reload_last_model: bool = True  # load last_main_model (and its chosen draft) when the app starts
+    visualize_accepted: bool = True  # accepted draft tokens highlighted in answers
     theme: str = "system"  # "system" | "light" | "dark" (View > Theme)
 
 
 @dataclass
 class Settings:
+    """Sections that are engine requests are the engine's own dataclasses (app/core/infra/requests.py)."""
+
     version: int = SETTINGS_VERSION
     library: LibrarySettings = field(default_factory=LibrarySettings)
-    runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
+    runtime: LoadOptions = field(default_factory=LoadOptions)  # the main model's; the draft's differ in GPU layers
+    sampling: SamplerParams = CHAT_SAMPLING
     generation: GenerationSettings = field(default_factory=GenerationSettings)
-    speculative: SpeculativeSettings = field(default_factory=SpeculativeSettings)
+    speculation: SpeculationConfig = CHAT_SPECULATION
+    drafts: DraftSettings = field(default_factory=DraftSettings)
     ui: UISettings = field(default_factory=UISettings)
+
+    def draft_load_options(self) -> LoadOptions:
+        return replace(self.runtime.local(), n_gpu_layers=self.drafts.gpu_layers)
+
+
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 had its own copies of the engine's fields (generation.* with max_tokens, speculative.* with
+    auto_draft_tokens / min_draft_tokens / draft_gpu_layers): each moves to the section that now holds it."""
+    def section(name: str) -> dict[str, Any]:
+        value = data.pop(name, {})
+        return value if isinstance(value, dict) else {}
+
+    gen, spec, ui = section("generation"), section("speculative"), section("ui")
+    for name in ("sampling", "speculation", "drafts"):
+        if name in data:
+            data[f"_{name}"] = data.pop(name)
+    data["sampling"] = {k: v for k, v in gen.items() if k != "max_tokens"}
+    data["generation"] = {k: v for k, v in gen.items() if k == "max_tokens"}
+    renamed = {"auto_draft_tokens": "auto", "min_draft_tokens": "min_draft"}
+    data["speculation"] = {renamed.get(k, k): v for k, v in spec.items()
+                           if k in ("mode", "draft_tokens", "auto_draft_tokens", "min_draft_tokens", "p_min",
+                                    "ngram_size")}
+    data["drafts"] = {("gpu_layers" if k == "draft_gpu_layers" else k): v for k, v in spec.items()
+                      if k in ("draft_gpu_layers", "default_drafter", "draft_for_main")}
+    if "visualize_accepted" in spec:
+        ui["visualize_accepted"] = spec["visualize_accepted"]
+    data["ui"] = ui
+    for name in ("sampling", "speculation", "drafts"):  # a hand-written file may have used the new names already
+        if isinstance(data.get(f"_{name}"), dict):
+            data[name] = {**data[name], **data.pop(f"_{name}")}
+    return data
 
 
 # MIGRATIONS[n] turns a version-n dict into a version-(n+1) dict. Add one whenever a field is renamed or its
 # meaning changes, and bump SETTINGS_VERSION.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
 
 
 def _coerce(value: Any, tp: Any, default: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     ok: bool
     if dataclasses.is_dataclass(tp):
-        return _from_dict(tp, value if isinstance(value, dict) else {}, where)
+        try:
+            return _from_dict(tp, value if isinstance(value, dict) else {}, f"{where}.", default)
+        except ValueError as e:  # each field had its type, but together they are refused (SpeculationConfig)
+            log.warning("settings: %s: %s; using the defaults of that section", where, e)
+            return default
     if tp is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         value = float(value) if ok else value
     elif tp is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
+    elif origin is tuple:  # JSON has lists: tuple[X, ...] fields come back as tuples
+        (item, *_rest) = typing.get_args(tp)
+        ok = isinstance(value, (list, tuple)) and all(isinstance(v, item) or item is float and
+                                                      isinstance(v, int) and not isinstance(v, bool) for v in value)
+        value = tuple(float(v) if item is float else v for v in value) if ok else value
     elif origin is list:
         (item,) = typing.get_args(tp)
         ok = isinstance(value, list) and all(isinstance(v, item) for v in value)
@@ -111,18 +137,22 @@ def _coerce(value: Any, tp: Any, default: Any, where: str) -> Any:
     return default
 
 
-def _from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
+def _from_dict(cls: type, data: dict[str, Any], where: str = "", base: Any = None) -> Any:
+    """`base`: the instance whose values stand where the file says nothing (a section's own default)."""
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         if f.name not in data:
             continue
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        if base is not None:
+            default = getattr(base, f.name)
+        else:
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         kwargs[f.name] = _coerce(data[f.name], hints[f.name], default, f"{where}{f.name}")
     unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
     if unknown:
         log.warning("settings: ignoring unknown keys %s", sorted(f"{where}{k}" for k in unknown))
-    return cls(**kwargs)
+    return replace(base, **kwargs) if base is not None else cls(**kwargs)
 
 
 def settings_from_dict(data: dict[str, Any]) -> Settings:

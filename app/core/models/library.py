@@ -23,8 +23,6 @@ from app.core.models.gguf_reader import GGUFError
 from app.core.models.model_info import ModelInfo, read_model_info, split_parts
 from app.core.models.usability import Unusable, main_model_problem
 from app.core.infra.damaged_files import set_aside
-from app.core.infra.paths import app_paths
-from app.core.infra.settings import load_settings
 
 log = logging.getLogger("specchat.library")
 
@@ -88,6 +86,8 @@ def open_db(path: Path) -> sqlite3.Connection:
     try:
         return _open_db(path)
     except (sqlite3.Error, OSError) as e:
+        if getattr(e, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            raise  # another process holds it: busy, not damaged (setting it aside would lose nothing but is wrong)
         set_aside(path, f"the model library cache is damaged ({e})")
         for extra in ("-wal", "-shm"):
             Path(f"{path}{extra}").unlink(missing_ok=True)
@@ -132,9 +132,11 @@ def _walk_gguf(root: Path, roots: list[str]) -> Iterator[tuple[Path, os.stat_res
                 log.warning("cannot stat %s: %s", e.path, err)
 
 
-def configured_model_dirs() -> list[Path]:
-    """The data dir's models/ plus the user's extra directories from settings."""
-    return [app_paths().models, *(Path(d) for d in load_settings().library.extra_model_dirs)]
+def configured_model_dirs(models_dir: Path, extra_dirs: Iterable[str | Path] = ()) -> list[Path]:
+    """The data dir's models/ plus the user's extra directories (settings.library.extra_model_dirs): handed in by
+    the caller, which read the settings once, rather than read here (it once re-read settings.json per call, and
+    a corrupt file could be set aside from a background thread)."""
+    return [models_dir, *(Path(d) for d in extra_dirs)]
 
 
 class ModelLibrary:
