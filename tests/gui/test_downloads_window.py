@@ -189,7 +189,7 @@ def test_a_job_change_while_the_window_opens_is_not_lost(qtbot, fixtures: dict[s
     window = DownloadsWindow(host, HubTasks(host.client))
     qtbot.addWidget(window)
     try:
-        qtbot.waitUntil(lambda: window.jobs.rowCount() == 1, timeout=5_000)
-        assert window.jobs.index(0).data(DownloadRoles.State) == "running"
+        qtbot.waitUntil(lambda: window.queue_tab.jobs.rowCount() == 1, timeout=5_000)
+        assert window.queue_tab.jobs.index(0).data(DownloadRoles.State) == "running"
     finally:
         host.shutdown()

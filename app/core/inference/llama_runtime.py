@@ -116,6 +116,10 @@ def preflight(path: str | Path, options: LoadOptions) -> ModelInfo:
     problem = not_a_chat_model(info)
     if problem is not None:
         raise ModelLoadError(f"{Path(path).name}: {problem.reason}")
+    try:
+        rpc.check_split(options.rpc)
+    except ValueError as e:
+        raise ModelLoadError(str(e)) from e
     down = [s for s in rpc.check_servers(options.rpc) if not s["ok"]] if options.rpc.endpoints else []
     if down:
         raise ModelLoadError("; ".join(str(s["error"]) for s in down))

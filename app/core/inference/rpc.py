@@ -102,6 +102,14 @@ def _server_devices(ep: Endpoint) -> tuple[RpcRelay, list[Device]]:
     return relay, devs
 
 
+def check_split(servers: RpcServers) -> None:
+    """A manual split has one non-negative weight for this machine, then one per server (ValueError if not)."""
+    n = len(servers.endpoints) + 1
+    if servers.split and (len(servers.split) != n or any(w < 0 for w in servers.split) or not sum(servers.split)):
+        raise ValueError(f"the split needs {n} non-negative weights (this machine, then each server), not "
+                         f"{', '.join(map(str, servers.split))}")
+
+
 def place(servers: RpcServers, n_layer: int, n_gpu_layers: int) -> Placement:
     """Probe, register and weigh; raises RpcError (a server) or ValueError (the split) before any load."""
     if not rpc_supported():
@@ -119,10 +127,8 @@ def place(servers: RpcServers, n_layer: int, n_gpu_layers: int) -> Placement:
     # weights: this machine's share, then each server's (a manual split), spread over each one's devices by
     # their free memory; without a manual split, every device's free memory as llama.cpp's default split does
     groups = [local] + remote
+    check_split(servers)
     if servers.split:
-        if len(servers.split) != len(groups) or any(w < 0 for w in servers.split) or not sum(servers.split):
-            raise ValueError(f"the split needs {len(groups)} non-negative weights (this machine, then each "
-                             f"server), not {', '.join(map(str, servers.split)) or 'none'}")
         shares = list(servers.split)
     else:
         shares = [float(sum(d.memory()[0] for d in g)) for g in groups]
