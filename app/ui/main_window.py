@@ -519,6 +519,9 @@ class MainWindow(QMainWindow):
                     self.load_main(self.sidebar.selected_main())
                     return
                 log.warning("not reloading %s: it has not loaded successfully here", last)
+            elif not last and len(usable) == 1:  # a first run (`make run` installed the starter): ready to chat
+                self.load_main(usable[0].path)
+                return
         if usable and not self.main_summary and self._autoload_first:
             self._autoload_first = False  # the model the user just fetched from the welcome panel
             self.load_main(usable[0].path)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QGroupBox, QHBoxLayout, QLineEdit, QListWidget, QListWidgetItem, QMessageBox,
-                               QPushButton, QVBoxLayout, QWidget)
+                               QPushButton, QToolButton, QVBoxLayout, QWidget)
 
 from app.core.inference.rpc import parse_servers
 from app.core.infra.requests import RpcServers
@@ -32,18 +32,32 @@ class RpcServersBox(QGroupBox):
     changed = Signal()  # the list or the split was edited (the window saves them in the settings)
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("RPC servers", parent)
+        super().__init__(parent)
+        self.setFlat(True)
         self.setToolTip(SECURITY_NOTE)
         self.checker = RpcChecker()
         self.checker.checked.connect(self._show_report)
-        box = QVBoxLayout(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        # folded by default: most users run on one machine, and the sidebar must fit 280 px
+        self.header = QToolButton()
+        self.header.setCheckable(True)
+        self.header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.header.setArrowType(Qt.ArrowType.RightArrow)
+        self.header.setAutoRaise(True)
+        self.header.toggled.connect(self.set_expanded)
+        outer.addWidget(self.header)
+        self.body = QWidget()
+        box = QVBoxLayout(self.body)
+        box.setContentsMargins(0, 0, 0, 0)
         self.list = QListWidget()
-        self.list.setMaximumHeight(90)
+        self.list.setMaximumHeight(72)
         box.addWidget(self.list)
-        row = QHBoxLayout()
         self.address = QLineEdit()
         self.address.setPlaceholderText("host:port (e.g. 192.168.1.20:50052)")
         self.address.returnPressed.connect(self._add)
+        box.addWidget(self.address)
+        row = QHBoxLayout()
         self.add_button = QPushButton("Add")
         self.add_button.clicked.connect(self._add)
         self.remove_button = QPushButton("Remove")
@@ -51,13 +65,28 @@ class RpcServersBox(QGroupBox):
         self.check_button = QPushButton("Check")
         self.check_button.setToolTip("Is each server reachable, and how much memory does it have free?")
         self.check_button.clicked.connect(self.check)
-        for w in (self.address, self.add_button, self.remove_button, self.check_button):
+        for w in (self.add_button, self.remove_button, self.check_button):
             row.addWidget(w)
         box.addLayout(row)
         self.split = QLineEdit()
-        self.split.setPlaceholderText("split: by free memory (or weights: here, then each server, e.g. 1,2,2)")
+        self.split.setPlaceholderText("split: by free memory (or e.g. 1,2,2)")
+        self.split.setToolTip("Manual weights: this machine first, then each server (e.g. 1,2,2). Empty: llama.cpp "
+                              "splits the layers by each device's free memory.")
         self.split.editingFinished.connect(self.changed)
         box.addWidget(self.split)
+        outer.addWidget(self.body)
+        self.set_expanded(False)
+
+    def set_expanded(self, on: bool) -> None:
+        self.body.setVisible(on)
+        self.header.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+        if self.header.isChecked() != on:
+            self.header.setChecked(on)
+        self._update_header()
+
+    def _update_header(self) -> None:
+        n = self.list.count()
+        self.header.setText(f"RPC servers ({n})" if n else "RPC servers: none (this machine only)")
 
     # ---- state -------------------------------------------------------------------------------------------------
     def endpoints(self) -> list[str]:
@@ -68,6 +97,7 @@ class RpcServersBox(QGroupBox):
         for ep in endpoints:
             self._append(ep)
         self.split.setText(split)
+        self.set_expanded(bool(endpoints))
 
     def servers(self) -> RpcServers:
         """The list and the split as load options take them. A split that is not numbers is dropped (with its
@@ -85,6 +115,7 @@ class RpcServersBox(QGroupBox):
         item = QListWidgetItem(f"{endpoint} — {state}")
         item.setData(256, endpoint)
         self.list.addItem(item)
+        self._update_header()
 
     def _add(self) -> None:
         text = self.address.text().strip()
@@ -105,6 +136,7 @@ class RpcServersBox(QGroupBox):
     def _remove(self) -> None:
         for item in self.list.selectedItems():
             self.list.takeItem(self.list.row(item))
+        self._update_header()
         self.changed.emit()
 
     # ---- checks ------------------------------------------------------------------------------------------------
