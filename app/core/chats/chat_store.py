@@ -170,6 +170,17 @@ class ChatStore:
                                    "ORDER BY updated DESC, id DESC")
         return [Chat(*r) for r in rows]
 
+    def empty_chat(self) -> int | None:
+        """The newest chat with no message and no system prompt (New chat reuses it rather than adding another
+        empty "New chat"), or None."""
+        row = self.db.execute("SELECT id FROM chats c WHERE system_prompt = '' AND NOT EXISTS "
+                              "(SELECT 1 FROM messages m WHERE m.chat_id = c.id) ORDER BY updated DESC, id DESC "
+                              "LIMIT 1").fetchone()
+        return None if row is None else int(row[0])
+
+    def has_chat(self, chat_id: int) -> bool:
+        return self.db.execute("SELECT 1 FROM chats WHERE id=?", (chat_id,)).fetchone() is not None
+
     def rename_chat(self, chat_id: int, title: str) -> None:
         self.db.execute("UPDATE chats SET title=? WHERE id=?", (title.strip() or "Untitled", chat_id))
 
@@ -210,6 +221,10 @@ class ChatStore:
     def edit_message(self, message_id: int, content: str) -> None:
         self.db.execute("UPDATE messages SET content=?, highlights='[]', stats='{}' WHERE id=?",
                         (content, message_id))
+
+    def delete_message(self, message_id: int) -> None:
+        """One message (an answer stopped before its first token: nothing worth keeping)."""
+        self.db.execute("DELETE FROM messages WHERE id=?", (message_id,))
 
     def delete_from(self, chat_id: int, position: int) -> None:
         """Drop the message at `position` and everything after it (regenerate, edit-and-resend)."""
