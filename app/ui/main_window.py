@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QInputDialog, QLabel, QLineEdit, QLi
                                QVBoxLayout, QWidget)
 
 from app import APP_NAME
-from app.core.chats.chat_store import ChatStore, Message, spans_from_flags
+from app.core.chats.chat_store import ChatStore, Message, pieces_from_spans, spans_from_flags
 from app.core.infra.damaged_files import take_notices
 from app.core.models.library import DraftCandidate, LibraryEntry, configured_model_dirs
 from app.core.inference.load_guard import STATE_FILE, LoadGuard
@@ -80,6 +80,8 @@ class MainWindow(QMainWindow):
         self.chat_id: int | None = None
         self.request_id = 0  # the generation shown now (0: none)
         self.answer: Message | None = None
+        self.continuing: Message | None = None  # the answer as it was before "Continue" (restored if nothing comes)
+        self.continued_from = 0  # pieces it had
         self.pieces: list[tuple[str, bool]] = []
         self.last_checkpoint = 0.0
         self.main_summary: dict | None = None
@@ -236,6 +238,7 @@ class MainWindow(QMainWindow):
         self.stop_button.clicked.connect(self.stop)
         self.view.regenerateRequested.connect(self.regenerate_at)
         self.view.editRequested.connect(self.edit_at)
+        self.view.continueRequested.connect(self.continue_at)
         self.bench_button.clicked.connect(self.open_bench)
         self.sidebar.loadMainRequested.connect(self.load_main)
         self.sidebar.unloadMainRequested.connect(lambda: self.host.requestUnload.emit("main"))
@@ -300,7 +303,13 @@ class MainWindow(QMainWindow):
 
     def _shown(self, m: Message) -> ShownMessage:
         return ShownMessage(m.role, m.content, m.highlights, footer_text(m.stats) if m.stats else "", m.state,
-                            m.position)
+                            m.position, can_continue=self._can_continue(m))
+
+    @staticmethod
+    def _can_continue(m: Message) -> bool:
+        """An answer cut short (stopped, interrupted, or at the length limit) can be continued."""
+        cut = m.state == "interrupted" or m.stats.get("stop_reason") in ("cancelled", "length")
+        return m.role == "assistant" and bool(m.content) and cut
 
     def _chat_menu(self, pos) -> None:  # type: ignore[no-untyped-def]
         index = self.chat_list.indexAt(pos)
@@ -359,7 +368,9 @@ class MainWindow(QMainWindow):
         self.input.clear()
         self._generate()
 
-    def _generate(self) -> None:
+    def _generate(self, continuing: Message | None = None) -> None:
+        """A new answer to the chat's last question; or, with `continuing` (the chat's last message, an answer
+        cut short), more of that answer: it is the prompt's end and grows in place."""
         assert self.chat_id is not None
         if self.editing is not None:  # a regenerate while editing: the edit's question may be gone
             self.cancel_edit()
@@ -367,7 +378,8 @@ class MainWindow(QMainWindow):
         chat = self.store.chat(self.chat_id)
         # failed answers and empty ones (an older version kept answers stopped before any text) are not turns
         history = [m for m in self.store.messages(self.chat_id)
-                   if m.state != "error" and (m.content or m.role == "user")]
+                   if m.state != "error" and (m.content or m.role == "user")
+                   and (continuing is None or m.id != continuing.id)]
         messages = ([{"role": "system", "content": chat.system_prompt}] if chat.system_prompt else []) + \
             [{"role": m.role, "content": m.content} for m in history]
         self.view.set_messages([self._shown(m) for m in history])
@@ -377,10 +389,19 @@ class MainWindow(QMainWindow):
             request = replace(request, speculation=replace(request.speculation, mode="off"))
         spec = self.sidebar.speculation()
         self.running_speculation = speculation_label(spec.mode, self.draft_name, spec.ngram_size)
-        self.answer = self.store.start_answer(self.chat_id)
-        self.pieces = []
+        self.continuing = continuing
+        if continuing is None:
+            self.answer = self.store.start_answer(self.chat_id)
+            self.pieces = []
+        else:
+            request = replace(request, answer_prefix=continuing.content)
+            self.answer = continuing
+            self.pieces = pieces_from_spans(continuing.content, continuing.highlights)
+            self.store.save_answer(continuing.id, continuing.content, continuing.highlights, state="streaming")
+        self.continued_from = len(self.pieces)
         self.last_checkpoint = time.monotonic()
         self.view.begin_answer()
+        self.view.append_tokens(list(self.pieces))  # a continued answer shows what it had, then grows
         self.request_id = self.host.generate(request)
         self._set_busy(True)
 
@@ -421,7 +442,11 @@ class MainWindow(QMainWindow):
             content = "".join(t for t, _ in self.pieces)
             spans = spans_from_flags(self.pieces)
             stopped = state == "interrupted" or stats.get("stop_reason") == "cancelled"
-            if not content and stopped:  # stopped before its first token: no answer to keep, no figures to show
+            if self.continuing is not None and len(self.pieces) == self.continued_from and stopped:
+                old = self.continuing  # continued, then stopped before anything new: the answer stays as it was
+                self.store.save_answer(old.id, old.content, old.highlights, old.stats, state=old.state)
+                self.view.end_answer(self._shown(old))
+            elif not content and stopped:  # stopped before its first token: no answer to keep, no figures to show
                 self.store.delete_message(self.answer.id)
                 self.view.cancel_stream()
                 self.statusBar().showMessage("Stopped before any text: no answer was kept (Ctrl+R asks again).",
@@ -430,10 +455,12 @@ class MainWindow(QMainWindow):
                 if stats:  # an interrupted answer has no figures: none are made up, saved or shown
                     stats = {**stats, "speculation": self.running_speculation if stats.get("drafted") else "",
                              "draft_name": self.draft_name if stats.get("drafted") else ""}
+                    if self.continuing is not None:  # the figures are the continuation's own
+                        stats["continued"] = True
                 self.store.save_answer(self.answer.id, content, spans, stats, state=state)
-                self.view.end_answer(ShownMessage("assistant", content, spans, footer_text(stats) if stats else "",
-                                                  state, self.answer.position))
-        self.answer = None
+                self.view.end_answer(self._shown(replace(self.answer, content=content, highlights=spans,
+                                                         stats=stats, state=state)))
+        self.answer = self.continuing = None
         self.request_id = 0
         self.live.setText("")
         self._set_busy(False)
@@ -518,6 +545,24 @@ class MainWindow(QMainWindow):
         self._abandon_answer()
         self.store.delete_from(self.chat_id, position)
         self._generate()
+
+    def continue_at(self, index: int) -> None:
+        """An answer's Continue link: generation resumes from the answer's text (later turns go, asked first)."""
+        shown = self.view.messages()
+        if self.request_id or self.chat_id is None or not 0 <= index < len(shown) or \
+                shown[index].role != "assistant":
+            return
+        if not self.main_summary:
+            self.statusBar().showMessage("Load a model first (sidebar, Model).", 5000)
+            return
+        position = shown[index].position
+        answer = next((m for m in self.store.messages(self.chat_id) if m.position == position), None)
+        if answer is None or not self._can_continue(answer):
+            return
+        if not self._confirm_dropping(position, keep_answer=False):
+            return
+        self.store.delete_from(self.chat_id, position + 1)
+        self._generate(continuing=answer)
 
     def _confirm_dropping(self, after: int, keep_answer: bool) -> bool:
         """True when nothing the user would miss goes, or they said yes: messages after `after` (besides the

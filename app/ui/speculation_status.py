@@ -42,7 +42,8 @@ def footer_text(stats: dict) -> str:
         if stats.get("error"):
             return stats["error"]
         return "stopped before any text" if stats.get("stop_reason") == "cancelled" else "no text generated"
-    parts = [f"{stats.get('tokens_per_second', 0):.1f} tok/s", f"{stats.get('generated_tokens', 0)} tokens",
+    tokens = f"{stats['generated_tokens']} {'more tokens (continued)' if stats.get('continued') else 'tokens'}"
+    parts = [f"{stats.get('tokens_per_second', 0):.1f} tok/s", tokens,
              f"{stats.get('ttft_s', 0):.2f} s to first token", stats.get("stop_reason", "")]
     if stats.get("drafted"):
         # "speculation" is what ran ("draft: X", "n-gram (n=3)"); answers saved before it had only draft_name

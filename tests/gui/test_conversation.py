@@ -5,7 +5,11 @@ start, and the speculation status says what really runs."""
 from __future__ import annotations
 
 from app.core.chats.chat_store import ChatStore
+from app.core.inference.engine import Engine
+from app.core.inference.llama_runtime import LoadOptions
+from app.core.inference.speculative import GenerationStats
 from app.core.infra.paths import app_paths
+from app.core.infra.requests import GenerateRequest, SamplerParams
 from app.ui.main_window import MainWindow
 from tests.gui.test_main_window import library, load_main, open_window  # noqa: F401  (library: a fixture)
 
@@ -156,3 +160,39 @@ def test_a_useless_draft_is_flagged_after_its_first_answer(qtbot, library):
     assert stats["drafted"] >= 32 and stats["accepted"] / stats["drafted"] < 0.10
     advice = w.sidebar.advice.text()
     assert f"Only {stats['accepted']} of {stats['drafted']} drafted tokens" in advice and "Off" in advice
+
+
+def test_continue_resumes_an_answer_cut_short_from_its_text(qtbot, library):
+    w = plain_window(qtbot, max_tokens=8)
+    first = ask(qtbot, w, "Tell me a story")
+    assert first["stop_reason"] == "length"
+    cut = w.store.messages(w.chat_id)[1]
+    assert w.view.messages()[1].can_continue and "msg-cont:1" in w.view.toHtml()
+
+    with qtbot.waitSignal(w.host.finished, timeout=30_000) as done:
+        w.view.continueRequested.emit(1)  # the answer's Continue link
+    assert done.args[1]["generated_tokens"] > 0
+    msgs = w.store.messages(w.chat_id)
+    assert len(msgs) == 2 and msgs[1].id == cut.id  # the same answer, grown in place
+    assert msgs[1].content.startswith(cut.content) and len(msgs[1].content) > len(cut.content)
+    assert msgs[1].stats["continued"] and "more tokens (continued)" in w.view.messages()[1].footer
+    assert w.view.toPlainText().count("Assistant") == 1
+
+    # what was added is what the engine writes after the saved text (greedy: the same tokens)
+    engine = Engine()
+    engine.load_main(library / "main.gguf", LoadOptions(n_ctx=2048))
+    request = GenerateRequest(messages=({"role": "user", "content": "Tell me a story"},), max_tokens=8,
+                              sampling=SamplerParams(temperature=0.0), answer_prefix=cut.content)
+    more = "".join(e.text for e in engine.answer(request, GenerationStats()))
+    engine.close()
+    assert msgs[1].content == cut.content + more
+
+    # continued, then stopped before anything new: the answer stays exactly as it was
+    grown = w.store.messages(w.chat_id)[1]
+    with qtbot.waitSignal(w.host.finished, timeout=30_000):
+        w.continue_at(1)
+        w.stop()
+    kept = w.store.messages(w.chat_id)[1]
+    assert (kept.content, kept.state, kept.stats, kept.highlights) == \
+        (grown.content, grown.state, grown.stats, grown.highlights)
+    assert "stopped before any text" not in w.view.toPlainText()

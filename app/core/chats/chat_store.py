@@ -80,6 +80,24 @@ def spans_from_flags(pieces: list[tuple[str, bool]]) -> list[Span]:
     return spans
 
 
+def pieces_from_spans(content: str, spans: list[Span]) -> list[tuple[str, bool]]:
+    """The inverse of spans_from_flags: a saved answer as (text, accepted_draft) pieces, so an answer that is
+    continued keeps its highlighting (spans_from_flags of the result gives `spans` back)."""
+    pieces: list[tuple[str, bool]] = []
+    pos = 0
+    for start, end in sorted(spans):
+        start, end = max(start, pos), min(end, len(content))
+        if start >= end:
+            continue
+        if start > pos:
+            pieces.append((content[pos:start], False))
+        pieces.append((content[start:end], True))
+        pos = end
+    if pos < len(content):
+        pieces.append((content[pos:], False))
+    return pieces
+
+
 def extend_spans(spans: list[Span], pos: int, pieces: list[tuple[str, bool]]) -> int:
     """Add the spans of `pieces` that follow `pos` characters already counted; returns the new length. The chat
     view keeps its streaming answer's spans this way, batch by batch, in time linear in the answer."""
