@@ -442,10 +442,12 @@ class MainWindow(QMainWindow):
             content = "".join(t for t, _ in self.pieces)
             spans = spans_from_flags(self.pieces)
             stopped = state == "interrupted" or stats.get("stop_reason") == "cancelled"
-            if self.continuing is not None and len(self.pieces) == self.continued_from and stopped:
-                old = self.continuing  # continued, then stopped before anything new: the answer stays as it was
+            if self.continuing is not None and len(self.pieces) == self.continued_from:
+                old = self.continuing  # continued, then nothing new (stopped, or failed): it stays as it was
                 self.store.save_answer(old.id, old.content, old.highlights, old.stats, state=old.state)
                 self.view.end_answer(self._shown(old))
+                if stats.get("error"):
+                    self.statusBar().showMessage(f"Could not continue: {stats['error']}", 15000)
             elif not content and stopped:  # stopped before its first token: no answer to keep, no figures to show
                 self.store.delete_message(self.answer.id)
                 self.view.cancel_stream()
@@ -457,6 +459,8 @@ class MainWindow(QMainWindow):
                              "draft_name": self.draft_name if stats.get("drafted") else ""}
                     if self.continuing is not None:  # the figures are the continuation's own
                         stats["continued"] = True
+                if self.continuing is not None and state == "error":
+                    state = "interrupted"  # the text before the failure is a good answer, still a turn of the chat
                 self.store.save_answer(self.answer.id, content, spans, stats, state=state)
                 self.view.end_answer(self._shown(replace(self.answer, content=content, highlights=spans,
                                                          stats=stats, state=state)))
@@ -695,7 +699,9 @@ class MainWindow(QMainWindow):
         """The sidebar's "Runs" line: what the next answer will really run with the current mode and models."""
         spec = self.sidebar.speculation()
         label = speculation_label(spec.mode, self.draft_name, spec.ngram_size)
-        if spec.mode == "draft" and not self.draft_name and self._draft_in_flight:
+        if not self.main_summary:
+            label = "nothing yet: no model loaded"
+        elif spec.mode == "draft" and not self.draft_name and self._draft_in_flight:
             label += f" (loading {os.path.basename(self._loading_draft)}…)"
         self.sidebar.set_speculation_state(label)
 

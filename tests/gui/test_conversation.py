@@ -196,3 +196,17 @@ def test_continue_resumes_an_answer_cut_short_from_its_text(qtbot, library):
     assert (kept.content, kept.state, kept.stats, kept.highlights) == \
         (grown.content, grown.state, grown.stats, grown.highlights)
     assert "stopped before any text" not in w.view.toPlainText()
+
+
+def test_footers_of_answers_saved_by_earlier_versions():
+    """Answers already in a chat store: an empty one stopped before its first token reads as such, without
+    figures; one saved with only a draft name still names it; one with an empty name gets no "draft: "."""
+    from app.ui.speculation_status import footer_text
+
+    zero = {"generated_tokens": 0, "tokens_per_second": 0.0, "ttft_s": 0.0, "stop_reason": "cancelled",
+            "drafted": 0, "accepted": 0, "acceptance_rate": 0.0}
+    assert footer_text(zero) == "stopped before any text"
+    old = {"generated_tokens": 9, "tokens_per_second": 5.0, "ttft_s": 0.1, "stop_reason": "eos", "drafted": 8,
+           "accepted": 6, "acceptance_rate": 0.75}
+    assert "draft: Tiny · accepted 6/8 (75%)" in footer_text({**old, "draft_name": "Tiny"})
+    assert "draft:" not in footer_text({**old, "draft_name": ""}) and "accepted 6/8" in footer_text(old)
