@@ -49,12 +49,14 @@ class ShownMessage:
     footer: str = ""
     state: str = "done"
     position: int = -1  # the message's position in its chat (the store's), for per-message actions
+    can_continue: bool = False  # an answer cut short: it gets a Continue action
 
 
 class ChatView(QTextBrowser):
     streamed = Signal(int)  # characters shown so far in the streaming answer (tests and the bench use it)
     regenerateRequested = Signal(int)  # index of an answer in the shown messages
     editRequested = Signal(int)  # index of a question in the shown messages
+    continueRequested = Signal(int)  # index of an answer cut short, to generate more of
     followingChanged = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -239,6 +241,9 @@ class ChatView(QTextBrowser):
         cursor.insertText("Copy", t.action(f"msg-copy:{index}"))
         cursor.insertText("     ", t.small)
         cursor.insertText("Regenerate", t.action(f"msg-regen:{index}"))
+        if m.can_continue:
+            cursor.insertText("     ", t.small)
+            cursor.insertText("Continue", t.action(f"msg-cont:{index}"))
         if m.footer:
             cursor.insertText("      " + m.footer, t.small)
 
@@ -411,12 +416,15 @@ class ChatView(QTextBrowser):
             code = self._codes.get(rest)
             if code is not None:
                 self._copy(code, "Code copied")
-        elif scheme in ("msg-copy", "msg-regen", "msg-edit") and rest.isdigit() and int(rest) < len(self._messages):
+        elif scheme in ("msg-copy", "msg-regen", "msg-edit", "msg-cont") and rest.isdigit() and \
+                int(rest) < len(self._messages):
             index = int(rest)
             if scheme == "msg-copy":
                 self._copy(self._messages[index].content, "Message copied")
             elif scheme == "msg-regen":
                 self.regenerateRequested.emit(index)
+            elif scheme == "msg-cont":
+                self.continueRequested.emit(index)
             else:
                 self.editRequested.emit(index)
         elif url.scheme() in ("http", "https", "mailto"):

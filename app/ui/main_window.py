@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QInputDialog, QLabel, QLineEdit, QLi
                                QVBoxLayout, QWidget)
 
 from app import APP_NAME
-from app.core.chats.chat_store import ChatStore, Message, spans_from_flags
+from app.core.chats.chat_store import ChatStore, Message, pieces_from_spans, spans_from_flags
 from app.core.infra.damaged_files import take_notices
 from app.core.models.library import DraftCandidate, LibraryEntry, configured_model_dirs
 from app.core.inference.load_guard import STATE_FILE, LoadGuard
@@ -34,6 +34,8 @@ from app.ui.menu_bar import AppMenuBar
 from app.ui.model_file_actions import ModelFileActions
 from app.ui.rpc_servers import offer_reload_without
 from app.ui.sidebar import Sidebar
+from app.ui.speculation_status import (RECENT_ANSWERS, acceptance_advice, footer_text, speculates,
+                                      speculation_label)
 from app.ui.welcome_panel import WelcomePanel
 from app.workers.engine_worker import EngineHost
 from app.workers.download_worker import DownloadHost, HubTasks
@@ -43,22 +45,6 @@ log = logging.getLogger("specchat.ui")
 
 RESCAN_DEBOUNCE_MS = 700  # a copy in progress fires many changes: scan once it settles
 CHECKPOINT_S = 0.5  # a streaming answer is saved this often, so a crash keeps what was shown
-LOW_ACCEPTANCE = 0.6
-RECENT_ANSWERS = 5
-
-
-def footer_text(stats: dict, draft_name: str) -> str:
-    """The answer's figures; none for an answer that never finished (no made-up "0.0 tok/s · 0 tokens")."""
-    if "generated_tokens" not in stats:
-        return stats.get("error", "")
-    parts = [f"{stats.get('tokens_per_second', 0):.1f} tok/s", f"{stats.get('generated_tokens', 0)} tokens",
-             f"{stats.get('ttft_s', 0):.2f} s to first token", stats.get("stop_reason", "")]
-    if stats.get("drafted"):
-        parts.append(f"draft: {draft_name}")
-        parts.append(f"accepted {stats['accepted']}/{stats['drafted']} ({stats['acceptance_rate']:.0%})")
-    if stats.get("error"):
-        parts.append(stats["error"])
-    return " · ".join(p for p in parts if p)
 
 
 class MessageInput(QPlainTextEdit):
@@ -94,15 +80,20 @@ class MainWindow(QMainWindow):
         self.chat_id: int | None = None
         self.request_id = 0  # the generation shown now (0: none)
         self.answer: Message | None = None
+        self.continuing: Message | None = None  # the answer as it was before "Continue" (restored if nothing comes)
+        self.continued_from = 0  # pieces it had
         self.pieces: list[tuple[str, bool]] = []
         self.last_checkpoint = 0.0
         self.main_summary: dict | None = None
         self.draft_name = ""
         self.draft_path = ""
         self.recent_acceptance: list[float] = []
+        self.editing: int | None = None  # position of the question being edited: replaced only when sent
+        self.running_speculation = ""  # what the streaming answer runs (speculation_label), for its status
         self.library: list[LibraryEntry] = []
         self._pending_draft = ""  # a draft to load once the mode is "draft" and no draft is loaded
         self._loading_draft = ""  # the draft asked of the engine last (a GPU out-of-memory retry reloads it)
+        self._draft_in_flight = False  # that load has not answered yet
         self.bench_panel: BenchPanel | None = None
         self._autoload_first = False  # load the first model that appears (after the welcome panel fetched one)
         self._asked_draft = ""  # the draft the user chose in this session
@@ -120,7 +111,11 @@ class MainWindow(QMainWindow):
         self._share_width()
         self.sidebar.apply_settings(self.settings)
         self.view.show_highlights = self.settings.ui.visualize_accepted
+        self._show_speculation()
         self.refresh_chats()
+        last_chat = self.settings.ui.last_chat_id
+        if last_chat and self.store.has_chat(last_chat):  # the app opens where the user left it
+            self.open_chat(last_chat)
         # the library follows the models dirs: a file dropped in, downloaded or deleted triggers a rescan
         self.rescan_timer = QTimer(self)
         self.rescan_timer.setSingleShot(True)
@@ -173,6 +168,17 @@ class MainWindow(QMainWindow):
         composer = QHBoxLayout()
         composer.addWidget(self.input, 1)
         composer.addLayout(side)
+        # while a question is edited: nothing is deleted until Send; Cancel (or Esc) keeps the chat as it was
+        self.edit_bar = QWidget()
+        eb = QHBoxLayout(self.edit_bar)
+        eb.setContentsMargins(0, 0, 0, 0)
+        self.edit_label = QLabel("")
+        self.edit_label.setWordWrap(True)
+        self.cancel_edit_button = QPushButton("Cancel edit")
+        self.cancel_edit_button.clicked.connect(lambda: self.cancel_edit())
+        eb.addWidget(self.edit_label, 1)
+        eb.addWidget(self.cancel_edit_button)
+        self.edit_bar.hide()
         self.notice = QLabel("")  # damaged files set aside, a crash during the last run's load: said once
         self.notice.setWordWrap(True)
         self.notice.hide()
@@ -180,6 +186,7 @@ class MainWindow(QMainWindow):
         cv.addWidget(self.system_prompt)
         cv.addWidget(self.welcome, 1)
         cv.addWidget(self.view, 1)
+        cv.addWidget(self.edit_bar)
         cv.addLayout(composer)
 
         self.sidebar = Sidebar()
@@ -199,8 +206,9 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.live)
 
         for text, key, slot in (("New chat", QKeySequence.StandardKey.New, self.new_chat),
-                                ("Stop", QKeySequence("Esc"), self.stop),
+                                ("Stop", QKeySequence("Esc"), self.stop_or_cancel_edit),
                                 ("Regenerate", QKeySequence("Ctrl+R"), self.regenerate),
+                                ("Edit last question", QKeySequence("Ctrl+E"), self.edit_last),
                                 ("Search chats", QKeySequence.StandardKey.Find, self.search.setFocus)):
             act = QAction(text, self)
             act.setShortcut(key)
@@ -230,12 +238,15 @@ class MainWindow(QMainWindow):
         self.stop_button.clicked.connect(self.stop)
         self.view.regenerateRequested.connect(self.regenerate_at)
         self.view.editRequested.connect(self.edit_at)
+        self.view.continueRequested.connect(self.continue_at)
         self.bench_button.clicked.connect(self.open_bench)
         self.sidebar.loadMainRequested.connect(self.load_main)
         self.sidebar.unloadMainRequested.connect(lambda: self.host.requestUnload.emit("main"))
         self.sidebar.draftChosen.connect(self.choose_draft)
         self.sidebar.visualizeToggled.connect(self.view.set_show_highlights)
         self.sidebar.modeChanged.connect(self._maybe_load_default_draft)
+        self.sidebar.modeChanged.connect(self._show_speculation)
+        self.sidebar.ngram_size.valueChanged.connect(self._show_speculation)
         self.scanner.scanned.connect(self._library_scanned)
         self.scanner.failed.connect(lambda message: self.statusBar().showMessage(message, 15000))
         self.scanner.candidates.connect(self._draft_candidates)
@@ -262,10 +273,16 @@ class MainWindow(QMainWindow):
             self.chat_list.setCurrentIndex(self.chat_models.index(row))
 
     def new_chat(self) -> None:
-        chat = self.store.create_chat()
+        """An empty chat to type in: the current one if it has no message yet, else an empty one that exists
+        (Ctrl+N pressed again never piles up "New chat"s), else a new one."""
         self.search.clear()
+        if self.chat_id is not None and not self.store.messages(self.chat_id) and self.editing is None:
+            chat_id = self.chat_id
+        else:
+            chat_id = self.store.empty_chat() or self.store.create_chat().id
         self.refresh_chats()
-        self.open_chat(chat.id)
+        if chat_id != self.chat_id:
+            self.open_chat(chat_id)
         self.input.setFocus()
 
     def _chat_clicked(self, index: QModelIndex) -> None:
@@ -273,7 +290,10 @@ class MainWindow(QMainWindow):
 
     def open_chat(self, chat_id: int) -> None:
         self._abandon_answer()
+        if self.editing is not None:
+            self.cancel_edit()
         self.chat_id = chat_id
+        self.settings.ui.last_chat_id = chat_id
         chat = self.store.chat(chat_id)
         self.system_prompt.setText(chat.system_prompt)
         self.view.set_messages([self._shown(m) for m in self.store.messages(chat_id)])
@@ -282,9 +302,14 @@ class MainWindow(QMainWindow):
             self.chat_list.setCurrentIndex(self.chat_models.index(row))
 
     def _shown(self, m: Message) -> ShownMessage:
-        draft = m.stats.get("draft_name", "")
-        return ShownMessage(m.role, m.content, m.highlights, footer_text(m.stats, draft) if m.stats else "", m.state,
-                            m.position)
+        return ShownMessage(m.role, m.content, m.highlights, footer_text(m.stats) if m.stats else "", m.state,
+                            m.position, can_continue=self._can_continue(m))
+
+    @staticmethod
+    def _can_continue(m: Message) -> bool:
+        """An answer cut short (stopped, interrupted, or at the length limit) can be continued."""
+        cut = m.state == "interrupted" or m.stats.get("stop_reason") in ("cancelled", "length")
+        return m.role == "assistant" and bool(m.content) and cut
 
     def _chat_menu(self, pos) -> None:  # type: ignore[no-untyped-def]
         index = self.chat_list.indexAt(pos)
@@ -306,7 +331,10 @@ class MainWindow(QMainWindow):
     def delete_chat(self, chat_id: int) -> None:
         if chat_id == self.chat_id:
             self._abandon_answer()
+            if self.editing is not None:
+                self.cancel_edit()
             self.chat_id = None
+            self.settings.ui.last_chat_id = 0
             self.view.set_messages([])
         self.store.delete_chat(chat_id)
         self.refresh_chats()
@@ -328,6 +356,11 @@ class MainWindow(QMainWindow):
             self.refresh_chats()
             self.open_chat(chat.id)
         assert self.chat_id is not None
+        if self.editing is not None:  # the edited question replaces the old one and what followed it, now
+            if not self._confirm_dropping(self.editing, keep_answer=True):
+                return
+            self.store.delete_from(self.chat_id, self.editing)
+            self.cancel_edit(clear_input=False)
         if not self.store.messages(self.chat_id):
             self.store.rename_chat(self.chat_id, text.splitlines()[0][:60])
             self.refresh_chats()
@@ -335,11 +368,18 @@ class MainWindow(QMainWindow):
         self.input.clear()
         self._generate()
 
-    def _generate(self) -> None:
+    def _generate(self, continuing: Message | None = None) -> None:
+        """A new answer to the chat's last question; or, with `continuing` (the chat's last message, an answer
+        cut short), more of that answer: it is the prompt's end and grows in place."""
         assert self.chat_id is not None
+        if self.editing is not None:  # a regenerate while editing: the edit's question may be gone
+            self.cancel_edit()
         self._save_system_prompt()
         chat = self.store.chat(self.chat_id)
-        history = [m for m in self.store.messages(self.chat_id) if m.state != "error"]
+        # failed answers and empty ones (an older version kept answers stopped before any text) are not turns
+        history = [m for m in self.store.messages(self.chat_id)
+                   if m.state != "error" and (m.content or m.role == "user")
+                   and (continuing is None or m.id != continuing.id)]
         messages = ([{"role": "system", "content": chat.system_prompt}] if chat.system_prompt else []) + \
             [{"role": m.role, "content": m.content} for m in history]
         self.view.set_messages([self._shown(m) for m in history])
@@ -347,10 +387,21 @@ class MainWindow(QMainWindow):
         if request.speculation.mode == "draft" and not self.draft_name:
             # no draft loaded (none compatible, or still loading): plain decoding
             request = replace(request, speculation=replace(request.speculation, mode="off"))
-        self.answer = self.store.start_answer(self.chat_id)
-        self.pieces = []
+        spec = self.sidebar.speculation()
+        self.running_speculation = speculation_label(spec.mode, self.draft_name, spec.ngram_size)
+        self.continuing = continuing
+        if continuing is None:
+            self.answer = self.store.start_answer(self.chat_id)
+            self.pieces = []
+        else:
+            request = replace(request, answer_prefix=continuing.content)
+            self.answer = continuing
+            self.pieces = pieces_from_spans(continuing.content, continuing.highlights)
+            self.store.save_answer(continuing.id, continuing.content, continuing.highlights, state="streaming")
+        self.continued_from = len(self.pieces)
         self.last_checkpoint = time.monotonic()
         self.view.begin_answer()
+        self.view.append_tokens(list(self.pieces))  # a continued answer shows what it had, then grows
         self.request_id = self.host.generate(request)
         self._set_busy(True)
 
@@ -365,7 +416,9 @@ class MainWindow(QMainWindow):
 
     def _live_stats(self, request_id: int, live: dict) -> None:
         if request_id == self.request_id:
-            acc = f" · acceptance {live['acceptance_rate']:.0%}" if self.sidebar.mode_key() != "off" else ""
+            # what runs, not what the mode asks for: no acceptance figure for plain decoding
+            label = self.running_speculation
+            acc = f" · {label} · acceptance {live['acceptance_rate']:.0%}" if speculates(label) else f" · {label}"
             self.live.setText(f"{live['tokens_per_second']:.1f} tok/s · {live['generated_tokens']} tokens{acc}")
 
     def _finished(self, request_id: int, stats: dict) -> None:
@@ -379,20 +432,39 @@ class MainWindow(QMainWindow):
                 self.load_main(self.main_summary["path"], without_rpc=stats["rpc_lost"])
         if stats.get("drafted"):
             self.recent_acceptance = (self.recent_acceptance + [stats["acceptance_rate"]])[-RECENT_ANSWERS:]
-            self._acceptance_advice()
+            advice = acceptance_advice(stats, self.recent_acceptance)
+            if advice:
+                self.sidebar.set_advice([advice])
 
     def _close_answer(self, state: str, stats: dict) -> None:
         """Write the answer as it stands (done, interrupted or error) and show it as it will stay."""
         if self.answer is not None:
             content = "".join(t for t, _ in self.pieces)
             spans = spans_from_flags(self.pieces)
-            if stats:  # an interrupted answer has no figures: none are made up, saved or shown
-                stats = {**stats, "draft_name": self.draft_name if stats.get("drafted") else ""}
-            self.store.save_answer(self.answer.id, content, spans, stats, state=state)
-            self.view.end_answer(ShownMessage("assistant", content, spans,
-                                              footer_text(stats, self.draft_name) if stats else "", state,
-                                              self.answer.position))
-        self.answer = None
+            stopped = state == "interrupted" or stats.get("stop_reason") == "cancelled"
+            if self.continuing is not None and len(self.pieces) == self.continued_from:
+                old = self.continuing  # continued, then nothing new (stopped, or failed): it stays as it was
+                self.store.save_answer(old.id, old.content, old.highlights, old.stats, state=old.state)
+                self.view.end_answer(self._shown(old))
+                if stats.get("error"):
+                    self.statusBar().showMessage(f"Could not continue: {stats['error']}", 15000)
+            elif not content and stopped:  # stopped before its first token: no answer to keep, no figures to show
+                self.store.delete_message(self.answer.id)
+                self.view.cancel_stream()
+                self.statusBar().showMessage("Stopped before any text: no answer was kept (Ctrl+R asks again).",
+                                             8000)
+            else:
+                if stats:  # an interrupted answer has no figures: none are made up, saved or shown
+                    stats = {**stats, "speculation": self.running_speculation if stats.get("drafted") else "",
+                             "draft_name": self.draft_name if stats.get("drafted") else ""}
+                    if self.continuing is not None:  # the figures are the continuation's own
+                        stats["continued"] = True
+                if self.continuing is not None and state == "error":
+                    state = "interrupted"  # the text before the failure is a good answer, still a turn of the chat
+                self.store.save_answer(self.answer.id, content, spans, stats, state=state)
+                self.view.end_answer(self._shown(replace(self.answer, content=content, highlights=spans,
+                                                         stats=stats, state=state)))
+        self.answer = self.continuing = None
         self.request_id = 0
         self.live.setText("")
         self._set_busy(False)
@@ -400,6 +472,13 @@ class MainWindow(QMainWindow):
     def stop(self) -> None:
         if self.request_id:
             self.host.cancel(self.request_id)
+
+    def stop_or_cancel_edit(self) -> None:
+        """Esc: stops a streaming answer; with none, leaves an edit without changing anything."""
+        if self.request_id:
+            self.stop()
+        elif self.editing is not None:
+            self.cancel_edit()
 
     def _abandon_answer(self) -> None:
         """Leave the streaming answer (chat switched, regenerated, window closed): cancel it, keep what was shown
@@ -440,12 +519,21 @@ class MainWindow(QMainWindow):
     def _edit_from(self, position: int, content: str) -> None:
         if self.request_id or self.chat_id is None:
             return
-        if not self._confirm_dropping(position, keep_answer=True):
-            return
-        self.store.delete_from(self.chat_id, position)
-        self.view.set_messages([self._shown(m) for m in self.store.messages(self.chat_id)])
+        # nothing is deleted here: Send replaces the question (and what follows, asked then); Cancel keeps all
+        self.editing = position
+        later = sum(1 for m in self.store.messages(self.chat_id) if m.position > position)
+        self.edit_label.setText("Editing a question: Send replaces it" +
+                                (f" and the {later} message(s) after it" if later else "") +
+                                ". Cancel edit (Esc) keeps the chat as it is.")
+        self.edit_bar.show()
         self.input.setPlainText(content)
         self.input.setFocus()
+
+    def cancel_edit(self, clear_input: bool = True) -> None:
+        self.editing = None
+        self.edit_bar.hide()
+        if clear_input:
+            self.input.clear()
 
     def regenerate_at(self, index: int) -> None:
         """An answer's Regenerate link: a new answer to its question (later turns go, asked first)."""
@@ -461,6 +549,24 @@ class MainWindow(QMainWindow):
         self._abandon_answer()
         self.store.delete_from(self.chat_id, position)
         self._generate()
+
+    def continue_at(self, index: int) -> None:
+        """An answer's Continue link: generation resumes from the answer's text (later turns go, asked first)."""
+        shown = self.view.messages()
+        if self.request_id or self.chat_id is None or not 0 <= index < len(shown) or \
+                shown[index].role != "assistant":
+            return
+        if not self.main_summary:
+            self.statusBar().showMessage("Load a model first (sidebar, Model).", 5000)
+            return
+        position = shown[index].position
+        answer = next((m for m in self.store.messages(self.chat_id) if m.position == position), None)
+        if answer is None or not self._can_continue(answer):
+            return
+        if not self._confirm_dropping(position, keep_answer=False):
+            return
+        self.store.delete_from(self.chat_id, position + 1)
+        self._generate(continuing=answer)
 
     def _confirm_dropping(self, after: int, keep_answer: bool) -> bool:
         """True when nothing the user would miss goes, or they said yes: messages after `after` (besides the
@@ -551,6 +657,7 @@ class MainWindow(QMainWindow):
             self.settings.ui.last_main_model = summary["path"]
             self._refresh_drafts()
         else:
+            self._draft_in_flight = False
             self.draft_name, self.draft_path = summary["name"], summary["path"]
             self._refresh_drafts()
 
@@ -565,8 +672,10 @@ class MainWindow(QMainWindow):
                 self.draft_name = self.draft_path = ""
                 self.sidebar.set_draft_candidates([], [], "")
         else:
+            self._draft_in_flight = False
             self.draft_name, self.draft_path = kept.get("name", ""), kept.get("path", "")
             self.sidebar.set_advice([message])
+        self._show_speculation()
         if retry_layers >= 0:
             answer = QMessageBox.question(self, "Not enough GPU memory",
                                           f"{message}\n\nTry again with {retry_layers} GPU layers?")
@@ -585,8 +694,22 @@ class MainWindow(QMainWindow):
             self.draft_name = self.draft_path = ""
             self.sidebar.set_main_state(None)
             self.sidebar.set_draft_candidates([], [], "")
+        else:
+            self.draft_name = self.draft_path = ""
+        self._show_speculation()
+
+    def _show_speculation(self) -> None:
+        """The sidebar's "Runs" line: what the next answer will really run with the current mode and models."""
+        spec = self.sidebar.speculation()
+        label = speculation_label(spec.mode, self.draft_name, spec.ngram_size)
+        if not self.main_summary:
+            label = "nothing yet: no model loaded"
+        elif spec.mode == "draft" and not self.draft_name and self._draft_in_flight:
+            label += f" (loading {os.path.basename(self._loading_draft)}…)"
+        self.sidebar.set_speculation_state(label)
 
     def _refresh_drafts(self) -> None:
+        self._show_speculation()
         if self.main_summary:
             self.scanner.find_drafts(self.main_summary["path"])
 
@@ -624,6 +747,8 @@ class MainWindow(QMainWindow):
             self._pending_draft = ""
             self._loading_draft = want
             self.host.requestLoad.emit("draft", want, self.sidebar.draft_load_options(self.settings.runtime))
+            self._draft_in_flight = True
+            self._show_speculation()
 
     def choose_draft(self, path: str) -> None:
         if not self.main_summary:
@@ -637,13 +762,7 @@ class MainWindow(QMainWindow):
             self._maybe_load_default_draft()
         else:
             self.host.requestUnload.emit("draft")
-
-    def _acceptance_advice(self) -> None:
-        if len(self.recent_acceptance) >= 3:
-            mean = sum(self.recent_acceptance) / len(self.recent_acceptance)
-            if mean < LOW_ACCEPTANCE:
-                self.sidebar.set_advice([f"Acceptance over the last {len(self.recent_acceptance)} answers is "
-                                         f"{mean:.0%}: fewer draft tokens (or auto) will likely be faster."])
+        self._show_speculation()
 
     # ---- closing --------------------------------------------------------------------------------------------
     # ---- downloads ------------------------------------------------------------------------------------------

@@ -100,6 +100,10 @@ class Sidebar(QWidget):
         self.mode.currentIndexChanged.connect(self._mode_changed)
         self.mode.currentIndexChanged.connect(lambda: self.modeChanged.emit(self.mode.currentData()))
         s.addRow("Mode", self.mode)
+        self.spec_state = QLabel("")  # what really runs: "draft: X", "n-gram (n=3)", "plain decoding: no draft…"
+        self.spec_state.setTextFormat(Qt.TextFormat.PlainText)  # it names a model: text, never markup
+        self.spec_state.setWordWrap(True)
+        s.addRow("Runs", self.spec_state)
         self.draft_models = ModelListModel()
         self.draft_combo = QComboBox()
         self.draft_combo.setModel(self.draft_models)
@@ -291,6 +295,9 @@ class Sidebar(QWidget):
         row = self.draft_models.row_of(path)
         self.draft_combo.setCurrentIndex(row)
         self.set_advice(self.draft_models.index(row).data(ModelRoles.Advice) or [] if row >= 0 else [])
+
+    def set_speculation_state(self, text: str) -> None:
+        self.spec_state.setText(text)
 
     def set_advice(self, lines: list[str]) -> None:
         self.advice.setText("<br>".join(_esc(a) for a in lines))

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from app.core.chats.chat_store import ChatStore, ChatStoreError, spans_from_flags
+from app.core.chats.chat_store import ChatStore, ChatStoreError, pieces_from_spans, spans_from_flags
 
 
 def test_round_trip_across_reopen(tmp_path):
@@ -102,3 +102,28 @@ def test_a_damaged_database_is_set_aside_and_a_new_one_started(tmp_path, damage)
 def test_spans_merge_consecutive_draft_tokens():
     pieces = [("He", False), ("llo", True), (" wor", True), ("", True), ("ld", False), ("!", True)]
     assert spans_from_flags(pieces) == [(2, 9), (11, 12)]
+
+
+def test_pieces_from_spans_gives_the_spans_back():
+    """A continued answer starts from its saved text and spans: they come back as the same highlighting."""
+    pieces = [("Hi", False), (" there", True), (" you", True), ("!", False), ("?", True)]
+    content = "".join(t for t, _ in pieces)
+    spans = spans_from_flags(pieces)
+    again = pieces_from_spans(content, spans)
+    assert "".join(t for t, _ in again) == content and spans_from_flags(again) == spans
+    assert pieces_from_spans("plain", []) == [("plain", False)] and pieces_from_spans("", []) == []
+    # spans past the text (a hand-edited file) are clipped, never a crash
+    assert pieces_from_spans("abc", [(1, 9)]) == [("a", False), ("bc", True)]
+
+
+def test_empty_chat_is_one_without_messages_or_a_system_prompt(tmp_path):
+    store = ChatStore(tmp_path / "c.sqlite3")
+    assert store.empty_chat() is None
+    used = store.create_chat()
+    store.add_message(used.id, "user", "hi")
+    store.create_chat(system_prompt="be brief")  # set up on purpose: not a throwaway
+    empty = store.create_chat()
+    assert store.empty_chat() == empty.id and store.has_chat(used.id) and not store.has_chat(999)
+    answer = store.start_answer(used.id)
+    store.delete_message(answer.id)
+    assert [m.role for m in store.messages(used.id)] == ["user"]

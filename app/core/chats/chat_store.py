@@ -80,6 +80,24 @@ def spans_from_flags(pieces: list[tuple[str, bool]]) -> list[Span]:
     return spans
 
 
+def pieces_from_spans(content: str, spans: list[Span]) -> list[tuple[str, bool]]:
+    """The inverse of spans_from_flags: a saved answer as (text, accepted_draft) pieces, so an answer that is
+    continued keeps its highlighting (spans_from_flags of the result gives `spans` back)."""
+    pieces: list[tuple[str, bool]] = []
+    pos = 0
+    for start, end in sorted(spans):
+        start, end = max(start, pos), min(end, len(content))
+        if start >= end:
+            continue
+        if start > pos:
+            pieces.append((content[pos:start], False))
+        pieces.append((content[start:end], True))
+        pos = end
+    if pos < len(content):
+        pieces.append((content[pos:], False))
+    return pieces
+
+
 def extend_spans(spans: list[Span], pos: int, pieces: list[tuple[str, bool]]) -> int:
     """Add the spans of `pieces` that follow `pos` characters already counted; returns the new length. The chat
     view keeps its streaming answer's spans this way, batch by batch, in time linear in the answer."""
@@ -170,6 +188,17 @@ class ChatStore:
                                    "ORDER BY updated DESC, id DESC")
         return [Chat(*r) for r in rows]
 
+    def empty_chat(self) -> int | None:
+        """The newest chat with no message and no system prompt (New chat reuses it rather than adding another
+        empty "New chat"), or None."""
+        row = self.db.execute("SELECT id FROM chats c WHERE system_prompt = '' AND NOT EXISTS "
+                              "(SELECT 1 FROM messages m WHERE m.chat_id = c.id) ORDER BY updated DESC, id DESC "
+                              "LIMIT 1").fetchone()
+        return None if row is None else int(row[0])
+
+    def has_chat(self, chat_id: int) -> bool:
+        return self.db.execute("SELECT 1 FROM chats WHERE id=?", (chat_id,)).fetchone() is not None
+
     def rename_chat(self, chat_id: int, title: str) -> None:
         self.db.execute("UPDATE chats SET title=? WHERE id=?", (title.strip() or "Untitled", chat_id))
 
@@ -210,6 +239,10 @@ class ChatStore:
     def edit_message(self, message_id: int, content: str) -> None:
         self.db.execute("UPDATE messages SET content=?, highlights='[]', stats='{}' WHERE id=?",
                         (content, message_id))
+
+    def delete_message(self, message_id: int) -> None:
+        """One message (an answer stopped before its first token: nothing worth keeping)."""
+        self.db.execute("DELETE FROM messages WHERE id=?", (message_id,))
 
     def delete_from(self, chat_id: int, position: int) -> None:
         """Drop the message at `position` and everything after it (regenerate, edit-and-resend)."""

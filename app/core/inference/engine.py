@@ -111,7 +111,11 @@ class Engine:
         """Tokens and stop strings for the request's raw text (as it is) or its messages (the chat format)."""
         if request.raw is not None:
             return self.raw_prompt(request.raw), ()
-        return self.chat_prompt(list(request.messages))
+        tokens, stop = self.chat_prompt(list(request.messages))
+        if request.answer_prefix:  # continue an answer: its text follows the template's "assistant speaks" part
+            tokens = tokens + self._require_main().tokenize(request.answer_prefix, add_special=False,
+                                                            parse_special=False)
+        return tokens, stop
 
     def answer(self, request: GenerateRequest, stats: GenerationStats,
                cancel: threading.Event | None = None) -> Iterator[TokenEvent]:

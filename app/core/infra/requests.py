@@ -131,6 +131,9 @@ class GenerateRequest:
     max_tokens: int = 1024
     sampling: SamplerParams = SamplerParams()
     speculation: SpeculationConfig = SpeculationConfig()
+    # the start of the assistant's answer, already written (an interrupted answer the user continues): the
+    # prompt ends with it, so generation picks up where it stopped instead of answering afresh
+    answer_prefix: str = ""
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ class DraftSettings:
 class UISettings:
     window_geometry: str = ""  # base64 of QWidget.saveGeometry()
     last_main_model: str = ""
+    last_chat_id: int = 0  # the chat shown at exit, opened again at start (0: none)
     reload_last_model: bool = True  # load last_main_model (and its chosen draft) when the app starts
     visualize_accepted: bool = True  # accepted draft tokens highlighted in answers
     theme: str = "system"  # "system" | "light" | "dark" (View > Theme)

@@ -1,0 +1,70 @@
+"""What the window says about speculation: the label of what really runs, an answer's footer, acceptance advice.
+
+One place for these words, so the sidebar's status line, the live status bar and the saved footer never
+disagree: "draft: <name>", "n-gram (n=3)", or "plain decoding: no draft loaded" when the mode asks for a draft
+model that is not there (the engine then decodes plainly, and no acceptance figure is shown for it).
+"""
+
+from __future__ import annotations
+
+PLAIN_NO_DRAFT = "plain decoding: no draft loaded"
+PLAIN_OFF = "plain decoding (speculation off)"
+
+# One answer is enough to warn about a draft that is plainly useless (its drafts cost time and are thrown
+# away); with fewer drafted tokens than this the rate says too little to warn on.
+BAD_ACCEPTANCE = 0.10
+BAD_ACCEPTANCE_MIN_DRAFTED = 32
+# The slower signal: the mean over the last few answers (drafting pays only at high acceptance).
+LOW_ACCEPTANCE = 0.6
+LOW_ACCEPTANCE_ANSWERS = 3
+RECENT_ANSWERS = 5
+
+
+def speculation_label(mode: str, draft_name: str, ngram_size: int) -> str:
+    """What a generation in `mode` runs now: the draft by name, the n-gram lookup with its n, or plain."""
+    if mode == "ngram":
+        return f"n-gram (n={ngram_size})"
+    if mode == "draft":
+        return f"draft: {draft_name}" if draft_name else PLAIN_NO_DRAFT
+    return PLAIN_OFF
+
+
+def speculates(label: str) -> bool:
+    return label not in (PLAIN_NO_DRAFT, PLAIN_OFF)
+
+
+def footer_text(stats: dict) -> str:
+    """The answer's figures; none for an answer that never finished (no made-up "0.0 tok/s · 0 tokens"), and
+    none for one stopped before its first token."""
+    if "generated_tokens" not in stats:
+        return stats.get("error", "")
+    if not stats.get("generated_tokens"):
+        if stats.get("error"):
+            return stats["error"]
+        return "stopped before any text" if stats.get("stop_reason") == "cancelled" else "no text generated"
+    tokens = f"{stats['generated_tokens']} {'more tokens (continued)' if stats.get('continued') else 'tokens'}"
+    parts = [f"{stats.get('tokens_per_second', 0):.1f} tok/s", tokens,
+             f"{stats.get('ttft_s', 0):.2f} s to first token", stats.get("stop_reason", "")]
+    if stats.get("drafted"):
+        # "speculation" is what ran ("draft: X", "n-gram (n=3)"); answers saved before it had only draft_name
+        label = stats.get("speculation") or (f"draft: {stats['draft_name']}" if stats.get("draft_name") else "")
+        parts.append(label)
+        parts.append(f"accepted {stats['accepted']}/{stats['drafted']} ({stats['acceptance_rate']:.0%})")
+    if stats.get("error"):
+        parts.append(stats["error"])
+    return " · ".join(p for p in parts if p)
+
+
+def acceptance_advice(stats: dict, recent: list[float]) -> str:
+    """Advice after an answer (`recent`: acceptance rates of the last answers, this one included), or ""."""
+    drafted, accepted = stats.get("drafted", 0), stats.get("accepted", 0)
+    if drafted >= BAD_ACCEPTANCE_MIN_DRAFTED and accepted / drafted < BAD_ACCEPTANCE:
+        return (f"Only {accepted} of {drafted} drafted tokens ({accepted / drafted:.0%}) were accepted in the last "
+                "answer: this drafter rarely agrees with the main model, so drafting costs time. Try fewer draft "
+                "tokens (or auto), another draft, or Off.")
+    if len(recent) >= LOW_ACCEPTANCE_ANSWERS:
+        mean = sum(recent) / len(recent)
+        if mean < LOW_ACCEPTANCE:
+            return (f"Acceptance over the last {len(recent)} answers is {mean:.0%}: fewer draft tokens (or auto) "
+                    "will likely be faster.")
+    return ""

@@ -1,0 +1,212 @@
+"""The conversation on real tiny models and a real chat store: an edit deletes nothing until it is sent, an answer
+stopped before its first token leaves nothing behind, New chat reuses an empty chat, the last chat comes back at
+start, and the speculation status says what really runs."""
+
+from __future__ import annotations
+
+from app.core.chats.chat_store import ChatStore
+from app.core.inference.engine import Engine
+from app.core.inference.llama_runtime import LoadOptions
+from app.core.inference.speculative import GenerationStats
+from app.core.infra.paths import app_paths
+from app.core.infra.requests import GenerateRequest, SamplerParams
+from app.ui.main_window import MainWindow
+from tests.gui.test_main_window import library, load_main, open_window  # noqa: F401  (library: a fixture)
+
+
+def ask(qtbot, w: MainWindow, text: str) -> dict:
+    w.input.setPlainText(text)
+    with qtbot.waitSignal(w.host.finished, timeout=30_000) as done:
+        w.send()
+    return done.args[1]
+
+
+def plain_window(qtbot, max_tokens: int = 12) -> MainWindow:
+    w = open_window(qtbot)
+    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("off"))
+    w.sidebar.temperature.setValue(0.0)
+    w.sidebar.max_tokens.setValue(max_tokens)
+    load_main(qtbot, w, "Tiny Main")
+    return w
+
+
+def test_edit_deletes_nothing_until_the_edited_question_is_sent(qtbot, library):
+    w = plain_window(qtbot)
+    ask(qtbot, w, "First question")
+    before = [(m.role, m.content) for m in w.store.messages(w.chat_id)]
+    assert [r for r, _ in before] == ["user", "assistant"]
+
+    w.edit_last()  # the question goes back into the input; the chat, stored and shown, stays as it was
+    assert [(m.role, m.content) for m in w.store.messages(w.chat_id)] == before
+    assert len(w.view.messages()) == 2
+    assert w.input.toPlainText() == "First question" and w.edit_bar.isVisible()
+    w.cancel_edit_button.click()  # cancelled: both kept, nothing pending
+    assert [(m.role, m.content) for m in w.store.messages(w.chat_id)] == before
+    assert not w.edit_bar.isVisible() and w.input.toPlainText() == "" and w.editing is None
+
+    w.view.editRequested.emit(0)  # the question's Edit link; Esc leaves the edit too
+    assert w.input.toPlainText() == "First question"
+    w.stop_or_cancel_edit()
+    assert w.editing is None and [(m.role, m.content) for m in w.store.messages(w.chat_id)] == before
+
+    w.edit_last()
+    w.input.setPlainText("Edited question")
+    with qtbot.waitSignal(w.host.finished, timeout=30_000):
+        w.send()  # now, and only now, the old question and its answer are replaced
+    msgs = w.store.messages(w.chat_id)
+    assert [(m.role, m.content) for m in msgs][0] == ("user", "Edited question") and len(msgs) == 2
+    assert "First question" not in w.view.toPlainText() and not w.edit_bar.isVisible()
+
+
+def test_an_answer_stopped_before_its_first_token_is_not_kept(qtbot, library):
+    w = plain_window(qtbot, max_tokens=64)
+    w.input.setPlainText("Stop at once")
+    with qtbot.waitSignal(w.host.finished, timeout=30_000) as done:
+        w.send()
+        w.stop()  # before the engine thread produced anything
+    assert done.args[1]["generated_tokens"] == 0 and done.args[1]["stop_reason"] == "cancelled"
+    msgs = w.store.messages(w.chat_id)
+    assert [m.role for m in msgs] == ["user"]  # no empty answer with a zeroed footer
+    shown = w.view.toPlainText()
+    assert "Assistant" not in shown and "0.0 tok/s" not in shown and "0 tokens" not in shown
+    assert "Stopped before any text" in w.statusBar().currentMessage()
+    # the question is still there to answer: Ctrl+R answers it, with real figures
+    with qtbot.waitSignal(w.host.finished, timeout=30_000):
+        w.regenerate()
+    msgs = w.store.messages(w.chat_id)
+    assert [m.role for m in msgs] == ["user", "assistant"] and msgs[1].content and msgs[1].stats["generated_tokens"]
+
+
+def test_new_chat_reuses_an_empty_chat(qtbot, library):
+    w = plain_window(qtbot)
+    new = w.menuBar().new_chat_action
+    new.trigger()
+    new.trigger()
+    new.trigger()
+    assert len(w.store.chats()) == 1 and w.chat_id == w.store.chats()[0].id
+    ask(qtbot, w, "Something")
+    first = w.chat_id
+    new.trigger()  # the current chat has messages: a new one
+    assert len(w.store.chats()) == 2 and w.chat_id != first
+    empty = w.chat_id
+    w.open_chat(first)
+    new.trigger()  # the empty chat that exists is opened again, not a third
+    assert len(w.store.chats()) == 2 and w.chat_id == empty
+
+
+def test_the_last_chat_is_reopened_at_start(qtbot):
+    store = ChatStore(app_paths().ensure().chats)
+    older = store.create_chat("Older")
+    store.add_message(older.id, "user", "the older question")
+    newer = store.create_chat("Newer")
+    store.add_message(newer.id, "user", "the newer question")
+    store.close()
+    w = open_window(qtbot)
+    w.open_chat(older.id)  # not the newest: the one the user was reading
+    w.close()
+    again = open_window(qtbot)
+    assert again.chat_id == older.id and "the older question" in again.view.toPlainText()
+    assert again.chat_list.currentIndex().data() == "Older"
+    again.delete_chat(older.id)  # a deleted chat is not looked for at the next start
+    again.close()
+    third = open_window(qtbot)
+    assert third.chat_id is None
+
+
+def test_draft_mode_without_a_draft_says_it_decodes_plainly(qtbot, library):
+    w = open_window(qtbot)
+    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("draft"))
+    w.sidebar.max_tokens.setValue(40)
+    load_main(qtbot, w, "Tiny Main")
+    qtbot.waitUntil(lambda: "Choose it to load it" in w.sidebar.draft_note.text(), timeout=30_000)
+    assert not w.draft_name and w.sidebar.spec_state.text() == "plain decoding: no draft loaded"
+    seen: list[str] = []
+    w.host.liveStats.connect(lambda *_: seen.append(w.live.text()))  # after the window's own slot
+    stats = ask(qtbot, w, "Tell me a story")
+    assert seen and all("plain decoding: no draft loaded" in s and "acceptance" not in s for s in seen)
+    assert stats["drafted"] == 0 and "accepted" not in w.view.messages()[-1].footer
+
+
+def test_the_ngram_footer_names_the_ngram(qtbot, library):
+    w = open_window(qtbot)
+    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("ngram"))
+    w.sidebar.ngram_size.setValue(3)
+    w.sidebar.temperature.setValue(0.0)
+    w.sidebar.auto_k.setChecked(False)
+    w.sidebar.draft_tokens.setValue(4)
+    w.sidebar.max_tokens.setValue(48)
+    load_main(qtbot, w, "Tiny Main")
+    assert w.sidebar.spec_state.text() == "n-gram (n=3)"
+    stats = ask(qtbot, w, "red green blue red green blue red green blue red green blue")
+    assert stats["drafted"] > 0  # greedy on this prompt: the lookup finds matches
+    footer = w.view.messages()[-1].footer
+    assert "n-gram (n=3) · accepted" in footer and "draft:" not in footer
+    assert w.store.messages(w.chat_id)[-1].stats["speculation"] == "n-gram (n=3)"
+
+
+def test_a_useless_draft_is_flagged_after_its_first_answer(qtbot, library):
+    w = open_window(qtbot)
+    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("draft"))
+    w.sidebar.temperature.setValue(0.0)
+    w.sidebar.auto_k.setChecked(False)
+    w.sidebar.draft_tokens.setValue(2)  # 2 drafted per token: enough drafted tokens soon, and quick
+    w.sidebar.max_tokens.setValue(20)
+    load_main(qtbot, w, "Tiny Main")
+    qtbot.waitUntil(lambda: "Choose it to load it" in w.sidebar.draft_note.text(), timeout=30_000)
+    with qtbot.waitSignal(w.host.modelLoaded, timeout=30_000):
+        w.choose_draft(str(library / "small-draft.gguf"))  # other random weights: it nearly never agrees
+    assert w.sidebar.spec_state.text() == f"draft: {w.draft_name}"
+    stats = ask(qtbot, w, "Tell me a story")
+    assert stats["drafted"] >= 32 and stats["accepted"] / stats["drafted"] < 0.10
+    advice = w.sidebar.advice.text()
+    assert f"Only {stats['accepted']} of {stats['drafted']} drafted tokens" in advice and "Off" in advice
+
+
+def test_continue_resumes_an_answer_cut_short_from_its_text(qtbot, library):
+    w = plain_window(qtbot, max_tokens=8)
+    first = ask(qtbot, w, "Tell me a story")
+    assert first["stop_reason"] == "length"
+    cut = w.store.messages(w.chat_id)[1]
+    assert w.view.messages()[1].can_continue and "msg-cont:1" in w.view.toHtml()
+
+    with qtbot.waitSignal(w.host.finished, timeout=30_000) as done:
+        w.view.continueRequested.emit(1)  # the answer's Continue link
+    assert done.args[1]["generated_tokens"] > 0
+    msgs = w.store.messages(w.chat_id)
+    assert len(msgs) == 2 and msgs[1].id == cut.id  # the same answer, grown in place
+    assert msgs[1].content.startswith(cut.content) and len(msgs[1].content) > len(cut.content)
+    assert msgs[1].stats["continued"] and "more tokens (continued)" in w.view.messages()[1].footer
+    assert w.view.toPlainText().count("Assistant") == 1
+
+    # what was added is what the engine writes after the saved text (greedy: the same tokens)
+    engine = Engine()
+    engine.load_main(library / "main.gguf", LoadOptions(n_ctx=2048))
+    request = GenerateRequest(messages=({"role": "user", "content": "Tell me a story"},), max_tokens=8,
+                              sampling=SamplerParams(temperature=0.0), answer_prefix=cut.content)
+    more = "".join(e.text for e in engine.answer(request, GenerationStats()))
+    engine.close()
+    assert msgs[1].content == cut.content + more
+
+    # continued, then stopped before anything new: the answer stays exactly as it was
+    grown = w.store.messages(w.chat_id)[1]
+    with qtbot.waitSignal(w.host.finished, timeout=30_000):
+        w.continue_at(1)
+        w.stop()
+    kept = w.store.messages(w.chat_id)[1]
+    assert (kept.content, kept.state, kept.stats, kept.highlights) == \
+        (grown.content, grown.state, grown.stats, grown.highlights)
+    assert "stopped before any text" not in w.view.toPlainText()
+
+
+def test_footers_of_answers_saved_by_earlier_versions():
+    """Answers already in a chat store: an empty one stopped before its first token reads as such, without
+    figures; one saved with only a draft name still names it; one with an empty name gets no "draft: "."""
+    from app.ui.speculation_status import footer_text
+
+    zero = {"generated_tokens": 0, "tokens_per_second": 0.0, "ttft_s": 0.0, "stop_reason": "cancelled",
+            "drafted": 0, "accepted": 0, "acceptance_rate": 0.0}
+    assert footer_text(zero) == "stopped before any text"
+    old = {"generated_tokens": 9, "tokens_per_second": 5.0, "ttft_s": 0.1, "stop_reason": "eos", "drafted": 8,
+           "accepted": 6, "acceptance_rate": 0.75}
+    assert "draft: Tiny · accepted 6/8 (75%)" in footer_text({**old, "draft_name": "Tiny"})
+    assert "draft:" not in footer_text({**old, "draft_name": ""}) and "accepted 6/8" in footer_text(old)
