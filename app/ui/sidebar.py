@@ -232,7 +232,7 @@ class Sidebar(QWidget):
         return replace(base, n_ctx=self.n_ctx.value(), rpc=self.rpc_servers.servers().without(without_rpc))
 
     def draft_load_options(self, base: LoadOptions) -> LoadOptions:
-        return replace(base.local(), n_ctx=self.n_ctx.value(), n_gpu_layers=self.draft_gpu_layers.value())
+        return replace(base, n_ctx=self.n_ctx.value(), n_gpu_layers=self.draft_gpu_layers.value())
 
     def set_draft_gpu_layers(self, layers: int) -> None:
         self.draft_gpu_layers.setValue(layers)

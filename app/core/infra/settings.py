@@ -69,7 +69,7 @@ class Settings:
     ui: UISettings = field(default_factory=UISettings)
 
     def draft_load_options(self) -> LoadOptions:
-        return replace(self.runtime.local(), n_gpu_layers=self.drafts.gpu_layers)
+        return replace(self.runtime, n_gpu_layers=self.drafts.gpu_layers)  # Engine.load_draft keeps it local
 
 
 def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
