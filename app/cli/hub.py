@@ -11,12 +11,22 @@ from typing import TYPE_CHECKING, Any
 from app.cli.output import FAILED, INTERRUPTED, OK, fail
 
 if TYPE_CHECKING:
+    from app.core.hub.client import HubClient
     from app.core.hub.draft_finder import DraftSuggestion
+
+
+def hub_client(endpoint: str | None) -> HubClient:
+    """A client with the app's token (entered in SpecChat, else huggingface-hub's) and its header cache."""
+    from app.core.hub.client import HubClient, resolve_token
+    from app.core.infra.paths import app_paths
+
+    paths = app_paths().ensure()
+    return HubClient(endpoint, resolve_token(paths.hf_token), paths.header_cache)
 
 
 def cmd_download(args: argparse.Namespace) -> int:
     from app.core.hub.downloads import DownloadJob, DownloadManager, State
-    from app.core.hub.client import HubClient, HubError
+    from app.core.hub.client import HubError
     from app.core.models.model_info import format_bytes
     from app.core.infra.paths import app_paths
 
@@ -33,7 +43,7 @@ def cmd_download(args: argparse.Namespace) -> int:
         print(f"{job.name}: {job.state.value} {format_bytes(job.done_bytes)} / {format_bytes(job.total_bytes)} "
               f"({job.fraction:.0%}, {format_bytes(int(job.speed))}/s{eta}){extra}", file=sys.stderr)
 
-    manager = DownloadManager(paths.models, paths.downloads, lambda: HubClient(args.endpoint), listener=show)
+    manager = DownloadManager(paths.models, paths.downloads, lambda: hub_client(args.endpoint), listener=show)
     started = time.monotonic()
     try:
         job = manager.enqueue_file(args.repo_id, args.filename, args.revision)
@@ -60,11 +70,11 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from app.core.hub.client import SORTS, HubClient
+    from app.core.hub.client import SORTS
 
     if args.sort not in SORTS:
         raise ValueError(f"--sort must be one of {', '.join(SORTS)}, not {args.sort!r}")
-    found = HubClient(args.endpoint).search(args.query, args.sort, args.limit)
+    found = hub_client(args.endpoint).search(args.query, args.sort, args.limit)
     if args.json:
         print(json.dumps([{"repo_id": r.repo_id, "downloads": r.downloads, "likes": r.likes, "gated": r.gated,
                            "last_modified": r.last_modified.isoformat() if r.last_modified else None}
@@ -77,10 +87,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_files(args: argparse.Namespace) -> int:
     from app.core.hub.gguf_files import group_gguf_files, machine_budget, recommend
-    from app.core.hub.client import HubClient
     from app.core.models.model_info import format_bytes
 
-    listing = HubClient(args.endpoint).repo_files(args.repo_id)
+    listing = hub_client(args.endpoint).repo_files(args.repo_id)
     choices = group_gguf_files(listing.files)
     budget = machine_budget()
     best = recommend(choices, budget.bytes)
@@ -109,11 +118,11 @@ def _suggestion_json(s: DraftSuggestion) -> dict[str, Any]:
 def cmd_find_drafts(args: argparse.Namespace) -> int:
     from app.core.hub.draft_finder import find_drafts
     from app.core.hub.gguf_files import group_gguf_files
-    from app.core.hub.client import HubClient, HubError
+    from app.core.hub.client import HubError
     from app.core.models.model_info import format_bytes, read_model_info
     from app.core.hub.remote_gguf import remote_model_info
 
-    client = HubClient(args.endpoint)
+    client = hub_client(args.endpoint)
     if args.model:
         main_info = read_model_info(args.model)
     else:

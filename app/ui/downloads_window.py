@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QHe
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from app.core.hub.catalog import CatalogPair, load_catalog
-from app.core.hub.client import SORTS, RepoFiles, RepoSummary, resolve_token, save_token, saved_token, token_file
+from app.core.hub.client import SORTS, RepoFiles, RepoSummary, resolve_token, save_token, saved_token
 from app.core.hub.download_jobs import installed_file
 from app.core.hub.downloads import DownloadJob, State
 from app.core.hub.draft_finder import DraftSuggestion, suggestion_rank
@@ -77,7 +77,6 @@ class DownloadsWindow(QDialog):
         self.tasks = tasks
         self.models_dir: Path = host.paths.models
         self.budget = budget or machine_budget()
-        self._search_id = self._files_id = self._drafts_id = 0
         self._listing: RepoFiles | None = None
         self.tabs = QTabWidget()
         self.tabs.addTab(self._build_search(), "Search the hub")
@@ -188,7 +187,7 @@ class DownloadsWindow(QDialog):
         self.token = QLineEdit()
         self.token.setEchoMode(QLineEdit.EchoMode.Password)
         self.token.setPlaceholderText("Hugging Face token for gated or private repos (hf_…)")
-        self.token.setText(saved_token())
+        self.token.setText(saved_token(self.host.paths.hf_token))
         self.token_button = QPushButton("Save token")
         self.token_state = QLabel("")
         self._show_token_state()
@@ -228,11 +227,9 @@ class DownloadsWindow(QDialog):
     # ---- search -----------------------------------------------------------------------------------------------
     def run_search(self) -> None:
         self.search_status.setText("Searching…")
-        self._search_id = self.tasks.search(self.query.text(), self.sort.currentData())
+        self.tasks.search(self.query.text(), self.sort.currentData())
 
-    def _searched(self, rid: int, repos: list[RepoSummary]) -> None:
-        if rid != self._search_id:
-            return
+    def _searched(self, repos: list[RepoSummary]) -> None:
         self.results.clear()
         self.files_tree.clear()
         self.fit_label.setText("")
@@ -248,12 +245,9 @@ class DownloadsWindow(QDialog):
             return
         self.files_tree.clear()
         self.fit_label.setText("Reading the file list…")
-        self._files_id = self.tasks.files(item.data(CHOICE_ROLE))
+        self.tasks.files(item.data(CHOICE_ROLE))
 
-    def _listed(self, rid: int, listing: RepoFiles, choices: list[GgufChoice], best: GgufChoice | None,
-                budget: str) -> None:
-        if rid != self._files_id:
-            return
+    def _listed(self, listing: RepoFiles, choices: list[GgufChoice], best: GgufChoice | None, budget: str) -> None:
         self._listing = listing
         self.files_tree.clear()
         for c in choices:
@@ -297,7 +291,7 @@ class DownloadsWindow(QDialog):
             return
         choice: GgufChoice = item.data(0, CHOICE_ROLE)
         self._start_draft_search(f"{self._listing.repo_id} · {choice.name}")
-        self._drafts_id = self.tasks.find_drafts_remote(self._listing.repo_id, self._listing.revision, choice,
+        self.tasks.find_drafts_remote(self._listing.repo_id, self._listing.revision, choice,
                                                         self.draft_query.text().strip())
 
     def download_selected_file(self) -> None:
@@ -321,7 +315,7 @@ class DownloadsWindow(QDialog):
             self.drafts_status.setText("")
             return
         self._start_draft_search(main_label)
-        self._drafts_id = self.tasks.find_drafts(main_path, self.draft_query.text().strip())
+        self.tasks.find_drafts(main_path, self.draft_query.text().strip())
 
     def _start_draft_search(self, main_label: str) -> None:
         self.tabs.setCurrentIndex(DRAFTS_TAB)
@@ -337,9 +331,7 @@ class DownloadsWindow(QDialog):
             verdict += " — " + "; ".join(s.advice)
         return f"{IN_LIBRARY} · {verdict}" if self.installed(s.repo_id, s.choice) else verdict
 
-    def _draft_found(self, rid: int, s: DraftSuggestion) -> None:
-        if rid != self._drafts_id:
-            return
+    def _draft_found(self, s: DraftSuggestion) -> None:
         item = QTreeWidgetItem([s.repo_id, s.choice.name if s.choice else "",
                                 format_bytes(s.choice.size) if s.choice else "", self._verdict(s)])
         item.setData(0, CHOICE_ROLE, s)
@@ -350,15 +342,14 @@ class DownloadsWindow(QDialog):
                  if suggestion_rank(self.drafts_tree.topLevelItem(i).data(0, CHOICE_ROLE)) <= rank)
         self.drafts_tree.insertTopLevelItem(at, item)
 
-    def _drafts_done(self, rid: int, note: str) -> None:
-        if rid == self._drafts_id:
-            found = [self.drafts_tree.topLevelItem(i).data(0, CHOICE_ROLE)
-                     for i in range(self.drafts_tree.topLevelItemCount())]
-            n = sum(1 for s in found if s.compatible)
-            have = sum(1 for s in found if s.compatible and self.installed(s.repo_id, s.choice))
-            text = note or f"{n} compatible draft{'s' if n != 1 else ''} found"
-            self.drafts_status.setText(text + (f", {have} of them in your library already." if have and not note
-                                               else "." if not note else ""))
+    def _drafts_done(self, note: str) -> None:
+        found = [self.drafts_tree.topLevelItem(i).data(0, CHOICE_ROLE)
+                 for i in range(self.drafts_tree.topLevelItemCount())]
+        n = sum(1 for s in found if s.compatible)
+        have = sum(1 for s in found if s.compatible and self.installed(s.repo_id, s.choice))
+        text = note or f"{n} compatible draft{'s' if n != 1 else ''} found"
+        self.drafts_status.setText(text + (f", {have} of them in your library already." if have and not note
+                                           else "." if not note else ""))
 
     def _draft_selected(self, item: QTreeWidgetItem | None, _: object = None) -> None:
         s: DraftSuggestion | None = item.data(0, CHOICE_ROLE) if item else None
@@ -385,7 +376,12 @@ class DownloadsWindow(QDialog):
             self.refresh_library_marks()
 
     # ---- import -------------------------------------------------------------------------------------------------
+    def show_pairs(self) -> None:
+        self.tabs.setCurrentIndex(PAIRS_TAB)
+
     def choose_import(self) -> None:
+        """Pick GGUF files to import; their progress shows on the Downloads tab."""
+        self.tabs.setCurrentIndex(QUEUE_TAB)
         files, _ = QFileDialog.getOpenFileNames(self, "Import GGUF models", str(Path.home()), "GGUF models (*.gguf)")
         if files:
             self.import_files(files)
@@ -407,14 +403,14 @@ class DownloadsWindow(QDialog):
 
     # ---- token and messages ---------------------------------------------------------------------------------
     def save_token(self) -> None:
-        save_token(self.token.text())
+        save_token(self.host.paths.hf_token, self.token.text())
         self._show_token_state()
 
     def _show_token_state(self) -> None:
-        if saved_token():
+        if saved_token(self.host.paths.hf_token):
             self.token_state.setText("saved")
-            self.token_state.setToolTip(f"Kept in {token_file()}, readable by you only; never logged.")
-        elif resolve_token():
+            self.token_state.setToolTip(f"Kept in {self.host.paths.hf_token}, readable by you only; never logged.")
+        elif resolve_token(None):
             self.token_state.setText("using huggingface-hub's token")
             self.token_state.setToolTip("From HF_TOKEN or `hf auth login`.")
         else:
@@ -426,10 +422,10 @@ class DownloadsWindow(QDialog):
         every such request leads."""
         self.queue_tab.say(message)
 
-    def _task_error(self, rid: int, message: str) -> None:
-        if rid in (self._search_id, self._files_id):
+    def _task_error(self, kind: str, message: str) -> None:
+        if kind in ("search", "files"):
             self.search_status.setText(message)
-            if rid == self._files_id:
+            if kind == "files":
                 self.fit_label.setText("")
-        elif rid == self._drafts_id:
+        else:
             self.drafts_status.setText(message)

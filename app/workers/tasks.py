@@ -1,10 +1,12 @@
 """One way to run background work for the window: `TaskRunner.run(kind, fn)` on a plain thread.
 
 Every call gets an id; its outcome comes back on the GUI thread as `result(id, kind, value)` or
-`errored(id, kind, message)` (superqt's thread_worker shape: started/returned/errored, without the generator
-part, which the engine thread has). Stale results are dropped here and nowhere else: with `latest_only` (the
-default) only the newest call of a kind is delivered, so an older library scan or hub search that finishes
-last cannot overwrite a newer one (Orange3's pattern: cancel the old task and never let its signals land).
+`errored(id, kind, message)` (superqt's thread_worker shape: returned/errored/yielded). A function that takes
+two arguments gets `report` too: each `report(value)` comes back as `progressed(id, kind, value)` (the draft
+finder's results one at a time, an import's files as each lands), under the same stale rule.
+
+Stale results are dropped here and nowhere else: with `latest_only` (the default) only the newest call of a
+kind is delivered, so an older library scan or hub search that finishes last cannot overwrite a newer one (Orange3's pattern: cancel the old task and never let its signals land).
 `cancel(kind)` sets the cancel event handed to the function and drops its result.
 
 An exception the function does not expect is logged with its traceback and delivered as `errored` too: no
@@ -28,7 +30,9 @@ log = logging.getLogger("specchat.tasks")
 class TaskRunner(QObject):
     result = Signal(int, str, object)  # task id, kind, the function's return value
     errored = Signal(int, str, str)  # task id, kind, a message for the user
+    progressed = Signal(int, str, object)  # task id, kind, a value the function reported on its way
     _done = Signal(int, str, bool, object)  # from the worker thread; queued to _deliver on the GUI thread
+    _reported = Signal(int, str, object)  # likewise, to _deliver_report
 
     def __init__(self, expected: tuple[type[BaseException], ...] = (OSError,), parent: QObject | None = None) -> None:
         """expected: the errors a task reports as a plain message (anything else is logged as a bug first)."""
@@ -38,9 +42,11 @@ class TaskRunner(QObject):
         self._latest: dict[str, int] = {}  # kind -> the id whose result is wanted
         self._cancels: dict[int, threading.Event] = {}
         self._done.connect(self._deliver)
+        self._reported.connect(self._deliver_report)
 
     def run(self, kind: str, fn: Callable[..., Any], *, latest_only: bool = True) -> int:
-        """Run fn() (or fn(cancel_event) when it takes one argument) on a new daemon thread; returns the id."""
+        """Run fn() on a new daemon thread (fn(cancel_event) when it takes one argument, fn(cancel_event, report)
+        when it takes two); returns the id. `latest_only=False`: calls of the kind are independent (imports)."""
         task_id = next(self._ids)
         cancel = threading.Event()
         if latest_only:
@@ -49,11 +55,14 @@ class TaskRunner(QObject):
                 self._cancels[old].set()  # the newer call supersedes it: it may stop early
             self._latest[kind] = task_id
         self._cancels[task_id] = cancel
-        wants_cancel = len(inspect.signature(fn).parameters) == 1
+        n_args = len(inspect.signature(fn).parameters)
+
+        def report(value: object) -> None:
+            self._reported.emit(task_id, kind, value)
 
         def work() -> None:
             try:
-                value = fn(cancel) if wants_cancel else fn()
+                value = fn(cancel, report) if n_args == 2 else fn(cancel) if n_args == 1 else fn()
             except self.expected as e:
                 self._done.emit(task_id, kind, False, str(e))
             except Exception as e:  # noqa: BLE001 - a bug: logged with its traceback, reported, thread ends clean
@@ -71,7 +80,13 @@ class TaskRunner(QObject):
             self._cancels[task_id].set()
 
     def is_current(self, task_id: int, kind: str) -> bool:
-        return self._latest.get(kind, task_id) == task_id and not self._cancels[task_id].is_set()
+        cancel = self._cancels.get(task_id)
+        return self._latest.get(kind, task_id) == task_id and cancel is not None and not cancel.is_set()
+
+    @Slot(int, str, object)
+    def _deliver_report(self, task_id: int, kind: str, value: object) -> None:
+        if self.is_current(task_id, kind):
+            self.progressed.emit(task_id, kind, value)
 
     @Slot(int, str, bool, object)
     def _deliver(self, task_id: int, kind: str, ok: bool, value: object) -> None:

@@ -119,7 +119,7 @@ def test_draft_mode_without_a_draft_says_it_decodes_plainly(qtbot, library):
     w.sidebar.max_tokens.setValue(40)
     load_main(qtbot, w, "Tiny Main")
     qtbot.waitUntil(lambda: "Choose it to load it" in w.sidebar.draft_note.text(), timeout=30_000)
-    assert not w.draft_name and w.sidebar.spec_state.text() == "plain decoding: no draft loaded"
+    assert not w.models.draft_name and w.sidebar.spec_state.text() == "plain decoding: no draft loaded"
     seen: list[str] = []
     w.host.liveStats.connect(lambda *_: seen.append(w.live.text()))  # after the window's own slot
     stats = ask(qtbot, w, "Tell me a story")
@@ -155,7 +155,7 @@ def test_a_useless_draft_is_flagged_after_its_first_answer(qtbot, library):
     qtbot.waitUntil(lambda: "Choose it to load it" in w.sidebar.draft_note.text(), timeout=30_000)
     with qtbot.waitSignal(w.host.modelLoaded, timeout=30_000):
         w.choose_draft(str(library / "small-draft.gguf"))  # other random weights: it nearly never agrees
-    assert w.sidebar.spec_state.text() == f"draft: {w.draft_name}"
+    assert w.sidebar.spec_state.text() == f"draft: {w.models.draft_name}"
     stats = ask(qtbot, w, "Tell me a story")
     assert stats["drafted"] >= 32 and stats["accepted"] / stats["drafted"] < 0.10
     advice = w.sidebar.advice.text()
@@ -201,7 +201,7 @@ def test_continue_resumes_an_answer_cut_short_from_its_text(qtbot, library):
 def test_footers_of_answers_saved_by_earlier_versions():
     """Answers already in a chat store: an empty one stopped before its first token reads as such, without
     figures; one saved with only a draft name still names it; one with an empty name gets no "draft: "."""
-    from app.ui.speculation_status import footer_text
+    from app.core.inference.speculation_status import footer_text
 
     zero = {"generated_tokens": 0, "tokens_per_second": 0.0, "ttft_s": 0.0, "stop_reason": "cancelled",
             "drafted": 0, "accepted": 0, "acceptance_rate": 0.0}

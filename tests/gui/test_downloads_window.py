@@ -145,7 +145,7 @@ def test_welcome_panel_starter_model(qtbot, model_cache: Path) -> None:
     with qtbot.waitSignal(w.host.modelLoaded, timeout=LONG * 2):
         w.welcome.starter_button.click()
     assert not w.welcome.isVisible() and w.view.isVisible()
-    assert w.main_summary is not None and "SmolLM2" in w.main_summary["path"]
+    assert w.models.main is not None and "SmolLM2" in w.models.main["path"]
 
 
 def test_find_drafts_for_a_model_still_on_the_hub(qtbot, hub: FakeHub) -> None:

@@ -17,7 +17,7 @@ def test_the_only_model_is_loaded_on_a_first_run(qtbot, fixtures):
     with qtbot.waitSignal(w.host.modelLoaded, timeout=60_000) as loaded:
         w.show()
     assert loaded.args[0] == "main" and loaded.args[1]["path"] == str(only.absolute())
-    qtbot.waitUntil(lambda: w.main_summary is not None, timeout=5_000)
+    qtbot.waitUntil(lambda: w.models.main is not None, timeout=5_000)
     assert w.sidebar.main_combo.currentText().startswith(loaded.args[1]["name"].split(" ·")[0][:10])
 
 
@@ -30,4 +30,4 @@ def test_with_several_models_and_no_last_one_nothing_is_loaded_unasked(qtbot, fi
     w.show()
     qtbot.waitUntil(lambda: w.sidebar.main_models.rowCount() >= 2, timeout=10_000)
     qtbot.wait(300)  # a load would have been asked for by now
-    assert w.main_summary is None
+    assert w.models.main is None

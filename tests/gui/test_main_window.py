@@ -79,10 +79,10 @@ def test_draft_dropdown_holds_exactly_the_compatible_drafts(qtbot, library):
     assert "CPU only" in w.sidebar.model_state.text()
     # the default drafter never loaded here: offered, not attached by itself (it might crash llama.cpp)
     qtbot.waitUntil(lambda: "Choose it to load it" in w.sidebar.draft_note.text(), timeout=30_000)
-    assert not w.draft_name
+    assert not w.models.draft_name
     w.guard.succeeded(str(library / "small-draft.gguf"))  # as if an earlier session had loaded it
-    w._refresh_drafts()
-    qtbot.waitUntil(lambda: w.draft_name.startswith("Small Draft"), timeout=30_000)  # the default drafter attached
+    w.models.refresh_drafts()
+    qtbot.waitUntil(lambda: w.models.draft_name.startswith("Small Draft"), timeout=30_000)  # the default drafter attached
     drafts = [w.sidebar.draft_models.index(i).data() for i in range(w.sidebar.draft_models.rowCount())]
     assert len(drafts) == 2 and drafts[0].startswith("Small Draft") and drafts[1].startswith("Tiny Main")
     assert w.sidebar.draft_combo.currentIndex() == 0
@@ -152,7 +152,7 @@ def test_stop_and_a_window_closed_mid_answer(qtbot, library):
     load_main(qtbot, w, "Tiny Main")
     w.input.setPlainText("Go on forever")
     w.send()
-    qtbot.waitUntil(lambda: len(w.pieces) > 5, timeout=10_000)
+    qtbot.waitUntil(lambda: len(w.answers.pieces) > 5, timeout=10_000)
     with qtbot.waitSignal(w.host.finished, timeout=10_000) as done:
         w.stop_button.click()
     assert done.args[1]["stop_reason"] == "cancelled" and w.send_button.isEnabled()
@@ -160,12 +160,12 @@ def test_stop_and_a_window_closed_mid_answer(qtbot, library):
     # regenerate while streaming: the old answer is cut off, and none of its late tokens reach the new one
     w.input.setPlainText("Run long")
     w.send()
-    qtbot.waitUntil(lambda: len(w.pieces) > 5, timeout=10_000)
-    old_request = w.request_id
+    qtbot.waitUntil(lambda: len(w.answers.pieces) > 5, timeout=10_000)
+    old_request = w.answers.request_id
     w.regenerate()
-    new_request = w.request_id
-    assert new_request != old_request and w.pieces == []
-    qtbot.waitUntil(lambda: len(w.pieces) > 5, timeout=10_000)
+    new_request = w.answers.request_id
+    assert new_request != old_request and w.answers.pieces == []
+    qtbot.waitUntil(lambda: len(w.answers.pieces) > 5, timeout=10_000)
     with qtbot.waitSignal(w.host.finished, timeout=10_000, check_params_cb=lambda rid, _: rid == new_request):
         w.stop()
     msgs = w.store.messages(w.chat_id)
@@ -174,7 +174,7 @@ def test_stop_and_a_window_closed_mid_answer(qtbot, library):
 
     w.input.setPlainText("And again")
     w.send()
-    qtbot.waitUntil(lambda: len(w.pieces) > 5, timeout=10_000)
+    qtbot.waitUntil(lambda: len(w.answers.pieces) > 5, timeout=10_000)
     chat_id = w.chat_id
     w.close()  # mid-answer: what was shown is kept, marked interrupted
     last = ChatStore(app_paths().chats).messages(chat_id)[-1]
@@ -237,9 +237,9 @@ def test_the_app_remembers_the_last_model_and_its_draft(qtbot, library):
     w.sidebar.temperature.setValue(0.3)
     w.close()
     again = open_window(qtbot)  # the next start: the same main model, its chosen draft, the same settings
-    qtbot.waitUntil(lambda: again.main_summary is not None and bool(again.draft_path), timeout=30_000)
-    assert again.main_summary["path"] == str(library / "main.gguf")
-    assert again.draft_path == str(library / "same-weights.gguf")
+    qtbot.waitUntil(lambda: again.models.main is not None and bool(again.models.draft_path), timeout=30_000)
+    assert again.models.main["path"] == str(library / "main.gguf")
+    assert again.models.draft_path == str(library / "same-weights.gguf")
     assert again.sidebar.temperature.value() == 0.3
 
 
@@ -252,8 +252,8 @@ def test_a_failed_switch_shows_what_the_engine_holds(qtbot, library, tmp_path):
     bad.write_bytes(b"GGUF" + b"\0" * 50)
     with qtbot.waitSignal(w.host.loadFailed, timeout=30_000):
         w.load_main(str(bad))
-    assert w.host.worker.engine.main is not None and w.main_summary is not None
-    assert w.main_summary["path"] == str(library / "main.gguf") and w.sidebar.main_loaded
+    assert w.host.worker.engine.main is not None and w.models.main is not None
+    assert w.models.main["path"] == str(library / "main.gguf") and w.sidebar.main_loaded
     assert "bad.gguf" in w.sidebar.model_state.text()
 
 
@@ -265,7 +265,7 @@ def test_yes_to_a_draft_gpu_retry_reloads_the_draft_with_that_many_layers(qtbot,
     w = window_with_a_chosen_draft(qtbot, library)
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)  # the user: Yes
     w.host.worker.engine.unload_draft()
-    w.draft_name = w.draft_path = ""
+    w.models.draft_name = w.models.draft_path = ""
     with qtbot.waitSignal(w.host.modelLoaded, timeout=30_000) as loaded:
         w.host.loadFailed.emit("draft", "out of GPU memory", 0, {})  # as the engine thread reports it
     assert loaded.args[0] == "draft" and loaded.args[1]["path"] == str(library / "same-weights.gguf")

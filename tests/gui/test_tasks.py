@@ -33,6 +33,36 @@ def test_only_the_newest_call_of_a_kind_is_delivered(qtbot):
     assert failed.args[:2] == [other, "other"] and "ZeroDivisionError" in failed.args[2]
 
 
+def test_reports_of_a_superseded_task_are_dropped_and_its_cancel_is_set(qtbot):
+    """The draft finder reports each suggestion as it is checked: an older search's late ones never land."""
+    runner = TaskRunner()
+    reports: list[object] = []
+    runner.progressed.connect(lambda _id, _kind, value: reports.append(value))
+    go_on = threading.Event()
+    told_to_stop = threading.Event()
+
+    def old_search(cancel: threading.Event, report) -> str:  # type: ignore[no-untyped-def]
+        report("old-1")
+        go_on.wait(5)
+        if cancel.is_set():
+            told_to_stop.set()
+        report("old-2")  # too late: a newer search started
+        return "old"
+
+    def new_search(cancel: threading.Event, report) -> str:  # type: ignore[no-untyped-def]
+        report("new-1")
+        return "new"
+
+    runner.run("drafts", old_search)
+    qtbot.waitUntil(lambda: reports == ["old-1"], timeout=5_000)
+    with qtbot.waitSignal(runner.result, timeout=5_000):
+        runner.run("drafts", new_search)
+    go_on.set()
+    qtbot.waitUntil(told_to_stop.is_set, timeout=5_000)
+    qtbot.wait(200)
+    assert reports == ["old-1", "new-1"]
+
+
 def test_a_scan_that_cannot_open_its_database_says_so(qtbot):
     paths = app_paths().ensure()
     db = paths.data / "locked.sqlite3"

@@ -245,21 +245,26 @@ def test_queue_json_that_is_not_a_queue_or_climbs_out(tmp_path):
 
 
 def test_token_is_never_written_through_a_planted_symlink(tmp_path):
-    from app.core.hub.client import save_token, saved_token, token_file
+    from app.core.hub.client import save_token, saved_token
+    from app.core.infra.paths import app_paths
+
+    token_file = app_paths().hf_token
 
     target = tmp_path / "elsewhere"
     target.write_text("keep me")
-    token_file().parent.mkdir(parents=True, exist_ok=True)
-    os.symlink(target, token_file())
-    save_token("hf_secret")
-    assert target.read_text() == "keep me" and not token_file().is_symlink()
-    assert saved_token() == "hf_secret" and (token_file().stat().st_mode & 0o777) == 0o600
+    token_file.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(target, token_file)
+    save_token(token_file, "hf_secret")
+    assert target.read_text() == "keep me" and not token_file.is_symlink()
+    assert saved_token(token_file) == "hf_secret" and (token_file.stat().st_mode & 0o777) == 0o600
 
 
 def test_remote_header_cache_dir_ignores_a_hostile_sha256():
     from app.core.hub.client import RemoteFile
-    from app.core.hub.remote_gguf import _cache_path, header_cache_dir
+    from app.core.hub.remote_gguf import _cache_path
+    from app.core.infra.paths import app_paths
 
     f = RemoteFile("m.gguf", 100, "../../../../tmp/evil", "")
-    p = _cache_path("o/r", "main", f)
-    assert p.resolve().is_relative_to(header_cache_dir().resolve()) and p.name == "m.gguf"
+    cache = app_paths().header_cache
+    p = _cache_path(cache, "o/r", "main", f)
+    assert p.resolve().is_relative_to(cache.resolve()) and p.name == "m.gguf"

@@ -13,9 +13,10 @@ from app.core.hub.catalog import CatalogModel, load_catalog, pair_fit, resolve, 
 from app.core.models.compat import check_compatibility
 from app.core.hub.draft_finder import find_drafts, search_queries, size_from_name
 from app.core.hub.gguf_files import MemoryBudget, group_gguf_files, quantization, recommend
-from app.core.hub.client import HubClient, HubError, RemoteFile, resolve_token, save_token, token_file
+from app.core.hub.client import HubClient, HubError, RemoteFile, resolve_token, save_token
 from app.core.models.model_info import read_model_info
 from app.core.hub.remote_gguf import remote_model_info
+from app.core.infra.paths import app_paths
 from app.core.infra.settings import load_settings
 from tests.fixtures.fake_hub import TOKEN, FakeHub
 
@@ -30,7 +31,7 @@ def hub() -> Iterator[FakeHub]:
 
 
 def client(hub: FakeHub, token: str = "") -> HubClient:
-    return HubClient(hub.url, token=token)
+    return HubClient(hub.url, token=token, header_cache=app_paths().header_cache)
 
 
 def test_search_lists_gguf_repos_sorted(hub: FakeHub, fixtures: dict[str, Path]) -> None:
@@ -210,12 +211,13 @@ def test_a_broken_catalog_is_an_empty_one(tmp_path: Path) -> None:
 
 def test_token_is_kept_private(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    save_token("hf_secret_value_123456789012345")
-    assert stat.S_IMODE(os.stat(token_file()).st_mode) == 0o600
-    assert resolve_token() == "hf_secret_value_123456789012345"
+    token_file = app_paths().hf_token
+    save_token(token_file, "hf_secret_value_123456789012345")
+    assert stat.S_IMODE(os.stat(token_file).st_mode) == 0o600
+    assert resolve_token(token_file) == "hf_secret_value_123456789012345"
     assert "hf_secret" not in str(load_settings())
-    save_token("")
-    assert not token_file().exists()
+    save_token(token_file, "")
+    assert not token_file.exists()
 
 
 def test_remote_files_are_dataclasses() -> None:

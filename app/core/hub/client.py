@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import tempfile
 import os
 import re
 import stat
@@ -27,8 +28,6 @@ import httpx2
 from huggingface_hub import HfApi, get_session, hf_hub_url, set_client_factory
 from huggingface_hub import errors as hf_errors
 from huggingface_hub.utils import get_token as hf_stored_token
-
-from app.core.infra.paths import app_paths
 
 log = logging.getLogger("specchat.hub")
 
@@ -77,23 +76,20 @@ def endpoint_url(endpoint: str | None = None) -> str:
 
 # --- the user's token ---------------------------------------------------------------------------------------
 
-def token_file() -> Path:
-    return app_paths().config / "hf_token"
-
-
-def saved_token() -> str:
+def saved_token(token_file: Path) -> str:
+    """The token entered in SpecChat (AppPaths.hf_token), "" for none."""
     try:
-        return token_file().read_text(encoding="utf-8").strip()
+        return token_file.read_text(encoding="utf-8").strip()
     except OSError:
         return ""
 
 
-def save_token(token: str) -> None:
+def save_token(token_file: Path, token: str) -> None:
     """Kept in its own file, readable by the user only: not in settings.json, the database or any log.
 
     Written to a new file of ours (O_EXCL, O_NOFOLLOW) that replaces the old one by rename: a symlink or a
     file of someone else's planted at that path is replaced, never written through."""
-    path = token_file()
+    path = token_file
     path.parent.mkdir(parents=True, exist_ok=True)
     token = token.strip()
     if not token:
@@ -138,10 +134,10 @@ def safe_filename(text: str) -> str:
     return stem + suffix
 
 
-def resolve_token() -> str | None:
+def resolve_token(token_file: Path | None) -> str | None:
     """The token entered in SpecChat's settings, else the one huggingface-hub stores (HF_TOKEN or `hf auth
     login`), else none."""
-    return saved_token() or hf_stored_token() or None
+    return (saved_token(token_file) if token_file is not None else "") or hf_stored_token() or None
 
 
 def auth_headers(token: str | None) -> dict[str, str]:
@@ -150,7 +146,7 @@ def auth_headers(token: str | None) -> dict[str, str]:
 
 # --- errors -------------------------------------------------------------------------------------------------
 
-def explain(e: Exception, repo_id: str, endpoint: str, what: str = "") -> HubError:
+def explain(e: Exception, repo_id: str, endpoint: str, what: str = "", has_token: bool = True) -> HubError:
     """Turn a library or network exception into a HubError a user can act on."""
     if isinstance(e, HubError):
         return e
@@ -162,7 +158,7 @@ def explain(e: Exception, repo_id: str, endpoint: str, what: str = "") -> HubErr
             f"{repo_id} is gated: open {page}, accept its terms with your account, then give SpecChat a token "
             f"with read access (Downloads → Hugging Face token, or `hf auth login`)", status=status)
     if isinstance(e, hf_errors.RepositoryNotFoundError):
-        hint = "" if resolve_token() else " If it is private, give SpecChat a token that can read it."
+        hint = "" if has_token else " If it is private, give SpecChat a token that can read it."
         return HubError(f"{repo_id} was not found on {endpoint}.{hint}", status=status)
     if isinstance(e, (hf_errors.RemoteEntryNotFoundError, hf_errors.EntryNotFoundError)):
         return HubError(f"{subject} does not exist (the repo has no such file)", status=status)
@@ -209,9 +205,14 @@ class RepoFiles:
 
 
 class HubClient:
-    def __init__(self, endpoint: str | None = None, token: str | None = None) -> None:
+    def __init__(self, endpoint: str | None = None, token: str | None = None,
+                 header_cache: Path | None = None) -> None:
+        """token: None for huggingface-hub's own (HF_TOKEN, `hf auth login`); the app passes
+        resolve_token(paths.hf_token). header_cache: where remote GGUF headers are kept (AppPaths.header_cache;
+        a folder under the system's temp dir when not given)."""
         self.endpoint = endpoint_url(endpoint)
-        self.token = token if token is not None else resolve_token()
+        self.token = token if token is not None else resolve_token(None)
+        self.header_cache = header_cache or Path(tempfile.gettempdir()) / "specchat-remote-headers"
         session()
         self.api = HfApi(endpoint=self.endpoint, token=self.token or False)
 
@@ -219,7 +220,7 @@ class HubClient:
         try:
             return fn()
         except (hf_errors.HfHubHTTPError, httpx2.HTTPError) as e:
-            raise explain(e, repo_id, self.endpoint, what) from e
+            raise explain(e, repo_id, self.endpoint, what, bool(self.token)) from e
 
     def search(self, query: str = "", sort: str = "downloads", limit: int = 40) -> list[RepoSummary]:
         """Model repos with GGUF files, most downloaded / liked / recent first."""

@@ -23,7 +23,6 @@ from app.core.models.gguf_reader import GGUFError, GGUFHeader, GGUFHeaderIncompl
 from app.core.hub.gguf_files import GgufChoice
 from app.core.hub.client import HubClient, HubError, RemoteFile, explain, safe_filename, session
 from app.core.models.model_info import ModelInfo, model_info_from_headers
-from app.core.infra.paths import app_paths
 from app.core.models.tokenizer_facts import TOKENS_KEY
 
 log = logging.getLogger("specchat.hub")
@@ -33,19 +32,15 @@ MAX_HEADER = 96 << 20  # the largest vocabularies with merges stay far below thi
 HEADER_TIMEOUT = httpx2.Timeout(30.0, connect=10.0)
 
 
-def header_cache_dir() -> Path:
-    return app_paths().cache / "remote-headers"
-
-
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-def _cache_path(repo_id: str, revision: str, f: RemoteFile) -> Path:
+def _cache_path(cache_dir: Path, repo_id: str, revision: str, f: RemoteFile) -> Path:
     # the hub's lfs.sha256 names the folder only when it is one: a hostile endpoint's "../../x" must not
     key = f.sha256 if isinstance(f.sha256, str) and _SHA256.fullmatch(f.sha256) else \
         hashlib.sha256(f"{repo_id}@{revision}/{f.path}/{f.sha256}".encode()).hexdigest()
     # the file's own name at the end: messages about the header then name the file the user knows
-    return header_cache_dir() / key[:16] / safe_filename(PurePosixPath(f.path.replace("\\", "/")).name)
+    return cache_dir / key[:16] / safe_filename(PurePosixPath(f.path.replace("\\", "/")).name)
 
 
 def _fetch_range(client: HubClient, repo_id: str, path: str, url: str, start: int, end: int, into: Path) -> None:
@@ -69,11 +64,11 @@ def _fetch_range(client: HubClient, repo_id: str, path: str, url: str, start: in
                     if remaining <= 0:
                         break
     except (hf_errors.HfHubHTTPError, httpx2.HTTPError) as e:
-        raise explain(e, repo_id, client.endpoint, path) from e
+        raise explain(e, repo_id, client.endpoint, path, bool(client.token)) from e
 
 
 def fetch_header(client: HubClient, repo_id: str, revision: str, f: RemoteFile, keep_tokens: bool) -> GGUFHeader:
-    path = _cache_path(repo_id, revision, f)
+    path = _cache_path(client.header_cache, repo_id, revision, f)
     path.parent.mkdir(parents=True, exist_ok=True)
     keep = frozenset({TOKENS_KEY}) if keep_tokens else frozenset()
     url = client.file_url(repo_id, f.path, revision)

@@ -170,7 +170,7 @@ def _stream(client: HubClient, repo_id: str, revision: str, spec: PartSpec, part
     except (httpx2.TransportError, httpx2.StreamError) as e:
         raise TransferError(f"{spec.path}: the connection was lost ({type(e).__name__})", True) from None
     except (hf_errors.HfHubHTTPError, httpx2.HTTPError) as e:
-        err = explain(e, repo_id, client.endpoint, spec.path)
+        err = explain(e, repo_id, client.endpoint, spec.path, bool(client.token))
         raise TransferError(str(err), err.retryable) from None
     on_bytes(have)
     return have

@@ -28,6 +28,16 @@ class AppPaths:
         return self.config / "settings.json"
 
     @property
+    def hf_token(self) -> Path:
+        """The Hugging Face token entered in SpecChat (its own file, mode 0600: not in settings.json)."""
+        return self.config / "hf_token"
+
+    @property
+    def header_cache(self) -> Path:
+        """Headers of GGUF files still on the hub, fetched to check a draft or a main model before download."""
+        return self.cache / "remote-headers"
+
+    @property
     def database(self) -> Path:
         """The model library's metadata cache."""
         return self.data / "specchat.sqlite3"
