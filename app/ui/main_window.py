@@ -28,6 +28,7 @@ from app.core.infra.paths import app_paths
 from app.core.infra.settings import load_settings, save_settings
 from app.ui.bench_panel import BenchPanel
 from app.ui.chat_view import ChatView, ShownMessage
+from app.ui.context_gauge import ContextGauge
 from app.ui.downloads_window import DownloadsWindow
 from app.ui.item_models import ChatListModel, ChatRoles
 from app.ui.menu_bar import AppMenuBar
@@ -38,6 +39,7 @@ from app.ui.welcome_panel import WelcomePanel
 from app.ui.window_answers import AnswerActions
 from app.ui.window_models import ModelActions
 from app.workers.answer_session import AnswerSession
+from app.workers.context_meter import ContextMeter
 from app.workers.engine_worker import EngineHost
 from app.workers.download_worker import DownloadHost, HubTasks
 from app.workers.library_worker import LibraryScanner
@@ -85,6 +87,7 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         # the session's state: the models (library, main, draft) and the answer being written
         self.models = ModelSession(self.host, self.scanner, self.settings, self.guard, self.sidebar, self)
         self.answers = AnswerSession(self.host, self.store, self)
+        self.context_meter = ContextMeter(self.host, self.store, self)
         self._connect()
         self.setMenuBar(AppMenuBar(self, self.store, lambda: self.chat_id, self.new_chat, self.settings))
         self.model_file_actions = ModelFileActions(self.sidebar.main_combo, self.sidebar.main_models,
@@ -189,7 +192,9 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         split.setStretchFactor(1, 1)
         self.setCentralWidget(split)
         self.live = QLabel("")
+        self.context_gauge = ContextGauge()
         self.statusBar().addPermanentWidget(self.live)
+        self.statusBar().addPermanentWidget(self.context_gauge)
 
         for text, key, slot in (("New chat", QKeySequence.StandardKey.New, self.new_chat),
                                 ("Stop", QKeySequence("Esc"), self.stop_or_cancel_edit),
@@ -220,6 +225,7 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         self.chat_list.clicked.connect(self._chat_clicked)
         self.chat_list.customContextMenuRequested.connect(self._chat_menu)
         self.system_prompt.editingFinished.connect(self._save_system_prompt)
+        self.system_prompt.editingFinished.connect(self.measure_context)
         self.send_button.clicked.connect(self.send)
         self.stop_button.clicked.connect(self.stop)
         self.view.regenerateRequested.connect(self.regenerate_at)
@@ -234,6 +240,9 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         self.answers.ended.connect(self._answer_ended)
         self.answers.finished.connect(self._answer_finished)
         self.answers.busyChanged.connect(self._set_busy)
+        self.answers.ended.connect(lambda *_: self.measure_context())
+        self.models.mainChanged.connect(lambda *_: self.measure_context())
+        self.context_meter.changed.connect(self.context_gauge.show_usage)
         self.sidebar.downloadsRequested.connect(lambda: self.open_downloads())
         self.sidebar.findDraftRequested.connect(self.find_drafts_on_hub)
         self.downloads.modelInstalled.connect(self._model_installed)
@@ -277,6 +286,11 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         row = self.chat_models.row_of(chat_id)
         if row >= 0:
             self.chat_list.setCurrentIndex(self.chat_models.index(row))
+        self.measure_context()
+
+    def measure_context(self) -> None:
+        """The context gauge counts the open chat again (with the loaded model's template and context)."""
+        self.context_meter.measure(self.chat_id, self.system_prompt.text(), (self.models.main or {}).get("n_ctx", 0))
 
     def _shown(self, m: Message) -> ShownMessage:
         return ShownMessage(m.role, m.content, m.highlights, footer_text(m.stats) if m.stats else "", m.state,
@@ -313,6 +327,7 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
             self.chat_id = None
             self.settings.ui.last_chat_id = 0
             self.view.set_messages([])
+            self.measure_context()
         self.store.delete_chat(chat_id)
         self.refresh_chats()
 

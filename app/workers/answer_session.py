@@ -37,6 +37,12 @@ def answer_history(store: ChatStore, chat_id: int, continuing: Message | None = 
             and (continuing is None or m.id != continuing.id)]
 
 
+def chat_messages(history: list[Message], system_prompt: str) -> tuple[dict[str, str], ...]:
+    """The chat as the engine's chat template takes it: the system prompt, then the turns."""
+    return tuple(([{"role": "system", "content": system_prompt}] if system_prompt else []) +
+                 [{"role": m.role, "content": m.content} for m in history])
+
+
 class AnswerSession(QObject):
     started = Signal(list)  # the history shown above the answer ([Message]); then streaming begins
     streaming = Signal(list)  # pieces to append: [(text, from_draft)] (a continued answer's old text first)
@@ -70,9 +76,7 @@ class AnswerSession(QObject):
         short), more of that answer: it is the prompt's end and grows in place."""
         self.abandon()
         history = answer_history(self.store, chat_id, continuing)
-        messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + \
-            [{"role": m.role, "content": m.content} for m in history]
-        request = replace(request, messages=tuple(messages))
+        request = replace(request, messages=chat_messages(history, system_prompt))
         self.label, self.draft_name, self.continuing = label, draft_name, continuing
         if continuing is None:
             self.answer = self.store.start_answer(chat_id)

@@ -56,6 +56,7 @@ class EngineWorker(QObject):
     finished = Signal(int, dict)  # request id, stats (GenerationStats.to_json() + stop_reason, error)
     benchProgress = Signal(int, str, float)  # request id, line, fraction done
     benchFinished = Signal(int, dict)  # request id, app.core.inference.bench report, or {"error": ...}
+    measured = Signal(int, int)  # request id, the prompt's tokens (-1: it could not be counted)
 
     def __init__(self, guard: LoadGuard | None = None) -> None:
         """guard: the record of loads (marker before each, known-good files after); with one, a file that never
@@ -192,6 +193,16 @@ class EngineWorker(QObject):
                                          "tokens_per_second": stats.tokens_per_second_now()})
 
     @Slot(int, object)
+    def measure(self, request_id: int, request: GenerateRequest) -> None:
+        """How many tokens the request's prompt takes (the context gauge): the chat template renders it."""
+        try:
+            n = len(self.engine.prompt(request)[0])
+        except (ModelLoadError, ValueError, TypeError) as e:  # no model, or a template that fails on this chat
+            log.info("the prompt could not be counted: %s", e)
+            n = -1
+        self.measured.emit(request_id, n)
+
+    @Slot(int, object)
     def bench(self, request_id: int, request: BenchRequest) -> None:
         try:
             with self._cancel_event(request_id) as cancel:
@@ -226,9 +237,11 @@ class EngineHost(QObject):
     finished = Signal(int, dict)
     benchProgress = Signal(int, str, float)
     benchFinished = Signal(int, dict)
+    measured = Signal(int, int)
 
     requestLoad = Signal(str, str, object)  # role, path, LoadOptions
     requestBench = Signal(int, object)  # request id, BenchRequest
+    requestMeasure = Signal(int, object)  # request id, GenerateRequest
     requestUnload = Signal(str)
     requestGenerate = Signal(int, object)  # request id, GenerateRequest
     requestShutdown = Signal()
@@ -244,8 +257,9 @@ class EngineHost(QObject):
         self.requestGenerate.connect(self.worker.generate)
         self.requestShutdown.connect(self.worker.shutdown)
         self.requestBench.connect(self.worker.bench)
+        self.requestMeasure.connect(self.worker.measure)
         for name in ("loadProgress", "modelLoaded", "loadFailed", "modelUnloaded", "tokens", "liveStats",
-                     "finished", "benchProgress", "benchFinished"):
+                     "finished", "benchProgress", "benchFinished", "measured"):
             getattr(self.worker, name).connect(getattr(self, name))  # queued: the host lives on the GUI thread
         self.thread.start()
         self._next_id = 0
@@ -258,6 +272,11 @@ class EngineHost(QObject):
     def bench(self, request: BenchRequest) -> int:
         self._next_id += 1
         self.requestBench.emit(self._next_id, request)
+        return self._next_id
+
+    def measure(self, request: GenerateRequest) -> int:
+        self._next_id += 1
+        self.requestMeasure.emit(self._next_id, request)
         return self._next_id
 
     def cancel(self, request_id: int) -> None:

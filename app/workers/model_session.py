@@ -68,11 +68,12 @@ class ModelSession(QObject):
         self._pending_draft = ""  # a draft to load once the mode is "draft" and no draft is loaded
         self._loading_draft = ""  # the draft asked of the engine last
         self._draft_in_flight = False  # that load has not answered yet
+        self._draft_progress = -1  # percent of that load, -1 before its first report
         self._asked_draft = ""  # the draft the user chose in this session
         scanner.scanned.connect(self._scanned)
         scanner.failed.connect(self.scanFailed)
         scanner.candidates.connect(self._candidates)
-        host.loadProgress.connect(lambda role, f: self.loading.emit(f) if role == "main" else None)
+        host.loadProgress.connect(self._progress)
         host.modelLoaded.connect(self._loaded)
         host.loadFailed.connect(self._load_failed)
         host.modelUnloaded.connect(self._unloaded)
@@ -186,10 +187,18 @@ class ModelSession(QObject):
             self._pending_draft = ""
             self._loading_draft = want
             self._draft_in_flight = True
+            self._draft_progress = -1
             self.host.requestLoad.emit("draft", want, self.controls.draft_load_options(self.settings.runtime))
             self._say_speculation()
 
     # ---- the engine's answers -------------------------------------------------------------------------------
+    def _progress(self, role: str, fraction: float) -> None:
+        if role == "main":
+            self.loading.emit(fraction)
+        elif self._draft_in_flight and int(fraction * 100) // 10 != self._draft_progress // 10:
+            self._draft_progress = int(fraction * 100)  # said in steps of 10%: the label is text, not a bar
+            self._say_speculation()
+
     def _loaded(self, role: str, summary: dict) -> None:
         if role == "main":
             self.loading.emit(None)
@@ -236,5 +245,6 @@ class ModelSession(QObject):
         if not self.main:
             label = "nothing yet: no model loaded"
         elif spec.mode == "draft" and not self.draft_name and self._draft_in_flight:
-            label += f" (loading {os.path.basename(self._loading_draft)}…)"
+            done = f" {self._draft_progress}%" if self._draft_progress >= 0 else ""
+            label += f" (loading {os.path.basename(self._loading_draft)}…{done})"
         self.speculationChanged.emit(label)

@@ -210,3 +210,22 @@ def test_footers_of_answers_saved_by_earlier_versions():
            "accepted": 6, "acceptance_rate": 0.75}
     assert "draft: Tiny · accepted 6/8 (75%)" in footer_text({**old, "draft_name": "Tiny"})
     assert "draft:" not in footer_text({**old, "draft_name": ""}) and "accepted 6/8" in footer_text(old)
+
+
+def test_the_context_gauge_follows_the_open_chat(qtbot, library):
+    w = plain_window(qtbot)
+    assert not w.context_gauge.isVisible() or w.context_gauge.format().startswith("context")
+    ask(qtbot, w, "A first question about the weather")
+    qtbot.waitUntil(lambda: w.context_gauge.isVisible() and w.context_gauge.value() > 0, timeout=30_000)
+    n_ctx = w.models.main["n_ctx"]
+    used = w.context_gauge.value()
+    assert w.context_gauge.format() == f"context {used:,} / {n_ctx:,}" and w.context_gauge.maximum() == n_ctx
+    first_chat = w.chat_id
+    w.store.create_chat()
+    w.new_chat()  # an empty chat takes (nearly) nothing
+    qtbot.waitUntil(lambda: w.context_gauge.value() < used, timeout=30_000)
+    w.open_chat(first_chat)
+    qtbot.waitUntil(lambda: w.context_gauge.value() == used, timeout=30_000)
+    with qtbot.waitSignal(w.host.modelUnloaded, timeout=30_000):
+        w.models.unload_main()
+    qtbot.waitUntil(lambda: not w.context_gauge.isVisible(), timeout=5_000)

@@ -80,6 +80,10 @@ def test_a_first_run_loads_the_models_and_says_what_runs(qtbot, parts):
     qtbot.waitUntil(lambda: models.draft_name.startswith("Small Draft"), timeout=LONG)
     qtbot.waitUntil(lambda: said[-1] == f"draft: {models.draft_name}", timeout=LONG)
     assert guard.has_loaded(str(paths.models / "small-draft.gguf"))
+    # while it loaded, the "Runs" line said so, with the load's progress
+    loading = [s for s in said if "(loading small-draft.gguf…" in s]
+    assert loading and loading[0].startswith("plain decoding: no draft loaded")
+    assert any(s.endswith("%)") for s in loading), loading
     # the mode off: what runs says so, the loaded draft stays for when it comes back
     controls.spec = replace(controls.spec, mode="off")
     models.mode_changed()
@@ -142,3 +146,47 @@ def test_a_late_batch_of_an_abandoned_answer_lands_nowhere(qtbot, parts):
     assert first.state == "interrupted" and first.stats == {} and first.content
     answers.host.tokens.emit(old_id, [("stale", False)])  # a batch the engine had queued already
     assert store.messages(chat.id)[-1].content == first.content and not answers.busy
+
+
+def test_the_context_meter_counts_the_chat_with_the_models_template(qtbot, parts):
+    from app.core.inference.engine import Engine
+    from app.workers.context_meter import ContextMeter
+
+    models, answers, store, _, _, paths = parts
+    meter = ContextMeter(answers.host, store)
+    with qtbot.waitSignal(meter.changed, timeout=LONG) as changed:
+        meter.measure(None, "", 0)  # no model: nothing to count against
+    assert changed.args == [-1, 0]
+    with qtbot.waitSignal(models.mainChanged, timeout=LONG, check_params_cb=lambda s, e: bool(s)):
+        models.load_main(str(paths.models / "main.gguf"))
+    chat = store.create_chat()
+    store.add_message(chat.id, "user", "What is the capital of France? " * 20)
+    with qtbot.waitSignal(meter.changed, timeout=LONG) as changed:
+        meter.measure(chat.id, "Be brief.", models.main["n_ctx"])
+    used, n_ctx = changed.args
+    # the same count a plain engine gives for the same chat through the same template
+    engine = Engine()
+    engine.load_main(paths.models / "main.gguf", LoadOptions(n_ctx=1024))
+    try:
+        expected = len(engine.prompt(GenerateRequest(messages=(
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "What is the capital of France? " * 20})))[0])
+    finally:
+        engine.close()
+    assert (used, n_ctx) == (expected, 1024) and used > 100
+    # an older question's answer that comes late is dropped: only the newest count is said
+    seen: list = []
+    meter.changed.connect(lambda *a: seen.append(a))
+    meter.measure(chat.id, "", 1024)
+    meter.measure(chat.id, "A much longer system prompt than before, to change the count.", 1024)
+    qtbot.waitUntil(lambda: bool(seen), timeout=LONG)
+    qtbot.wait(200)
+    assert len(seen) == 1 and seen[0][0] > expected
+
+
+def test_the_gauge_warns_before_the_context_is_full():
+    from app.ui.context_gauge import gauge_text
+
+    assert gauge_text(1234, 4096)[0] == "context 1,234 / 4,096"
+    label, tip = gauge_text(3800, 4096)
+    assert label == "context 93% full" and "larger context" in tip
