@@ -42,6 +42,11 @@ class Controls:
         return replace(base, n_ctx=1024)
 
 
+def load_main(qtbot, models: ModelSession, paths) -> None:
+    with qtbot.waitSignal(models.mainChanged, timeout=LONG, check_params_cb=lambda s, e: bool(s)):
+        models.load_main(str(paths.models / "main.gguf"))
+
+
 @pytest.fixture
 def parts(qtbot, fixtures, smol_tokenizer):
     paths = app_paths().ensure()
@@ -92,8 +97,7 @@ def test_a_first_run_loads_the_models_and_says_what_runs(qtbot, parts):
 
 def test_a_failed_switch_keeps_and_reports_the_loaded_model(qtbot, parts, tmp_path):
     models, _, _, _, _, paths = parts
-    with qtbot.waitSignal(models.mainChanged, timeout=LONG, check_params_cb=lambda s, e: bool(s)):
-        models.load_main(str(paths.models / "main.gguf"))
+    load_main(qtbot, models, paths)
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"GGUF" + b"\0" * 50)
     with qtbot.waitSignal(models.mainChanged, timeout=LONG, check_params_cb=lambda s, e: bool(e)) as changed:
@@ -105,8 +109,7 @@ def test_a_failed_switch_keeps_and_reports_the_loaded_model(qtbot, parts, tmp_pa
 def test_an_answer_streams_into_the_store_and_a_stop_before_text_keeps_nothing(qtbot, parts):
     models, answers, store, _, controls, paths = parts
     controls.spec = SpeculationConfig(mode="off")
-    with qtbot.waitSignal(models.mainChanged, timeout=LONG, check_params_cb=lambda s, e: bool(s)):
-        models.load_main(str(paths.models / "main.gguf"))
+    load_main(qtbot, models, paths)
     chat = store.create_chat()
     store.add_message(chat.id, "user", "Count to ten.")
     streamed: list = []
@@ -134,8 +137,7 @@ def test_an_answer_streams_into_the_store_and_a_stop_before_text_keeps_nothing(q
 def test_a_late_batch_of_an_abandoned_answer_lands_nowhere(qtbot, parts):
     models, answers, store, _, controls, paths = parts
     controls.spec = SpeculationConfig(mode="off")
-    with qtbot.waitSignal(models.mainChanged, timeout=LONG, check_params_cb=lambda s, e: bool(s)):
-        models.load_main(str(paths.models / "main.gguf"))
+    load_main(qtbot, models, paths)
     chat = store.create_chat()
     store.add_message(chat.id, "user", "Tell a long story.")
     answers.start(chat.id, GenerateRequest(messages=(), max_tokens=400), "", models.running_label(), "")
@@ -157,8 +159,7 @@ def test_the_context_meter_counts_the_chat_with_the_models_template(qtbot, parts
     with qtbot.waitSignal(meter.changed, timeout=LONG) as changed:
         meter.measure(None, "", 0)  # no model: nothing to count against
     assert changed.args == [-1, 0]
-    with qtbot.waitSignal(models.mainChanged, timeout=LONG, check_params_cb=lambda s, e: bool(s)):
-        models.load_main(str(paths.models / "main.gguf"))
+    load_main(qtbot, models, paths)
     chat = store.create_chat()
     store.add_message(chat.id, "user", "What is the capital of France? " * 20)
     with qtbot.waitSignal(meter.changed, timeout=LONG) as changed:
