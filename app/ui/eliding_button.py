@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QResizeEvent
-from PySide6.QtWidgets import QPushButton, QStyle, QStyleOptionButton, QWidget
+from PySide6.QtWidgets import QPushButton, QSizePolicy, QStyle, QStyleOptionButton, QWidget
 
 MIN_CHARS = 8  # the narrowest it gets: about this many characters, then "…"
 
@@ -14,6 +14,8 @@ MIN_CHARS = 8  # the narrowest it gets: about this many characters, then "…"
 class ElidingButton(QPushButton):
     def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        # Preferred, not QPushButton's Minimum: with Minimum a layout never gives it less than the whole text
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self._full = ""
         self.set_full_text(text)
 

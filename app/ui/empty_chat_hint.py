@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QLabel, QWidget
 
 from app.ui.shortcuts import HINT_ROWS, key_text
@@ -19,12 +20,13 @@ def hint_html(loaded_name: str, loading_path: str, runs: str) -> str:
     `runs`: the sidebar's Runs line (what the next answer will run with)."""
     esc = _esc
     if loading_path:
-        top = f"<p><b>Loading {esc(os.path.basename(loading_path))}…</b></p><p>Type your first message meanwhile.</p>"
+        top = (f"<p style='font-size:large'><b>Loading {esc(os.path.basename(loading_path))}…</b></p>"
+               "<p>The chat is ready once it has loaded (progress in the sidebar).</p>")
     elif loaded_name:
-        top = (f"<p>Ready to chat with <b>{esc(loaded_name)}</b>.</p>"
-               f"<p>Speculative decoding: {esc(runs or 'off')}.</p>")
+        top = (f"<p style='font-size:large'>Ready to chat with <b>{esc(loaded_name)}</b></p>"
+               f"<p>Answers will run with {esc(runs or 'plain decoding')}.</p>")
     else:
-        top = ("<p><b>No model loaded.</b></p><p>Load a model in the sidebar: choose it under <i>Model</i> and click "
+        top = ("<p style='font-size:large'><b>No model loaded</b></p><p>Load a model in the sidebar: choose it under <i>Model</i> and click "
                "<i>Load</i>.</p>")
     keys = "".join(f"<tr><td align='right'><b>{esc(key_text(k))}</b>&nbsp;&nbsp;</td><td>{esc(what)}</td></tr>"
                    for what, k in HINT_ROWS)
@@ -41,7 +43,7 @@ class EmptyChatHint(QLabel):
         self.setWordWrap(True)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)  # the view under it stays the view
-        self.setEnabled(False)  # the palette's disabled text colour: a quiet grey in light and dark themes
+        self.setForegroundRole(QPalette.ColorRole.PlaceholderText)  # a quiet grey that follows the theme
         self.setText(hint_html("", "", ""))
 
     def place(self, visible: bool) -> None:

@@ -174,10 +174,11 @@ class Sidebar(QWidget):
         self.draft_gpu_layers = _spin(-1, 999)
         self.draft_gpu_layers.setSpecialValueText("all")
         s.addRow("Draft GPU layers", self.draft_gpu_layers)
-        self.visualize = QCheckBox("Visualize accepted draft tokens")
+        self.visualize = QCheckBox("Highlight accepted tokens")  # short labels: the sidebar fits 250 px
+        self.visualize.setToolTip("Tint each draft token the main model accepted, in the answers")
         self.visualize.toggled.connect(self.visualizeToggled)
         s.addRow(self.visualize)
-        self.default_drafter = QCheckBox("Attach the best draft automatically")
+        self.default_drafter = QCheckBox("Auto-attach the best draft")
         self.default_drafter.setToolTip("When a main model loads and you never chose a draft for it, the smallest "
                                         "compatible draft that fits the size advice is attached")
         s.addRow(self.default_drafter)
