@@ -15,7 +15,7 @@ from app.core.infra.requests import LoadOptions
 from app.core.models.library import LibraryEntry
 from app.core.models.memory_estimate import MemoryFacts, estimate_memory, judge_memory
 from app.core.models.model_info import ModelInfo, read_model_info
-from tests.fixtures.model_factory import write_tiny_model
+from tests.fixtures.model_factory import Tokenizer, write_tiny_model
 
 MIB = 2**20
 
@@ -112,3 +112,36 @@ def test_facts_survive_the_library_cache(tmp_path, smol_tokenizer):
     assert back == info and isinstance(back.memory, MemoryFacts)
     old = {**info.to_json(), "memory": None}  # a row written before the field existed reads, without facts
     assert ModelInfo.from_json(old).memory is None and LibraryEntry(info.path, ModelInfo.from_json(old)).usable
+
+
+def _spm_tokenizer(n: int) -> Tokenizer:
+    """A small valid SentencePiece vocabulary (unk, bos, eos, 256 byte tokens, words): for a model made the same
+    way here and on a GPU machine that has no tokenizer files."""
+    toks = ["<unk>", "<s>", "</s>"] + [f"<0x{i:02X}>" for i in range(256)]
+    toks += [f"w{i}" for i in range(n - len(toks))]
+    return Tokenizer({"tokenizer.ggml.model": "llama", "tokenizer.ggml.tokens": toks,
+                      "tokenizer.ggml.scores": [-float(i) for i in range(n)],
+                      "tokenizer.ggml.token_type": [2, 3, 3] + [6] * 256 + [1] * (n - 259),
+                      "tokenizer.ggml.bos_token_id": 1, "tokenizer.ggml.eos_token_id": 2,
+                      "tokenizer.ggml.unknown_token_id": 0})
+
+
+# llama.cpp's buffer lines (MiB) for that model (8 layers, n_embd 512, vocab 8000, F16) at n_ctx 4096 and n_batch
+# 512 on an NVIDIA H200 with llama-cpp-python 0.3.36 built for CUDA (shared/tools/gpu/build.sh), 2026-12-02:
+# n_gpu_layers -> (CUDA0 model, CPU KV, CUDA0 KV, CPU_Mapped model)
+H200_BUFFERS = {1: (7.81, 64.0, 0.0, 55.66), 4: (22.83, 40.0, 24.0, 40.65), 999: (47.85, 0.0, 64.0, 7.81)}
+
+
+@pytest.mark.parametrize("layers", sorted(H200_BUFFERS))
+def test_gpu_split_matches_llama_cpp_on_a_gpu(tmp_path, layers):
+    """The VRAM side to the hundredth of a MiB. On the CPU side llama.cpp maps the file span from the first to the
+    last CPU tensor, so an offloaded output head lying between token_embd and the blocks is inside its
+    CPU_Mapped figure; those pages are read once for the upload and are not kept: the estimate leaves them out."""
+    path = write_tiny_model(tmp_path / "a.gguf", _spm_tokenizer(8000), n_embd=512, n_layer=8, n_head=8, n_ff=1024)
+    f = read_model_info(path).memory
+    est = estimate_memory(f, 4096, 512, layers)
+    cuda_model, cpu_kv, cuda_kv, cpu_mapped = H200_BUFFERS[layers]
+    assert est.weights_vram / MIB == pytest.approx(cuda_model, abs=0.01)
+    assert (est.context_ram / MIB, est.context_vram / MIB) == (cpu_kv, cuda_kv)
+    head_in_span = f.output_bytes if layers < f.n_layer + 1 else 0
+    assert (est.weights_ram + head_in_span) / MIB == pytest.approx(cpu_mapped, abs=0.01)

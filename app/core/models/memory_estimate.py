@@ -13,6 +13,10 @@ holds the estimate against those lines for real files):
   cache is on the GPU (offload_kqv defaults to on).
 - compute: the buffers of one batch of n_ubatch tokens, dominated by the logits (n_ubatch x n_vocab floats:
   512 MiB for Gemma 3's 262k vocabulary at the default batch of 512), on the GPU when layers are offloaded.
+  (With a GPU and 0 layers offloaded llama.cpp still runs large batches there, op_offload: not modelled.)
+
+The split was checked against llama.cpp's CUDA buffer lines on an H200 (tests/unit/test_memory_estimate.py,
+H200_BUFFERS): the offloaded weights and both KV parts match to 0.01 MiB.
 
 Architectures whose cache is not K/V per head (recurrent Mamba/RWKV state) get no context part: their state is
 small and fixed. MLA (DeepSeek-style kv_lora_rank) caches the compressed latent instead.
