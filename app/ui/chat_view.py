@@ -135,8 +135,7 @@ class ChatView(QTextBrowser):
         self._follow_now()
         self._place_empty_hint()
 
-    def set_empty_hint(self, html: str) -> None:
-        """What an empty chat says (app/ui/empty_chat_hint.hint_html)."""
+    def set_empty_hint(self, html: str) -> None:  # what an empty chat says (empty_chat_hint.hint_html)
         self.empty_hint.setText(html)
         self._place_empty_hint()
 

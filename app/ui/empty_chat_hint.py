@@ -4,6 +4,7 @@ viewport while the chat has no message, and goes as soon as one is sent."""
 
 from __future__ import annotations
 
+import html
 import os
 
 from PySide6.QtCore import Qt
@@ -18,7 +19,9 @@ HINT_WIDTH = 420  # px at most: a short column reads as a note, not as a page
 def hint_html(loaded_name: str, loading_path: str, runs: str) -> str:
     """`loaded_name`: the main model ("" for none); `loading_path`: a main model being loaded ("" for none);
     `runs`: the sidebar's Runs line (what the next answer will run with)."""
-    esc = _esc
+    def esc(text: str) -> str:
+        return html.escape(text, quote=False)
+
     if loading_path:
         top = (f"<p style='font-size:large'><b>Loading {esc(os.path.basename(loading_path))}…</b></p>"
                "<p>The chat is ready once it has loaded (progress in the sidebar).</p>")
@@ -55,6 +58,3 @@ class EmptyChatHint(QLabel):
             self.raise_()
         self.setVisible(visible)
 
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
