@@ -26,6 +26,7 @@ from PySide6.QtWidgets import QApplication, QTextBrowser, QToolButton, QToolTip,
 from app.core.chats.markdown_blocks import SpanIndex, make_parser, split_blocks
 from app.ui.answer_stream import AnswerStream
 from app.ui.chat_theme import MAX_READING_WIDTH, ChatTheme, highlight_color
+from app.ui.empty_chat_hint import EmptyChatHint
 from app.ui.markdown_render import CodeBlocks, MarkdownRenderer, block_format, collapse_block
 
 log = logging.getLogger("specchat.ui")
@@ -89,6 +90,7 @@ class ChatView(QTextBrowser):
         self.jump_button.setCursor(Qt.CursorShape.PointingHandCursor)
         self.jump_button.clicked.connect(self.jump_to_latest)
         self.jump_button.hide()
+        self.empty_hint = EmptyChatHint(self.viewport())  # an empty chat: who answers, and the keys
         bar = self.verticalScrollBar()
         bar.rangeChanged.connect(self._range_changed)
         bar.valueChanged.connect(self._value_changed)
@@ -131,6 +133,14 @@ class ChatView(QTextBrowser):
             self._append(cursor, m)
         cursor.endEditBlock()
         self._follow_now()
+        self._place_empty_hint()
+
+    def set_empty_hint(self, html: str) -> None:  # what an empty chat says (empty_chat_hint.hint_html)
+        self.empty_hint.setText(html)
+        self._place_empty_hint()
+
+    def _place_empty_hint(self) -> None:
+        self.empty_hint.place(not self._messages and self._stream is None)
 
     def messages(self) -> list[ShownMessage]:
         return list(self._messages)
@@ -255,6 +265,7 @@ class ChatView(QTextBrowser):
         self._begin()
         self._timer.start()
         self._follow_now()
+        self._place_empty_hint()
 
     def _begin(self) -> AnswerStream:
         cursor = self._end_cursor()
@@ -337,6 +348,7 @@ class ChatView(QTextBrowser):
             self._codes.drop_prefix(self._stream.key + ":")
             self._stream = None
             self._remove_from(self._stream_start)
+        self._place_empty_hint()
 
     def streaming(self) -> bool:
         return self._stream is not None
@@ -395,6 +407,7 @@ class ChatView(QTextBrowser):
         self._update_margins(self.viewport().width())
         super().resizeEvent(e)
         self._place_jump_button()
+        self._place_empty_hint()
 
     def _update_margins(self, width: int) -> None:
         margin = max(16, (width - MAX_READING_WIDTH) // 2)

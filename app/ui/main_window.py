@@ -16,7 +16,7 @@ import logging
 import os
 
 from PySide6.QtCore import QByteArray, QFileSystemWatcher, QModelIndex, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence, QResizeEvent
+from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QResizeEvent
 from PySide6.QtWidgets import (QHBoxLayout, QInputDialog, QLabel, QLineEdit, QListView, QMainWindow, QMenu,
                                QPlainTextEdit, QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget)
 
@@ -32,7 +32,10 @@ from app.ui.context_gauge import ContextGauge
 from app.ui.downloads_window import DownloadsWindow
 from app.ui.item_models import ChatListModel, ChatRoles
 from app.ui.menu_bar import AppMenuBar
+from app.ui import shortcuts
+from app.ui.empty_chat_hint import hint_html
 from app.ui.model_file_actions import ModelFileActions
+from app.ui.screen_fit import fit_to_screen
 from app.ui.sidebar import Sidebar
 from app.core.inference.speculation_status import footer_text
 from app.ui.welcome_panel import WelcomePanel
@@ -96,7 +99,7 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         if geometry:
             self.restoreGeometry(QByteArray.fromBase64(geometry.encode()))
         else:
-            self.resize(1280, 800)
+            fit_to_screen(self, 1280, 800)  # at 1.5x on a 1080p screen (1280x720 logical) it must still fit
         self._share_width()
         self.sidebar.apply_settings(self.settings)
         self.view.show_highlights = self.settings.ui.visualize_accepted
@@ -184,34 +187,57 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setMinimumWidth(270)
+        self.sidebar_scroll = scroll
+        self.chat_list_pane = left
 
         split = self.split = QSplitter()
         split.addWidget(left)
         split.addWidget(center)
         split.addWidget(scroll)
         split.setStretchFactor(1, 1)
+        split.setChildrenCollapsible(False)  # hiding is the View menu's job; a drag never loses a pane
         self.setCentralWidget(split)
         self.live = QLabel("")
         self.context_gauge = ContextGauge()
         self.statusBar().addPermanentWidget(self.live)
         self.statusBar().addPermanentWidget(self.context_gauge)
 
-        for text, key, slot in (("New chat", QKeySequence.StandardKey.New, self.new_chat),
-                                ("Stop", QKeySequence("Esc"), self.stop_or_cancel_edit),
-                                ("Regenerate", QKeySequence("Ctrl+R"), self.regenerate),
-                                ("Edit last question", QKeySequence("Ctrl+E"), self.edit_last),
-                                ("Search chats", QKeySequence.StandardKey.Find, self.search.setFocus)):
+        # one action per key, named: the menu bar shows these same actions (menu_bar.py), never copies
+        for name, text, key, slot in (
+                ("new_chat", "New chat", shortcuts.NEW_CHAT, self.new_chat),
+                ("stop", "Stop", shortcuts.STOP, self.stop_or_cancel_edit),
+                ("regenerate", "Regenerate", shortcuts.REGENERATE, self.regenerate),
+                ("edit_last", "Edit last question", shortcuts.EDIT_LAST, self.edit_last),
+                ("search_chats", "Search chats", shortcuts.SEARCH_CHATS, self.search.setFocus)):
             act = QAction(text, self)
-            act.setShortcut(key)
+            act.setObjectName(name)
+            act.setShortcut(shortcuts.key_sequence(key))
             act.triggered.connect(slot)
             self.addAction(act)
+        for name, text, key, pane, setting in (
+                ("toggle_sidebar", "Sidebar", shortcuts.TOGGLE_SIDEBAR, scroll, "show_sidebar"),
+                ("toggle_chat_list", "Chat list", shortcuts.TOGGLE_CHAT_LIST, left, "show_chat_list")):
+            act = QAction(text, self)
+            act.setObjectName(name)
+            act.setShortcut(shortcuts.key_sequence(key))
+            act.setCheckable(True)
+            act.setChecked(getattr(self.settings.ui, setting))
+            pane.setVisible(act.isChecked())
+            act.toggled.connect(lambda on, p=pane, s=setting: self._show_pane(p, s, on))
+            self.addAction(act)
+
+    def _show_pane(self, pane: QWidget, setting: str, on: bool) -> None:
+        pane.setVisible(on)
+        setattr(self.settings.ui, setting, on)  # saved with the other settings at close
+        self._share_width()
 
     def _share_width(self) -> None:
-        """The chat gets what the chat list and the sidebar do not need: at 900 px wide it keeps ~470 px."""
+        """The chat gets what the chat list and the sidebar do not need: at 900 px wide it keeps ~470 px. A
+        hidden pane gives its width to the chat."""
         width = max(self.width(), 600)
-        chats = min(240, max(150, int(width * 0.16)))
-        side = min(360, max(280, int(width * 0.25)))
-        self.split.setSizes([chats, width - chats - side, side])
+        chats = min(240, max(150, int(width * 0.16))) if self.chat_list_pane.isVisibleTo(self) else 0
+        side = min(360, max(280, int(width * 0.25))) if self.sidebar_scroll.isVisibleTo(self) else 0
+        self.split.setSizes([chats or 200, width - chats - side, side or 300])  # hidden ones keep a size for later
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
         super().resizeEvent(event)
@@ -243,6 +269,7 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         self.answers.ended.connect(lambda *_: self.measure_context())
         self.models.mainChanged.connect(lambda *_: self.measure_context())
         self.context_meter.changed.connect(self.context_gauge.show_usage)
+        self.sidebar.stateChanged.connect(self._update_empty_hint)
         self.sidebar.downloadsRequested.connect(lambda: self.open_downloads())
         self.sidebar.findDraftRequested.connect(self.find_drafts_on_hub)
         self.downloads.modelInstalled.connect(self._model_installed)
@@ -250,6 +277,10 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         self.welcome.starterRequested.connect(self.use_starter_model)
         self.welcome.pairsRequested.connect(lambda: self.open_downloads().show_pairs())
         self.welcome.importRequested.connect(self.import_from_welcome)
+
+    def _update_empty_hint(self) -> None:
+        s = self.sidebar
+        self.view.set_empty_hint(hint_html(s.loaded_name, s.loading_path, s.spec_state.text()))
 
     # ---- chats ----------------------------------------------------------------------------------------------
     def refresh_chats(self) -> None:

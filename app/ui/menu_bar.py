@@ -1,6 +1,10 @@
-"""The window's menu bar: File (new chat, export, open the models and logs folders, quit), View (theme), Help
-(about). It works through what the main window hands it (the store, the current chat, New chat), so the window
-only adds it: `self.setMenuBar(AppMenuBar(...))`.
+"""The window's menu bar: File (new chat, export, open the models and logs folders, quit), Chat (regenerate, edit
+last question, stop, search chats), View (sidebar, chat list, theme), Help (about). It works through what the
+main window hands it (the store, the current chat, New chat, the window's named actions), so the window only
+adds it: `self.setMenuBar(AppMenuBar(...))`.
+
+The window owns one QAction per shortcut (app/ui/shortcuts.py) and the menus show those same actions: a second
+action on a key would be an ambiguous shortcut that Qt fires for neither.
 """
 
 from __future__ import annotations
@@ -40,9 +44,7 @@ class AppMenuBar(QMenuBar):
         self.export_dir: Path | None = None  # where the last export went: the next one starts there
 
         file_menu = self.addMenu("&File")
-        # the window's own New chat action (it owns Ctrl+N) goes in the menu: a second action on that key would be
-        # an ambiguous shortcut that Qt fires for neither
-        own = next((a for a in window.actions() if a.text().replace("&", "") == "New chat"), None)
+        own = self._window_action("new_chat")  # the window's own (it owns Ctrl+N): never a second one
         if own is not None:
             file_menu.addAction(own)
             self.new_chat_action = own
@@ -60,7 +62,21 @@ class AppMenuBar(QMenuBar):
         self._action(file_menu, "&Quit", window.close, QKeySequence.StandardKey.Quit)
         self.file_menu = file_menu
 
+        chat_menu = self.addMenu("&Chat")  # the window's chat shortcuts, where they can be found
+        self.chat_actions = [a for a in map(self._window_action, ("regenerate", "edit_last", "stop")) if a]
+        chat_menu.addActions(self.chat_actions)
+        search = self._window_action("search_chats")
+        if search is not None:
+            chat_menu.addSeparator()
+            chat_menu.addAction(search)
+            self.chat_actions.append(search)
+        self.chat_menu = chat_menu
+
         view_menu = self.addMenu("&View")
+        self.pane_actions = [a for a in map(self._window_action, ("toggle_sidebar", "toggle_chat_list")) if a]
+        view_menu.addActions(self.pane_actions)
+        if self.pane_actions:
+            view_menu.addSeparator()
         theme_menu = view_menu.addMenu("&Theme")
         self.theme_group = QActionGroup(self)
         self.theme_actions: dict[str, QAction] = {}
@@ -78,6 +94,9 @@ class AppMenuBar(QMenuBar):
 
         applied = apply_theme(settings.ui.theme)
         self.theme_actions[applied].setChecked(True)
+
+    def _window_action(self, name: str) -> QAction | None:
+        return next((a for a in self.window_.actions() if a.objectName() == name), None)
 
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:  # type: ignore[no-untyped-def]
         act = menu.addAction(text)

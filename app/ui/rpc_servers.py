@@ -86,7 +86,8 @@ class RpcServersBox(QGroupBox):
 
     def _update_header(self) -> None:
         n = self.list.count()
-        self.header.setText(f"RPC servers ({n})" if n else "RPC servers: none (this machine only)")
+        # short ("none": all layers here): the sidebar is 280 px at 900 px wide
+        self.header.setText(f"RPC servers ({n})" if n else "RPC servers: none")
 
     # ---- state -------------------------------------------------------------------------------------------------
     def endpoints(self) -> list[str]:

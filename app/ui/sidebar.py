@@ -1,23 +1,29 @@
 """The sidebar: the main model, generation settings, and the Speculative Decoding section.
 
-It only shows and edits state; the main window decides what loading or generating means. The draft dropdown
+It only shows and edits state; the main window decides what loading or generating means. The model's button
+acts on the dropdown's selection: "Load" it, "Unload" it when it is the loaded one, or "Switch to" it in one
+click (the engine unloads the old model first); choosing in the dropdown never loads by itself, and the line
+under it estimates the memory the selection needs (app/ui/memory_hint.py). The draft dropdown
 holds exactly the library's compatible drafts for the loaded main model (the one compatibility rule, in
 app/core/models/compat.py), and the disclosure below it names every other model with the rule it fails.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QProgressBar, QPushButton, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
-from app.core.models.labels import others_dont_fit
+from app.core.models.labels import info_title, others_dont_fit
 from app.core.models.library import DraftCandidate, LibraryEntry
 from app.core.infra.requests import DraftTokens, GenerateRequest, LoadOptions, SamplerParams, SpeculationConfig
 from app.core.infra.settings import Settings
+from app.ui.eliding_button import ElidingButton
 from app.ui.item_models import ModelListModel, ModelRoles, model_label
+from app.ui.memory_hint import MemoryHint
 from app.ui.rpc_servers import RpcServersBox
 
 MODES = [("off", "Off"), ("draft", "Draft model"), ("ngram", "N-gram (prompt lookup)")]
@@ -41,10 +47,15 @@ class Sidebar(QWidget):
     visualizeToggled = Signal(bool)
     downloadsRequested = Signal()
     findDraftRequested = Signal()
+    stateChanged = Signal()  # what is loaded, loading or running changed (the empty chat's hint follows)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.main_loaded = False
+        self.loaded_path = ""  # the main model the engine holds ("" for none)
+        self.loaded_name = ""
+        self.loading_path = ""  # the main model being loaded now ("" for none)
+        self._settings: Settings | None = None  # the window's settings: their runtime section, read when needed
         layout = QVBoxLayout(self)
 
         # ---- main model -----------------------------------------------------------------------------------------
@@ -54,12 +65,13 @@ class Sidebar(QWidget):
         self.main_combo = QComboBox()
         self.main_combo.setModel(self.main_models)
         self.main_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.load_button = QPushButton("Load")
+        self.main_combo.currentIndexChanged.connect(self._selection_changed)
+        form.addWidget(self.main_combo)
+        self.memory_hint = MemoryHint()  # the selection's needs against what is free, before it is loaded
+        form.addWidget(self.memory_hint)
+        self.load_button = ElidingButton("Load")  # Load / Unload / Switch to <model>: see _update_load_button
         self.load_button.clicked.connect(self._load_clicked)
-        row = QHBoxLayout()
-        row.addWidget(self.main_combo, 1)
-        row.addWidget(self.load_button)
-        form.addLayout(row)
+        form.addWidget(self.load_button)
         self.load_progress = QProgressBar()
         self.load_progress.setRange(0, 100)
         self.load_progress.hide()
@@ -89,6 +101,7 @@ class Sidebar(QWidget):
         self.n_ctx = _spin(256, 131072, 256)
         g.addRow("Max tokens", self.max_tokens)
         g.addRow("Context", self.n_ctx)
+        self.n_ctx.valueChanged.connect(self._update_memory_hint)  # the KV cache grows with it
         layout.addWidget(gen)
 
         # ---- speculative decoding -------------------------------------------------------------------------------
@@ -161,10 +174,11 @@ class Sidebar(QWidget):
         self.draft_gpu_layers = _spin(-1, 999)
         self.draft_gpu_layers.setSpecialValueText("all")
         s.addRow("Draft GPU layers", self.draft_gpu_layers)
-        self.visualize = QCheckBox("Visualize accepted draft tokens")
+        self.visualize = QCheckBox("Highlight accepted tokens")  # short labels: the sidebar fits 250 px
+        self.visualize.setToolTip("Tint each draft token the main model accepted, in the answers")
         self.visualize.toggled.connect(self.visualizeToggled)
         s.addRow(self.visualize)
-        self.default_drafter = QCheckBox("Attach the best draft automatically")
+        self.default_drafter = QCheckBox("Auto-attach the best draft")
         self.default_drafter.setToolTip("When a main model loads and you never chose a draft for it, the smallest "
                                         "compatible draft that fits the size advice is attached")
         s.addRow(self.default_drafter)
@@ -174,6 +188,7 @@ class Sidebar(QWidget):
 
     # ---- settings: typed in, typed out ---------------------------------------------------------------------
     def apply_settings(self, st: Settings) -> None:
+        self._settings = st
         self.set_sampling(st.sampling)
         self.set_speculation(st.speculation)
         self.max_tokens.setValue(st.generation.max_tokens)
@@ -183,6 +198,7 @@ class Sidebar(QWidget):
         self.default_drafter.setChecked(st.drafts.default_drafter)
         rpc = st.runtime.rpc
         self.rpc_servers.set_servers(list(rpc.endpoints), ",".join(f"{w:g}" for w in rpc.split))
+        self._update_memory_hint()
 
     def collect_settings(self, st: Settings) -> None:
         st.sampling = self.sampling()
@@ -248,21 +264,36 @@ class Sidebar(QWidget):
         self.main_models.set_entries([(e, []) for e in usable])
         row = self.main_models.row_of(selected)
         self.main_combo.setCurrentIndex(row if row >= 0 else (0 if usable else -1))
-        self.load_button.setEnabled(bool(usable) or self.main_loaded)
+        self._selection_changed()  # the same row after a rescan: its entry (and so its estimate) may be new
 
     def selected_main(self) -> str:
         return self.main_combo.currentData(ModelRoles.Path) or ""
 
-    def set_loading(self, fraction: float | None) -> None:
+    def selected_entry(self) -> LibraryEntry | None:
+        entry = self.main_models.entry_at(self.main_combo.currentIndex())
+        return entry if entry is not None and entry.usable else None
+
+    def set_loading(self, fraction: float | None, path: str = "") -> None:
+        """`fraction` of the main model's load done (None: not loading); `path`: the file (default: the
+        selection, which is what the button loads)."""
         if fraction is None:
             self.load_progress.hide()
+            self.loading_path = ""
         else:
+            if path or not self.loading_path:
+                self.loading_path = path or self.selected_main()
             self.load_progress.show()
             self.load_progress.setValue(int(fraction * 100))
+        self._update_load_button()
+        self.stateChanged.emit()
 
     def set_main_state(self, summary: dict | None, error: str = "") -> None:
         self.main_loaded = bool(summary)
-        self.load_button.setText("Unload" if summary else "Load")
+        self.loaded_path = str(summary.get("path", "")) if summary else ""
+        self.loaded_name = str(summary.get("name", "")) if summary else ""
+        self._update_load_button()
+        self._update_memory_hint()
+        self.stateChanged.emit()
         # names come from GGUF metadata and errors quote paths: both are text, never markup
         if error:
             self.model_state.setText(f"<span style='color:#c0392b'>{_esc(error)}</span>")
@@ -298,16 +329,60 @@ class Sidebar(QWidget):
 
     def set_speculation_state(self, text: str) -> None:
         self.spec_state.setText(text)
+        self.stateChanged.emit()
 
     def set_advice(self, lines: list[str]) -> None:
         self.advice.setText("<br>".join(_esc(a) for a in lines))
 
     # ---- internals ------------------------------------------------------------------------------------------
+    def selection_is_loaded(self) -> bool:
+        path = self.selected_main()
+        return bool(self.loaded_path) and bool(path) and _same_file(path, self.loaded_path)
+
     def _load_clicked(self) -> None:
-        if self.main_loaded:
+        if self.loading_path:
+            return  # one load at a time: the button is disabled meanwhile, this is for a click already queued
+        if self.main_loaded and (self.selection_is_loaded() or not self.selected_main()):
             self.unloadMainRequested.emit()
-        elif self.selected_main():
+        elif self.selected_main():  # nothing loaded, or another model: the engine unloads the old one first
             self.loadMainRequested.emit(self.selected_main())
+
+    def _selection_changed(self) -> None:
+        self._update_load_button()
+        self._update_memory_hint()
+
+    def _update_load_button(self) -> None:
+        """The button says what one click does with the dropdown's selection."""
+        b = self.load_button
+        entry = self.selected_entry()
+        title = info_title(entry.info) if entry is not None and entry.info is not None else ""
+        if self.loading_path:
+            b.set_full_text(f"Loading {os.path.basename(self.loading_path)}…")
+            b.setToolTip("")
+            b.setEnabled(False)
+            return
+        if self.main_loaded and (self.selection_is_loaded() or not entry):
+            b.set_full_text("Unload")
+            b.setToolTip(f"Free the memory {self.loaded_name or 'the model'} holds")
+        elif self.main_loaded:
+            b.set_full_text(f"Switch to {title}")
+            b.setToolTip(f"Unload {self.loaded_name} and load {title} in its place")
+        else:
+            b.set_full_text("Load")
+            b.setToolTip(f"Load {title}" if title else "")
+        b.setEnabled(self.main_loaded or entry is not None)
+
+    def _update_memory_hint(self) -> None:
+        """The selection's estimate; none for the loaded model (its line below says what it holds)."""
+        entry = self.selected_entry()
+        if entry is None or self.selection_is_loaded():
+            self.memory_hint.show_for(None, LoadOptions())
+            return
+        base = self._settings.runtime if self._settings is not None else LoadOptions()
+        releasing = next((self.main_models.entry_at(i) for i in range(self.main_models.usable_count())
+                          if _same_file(self.main_models.entry_at(i).path, self.loaded_path)), None) \
+            if self.loaded_path else None
+        self.memory_hint.show_for(entry, self.load_options(base), releasing)
 
     def _draft_activated(self, row: int) -> None:
         self.draftChosen.emit(self.draft_models.index(row).data(ModelRoles.Path) or "")
@@ -355,6 +430,10 @@ def _dspin(lo: float, hi: float, step: float) -> QDoubleSpinBox:
     w.setSingleStep(step)
     w.setDecimals(2)
     return w
+
+
+def _same_file(a: str, b: str) -> bool:
+    return a == b or os.path.realpath(a) == os.path.realpath(b)  # a symlinked model is its target
 
 
 def _esc(text: str) -> str:

@@ -46,7 +46,7 @@ class SpeculationControls(Protocol):
 class ModelSession(QObject):
     libraryChanged = Signal(list, bool)  # every LibraryEntry scanned (unusable ones too), first scan of the run
     scanFailed = Signal(str)
-    loading = Signal(object)  # the main model's load: fraction 0..1, or None when it ended
+    loading = Signal(object, str)  # the main model's load: fraction 0..1 (None when it ended), its file
     mainChanged = Signal(object, str)  # the main model's summary (None: none loaded), an error to show ("" none)
     draftsOffered = Signal(list, list, str, str)  # fits, others, the chosen draft's path, a note
     speculationChanged = Signal(str)  # what the next answer runs, in words (speculation_status words)
@@ -99,7 +99,7 @@ class ModelSession(QObject):
     def load_main(self, path: str, without_rpc: str = "") -> None:
         """Load (or switch to) `path`; `without_rpc`: a server to leave out of the split (it went away)."""
         self._loading_main = path
-        self.loading.emit(0.0)
+        self.loading.emit(0.0, path)
         self.mainChanged.emit(None, "")
         self.host.requestLoad.emit("main", path, self.controls.load_options(self.settings.runtime, without_rpc))
 
@@ -194,14 +194,14 @@ class ModelSession(QObject):
     # ---- the engine's answers -------------------------------------------------------------------------------
     def _progress(self, role: str, fraction: float) -> None:
         if role == "main":
-            self.loading.emit(fraction)
+            self.loading.emit(fraction, self._loading_main)
         elif self._draft_in_flight and int(fraction * 100) // 10 != self._draft_progress // 10:
             self._draft_progress = int(fraction * 100)  # said in steps of 10%: the label is text, not a bar
             self._say_speculation()
 
     def _loaded(self, role: str, summary: dict) -> None:
         if role == "main":
-            self.loading.emit(None)
+            self.loading.emit(None, "")
             self.main = summary
             self.draft_name = self.draft_path = ""
             self.recent_acceptance = []
@@ -216,7 +216,7 @@ class ModelSession(QObject):
         """`kept`: what the engine still holds for the role (loads unload first, so often nothing): the window
         shows exactly that, never "No model loaded" while a model is still in memory, or the reverse."""
         if role == "main":
-            self.loading.emit(None)
+            self.loading.emit(None, "")
             self.main = kept or None
             self.mainChanged.emit(self.main, message)
             if not kept:

@@ -1,23 +1,27 @@
-"""The downloads window and the benchmark panel at 900x600 and at 1.5x and 2x scale: each fits the screen with no
-clipped button. Qt reads QT_SCALE_FACTOR once per process, so each screen runs tests/gui/layout_probe.py in a
+"""The main window (a model loaded), the downloads window and the benchmark panel at 900x600 and at 1.5x and 2x
+scale: each fits the screen with no clipped button, and the sidebar fits its column (no sideways scrolling). Qt reads QT_SCALE_FACTOR once per process, so each screen runs tests/gui/layout_probe.py in a
 child process on an offscreen screen of the given size."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from app.core.infra.paths import app_paths
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(("width", "height", "scale"), [(900, 600, 1), (1920, 1080, 1.5), (1920, 1080, 2)])
-def test_windows_fit_the_screen_without_clipping(tmp_path: Path, specchat_home: Path, width: int, height: int,
-                                                 scale: float) -> None:
+def test_windows_fit_the_screen_without_clipping(tmp_path: Path, specchat_home: Path, fixtures: dict[str, Path],
+                                                 width: int, height: int, scale: float) -> None:
+    shutil.copy(fixtures["base"], app_paths().ensure().models / "only.gguf")  # a first run: the window loads it
     config = tmp_path / "screen.json"
     config.write_text(json.dumps({"screens": [{"name": "probe", "x": 0, "y": 0, "width": width, "height": height,
                                                "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}))

@@ -51,7 +51,7 @@ class UrlCatcher(QObject):
 def test_menus_and_new_chat(qtbot):
     w = open_window(qtbot)
     bar = w.menuBar()
-    assert [a.text() for a in bar.actions()] == ["&File", "&View", "&Help"]
+    assert [a.text() for a in bar.actions()] == ["&File", "&Chat", "&View", "&Help"]
     assert texts(bar.file_menu) == ["New chat", "Export chat as Markdown…", "Export chat as JSON…",
                                     "Open &models folder", "Open &logs folder", "&Quit"]
     assert texts(bar.help_menu) == ["&About SpecChat"]

@@ -136,3 +136,13 @@ def start_rpc_server(endpoint: str, cache_dir: str | None, threads: int, serve: 
     handles = (_dev_t * len(serve))(*[d.handle for d in serve])
     lib.ggml_backend_rpc_start_server(endpoint.encode(), cache_dir.encode() if cache_dir else None, threads,
                                       len(serve), handles)
+
+
+def local_gpu_memory() -> tuple[int, int]:
+    """(free, total) bytes over this machine's GPUs, as llama.cpp's split by free memory sees them: a model's
+    layers spread over all of them. (0, 0) without a GPU."""
+    free = total = 0
+    for d in local_gpus():
+        f, t = d.memory()
+        free, total = free + f, total + t
+    return free, total

@@ -31,3 +31,20 @@ def total_vram() -> int:
     except (OSError, ValueError, subprocess.SubprocessError) as e:
         log.info("nvidia-smi did not report memory: %s", e)
         return 0
+
+
+def available_ram() -> int | None:
+    """Memory a new allocation can get without swapping, in bytes: Linux's MemAvailable (free memory plus the
+    page cache it can drop, which includes an mmapped model's pages), else the OS's free pages; None where the
+    OS does not say."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None

@@ -53,6 +53,8 @@ class UISettings:
     reload_last_model: bool = True  # load last_main_model (and its chosen draft) when the app starts
     visualize_accepted: bool = True  # accepted draft tokens highlighted in answers
     theme: str = "system"  # "system" | "light" | "dark" (View > Theme)
+    show_sidebar: bool = True  # the model sidebar on the right (View > Sidebar, Ctrl+B)
+    show_chat_list: bool = True  # the chat list on the left (View > Chat list, Ctrl+Shift+B)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from typing import Any
 from app.core.models.ggml_types import FILE_TYPES, tensor_nbytes
 from app.core.models.gguf_reader import GGUFError, GGUFHeader, read_header
 from app.core.models.labels import model_title
+from app.core.models.memory_estimate import MemoryFacts, memory_facts
 from app.core.models.model_checks import check_loadable, check_metadata_types
 from app.core.models.tokenizer_facts import TOKENS_KEY, VOCAB_NONE, TokenizerFacts, tokenizer_facts
 
@@ -49,6 +50,7 @@ class ModelInfo:
     general_type: str  # general.type ("model", "mmproj", "adapter"...) or ""
     role: str
     tokenizer: TokenizerFacts | None
+    memory: MemoryFacts | None = None  # layer sizes and KV widths, for the estimate before loading
 
     @property
     def is_generative(self) -> bool:
@@ -60,7 +62,9 @@ class ModelInfo:
         return model_title(self.name, self.size_label, self.file_type)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["memory"] = self.memory.to_json() if self.memory is not None else None
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ModelInfo:
@@ -71,6 +75,8 @@ class ModelInfo:
             tok = dict(tok)
             tok["tail_digests"] = tuple(tok["tail_digests"])
             data["tokenizer"] = TokenizerFacts(**tok)
+        memory = data.get("memory")
+        data["memory"] = MemoryFacts.from_json(memory) if memory else None
         return cls(**data)
 
 
@@ -202,6 +208,7 @@ def _model_info(first: Path, headers: list[GGUFHeader]) -> ModelInfo:
         general_type=str(header.get("general.type") or ""),
         role=_role(header, arch, tok, name),
         tokenizer=tok,
+        memory=memory_facts(headers, arch, tok.n_tokens if tok is not None else 0),
     )
 
 
