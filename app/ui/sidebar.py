@@ -43,7 +43,7 @@ class Sidebar(QWidget):
     loadMainRequested = Signal(str)
     unloadMainRequested = Signal()
     draftChosen = Signal(str)  # path, or "" for none
-    modeChanged = Signal(str)  # the speculation mode: off | draft | ngram
+    speculationEdited = Signal()  # the mode or the n-gram size changed: what the next answer runs may differ
     visualizeToggled = Signal(bool)
     downloadsRequested = Signal()
     findDraftRequested = Signal()
@@ -111,7 +111,7 @@ class Sidebar(QWidget):
         for key, text in MODES:
             self.mode.addItem(text, key)
         self.mode.currentIndexChanged.connect(self._mode_changed)
-        self.mode.currentIndexChanged.connect(lambda: self.modeChanged.emit(self.mode.currentData()))
+        self.mode.currentIndexChanged.connect(self.speculationEdited)
         s.addRow("Mode", self.mode)
         self.spec_state = QLabel("")  # what really runs: "draft: X", "n-gram (n=3)", "plain decoding: no draft…"
         self.spec_state.setTextFormat(Qt.TextFormat.PlainText)  # it names a model: text, never markup
@@ -170,6 +170,7 @@ class Sidebar(QWidget):
         self.p_min = _dspin(0.0, 1.0, 0.05)
         s.addRow("p-min", self.p_min)
         self.ngram_size = _spin(1, 8)
+        self.ngram_size.valueChanged.connect(self.speculationEdited)
         s.addRow("N-gram size", self.ngram_size)
         self.draft_gpu_layers = _spin(-1, 999)
         self.draft_gpu_layers.setSpecialValueText("all")
@@ -260,11 +261,17 @@ class Sidebar(QWidget):
         return self.mode.currentData()
 
     # ---- models ---------------------------------------------------------------------------------------------
-    def set_library(self, usable: list[LibraryEntry], selected: str = "") -> None:
+    def set_library(self, entries: list[LibraryEntry], selected: str = "") -> None:
+        """Every file scanned: the usable ones to choose from, the others after them, greyed with their reason."""
+        usable = [e for e in entries if e.usable]
         self.main_models.set_entries([(e, []) for e in usable])
+        self.main_models.set_unusable(entries)
         row = self.main_models.row_of(selected)
         self.main_combo.setCurrentIndex(row if row >= 0 else (0 if usable else -1))
         self._selection_changed()  # the same row after a rescan: its entry (and so its estimate) may be new
+
+    def mark_rpc_lost(self, endpoint: str) -> None:
+        self.rpc_servers.mark(endpoint, "lost")
 
     def selected_main(self) -> str:
         return self.main_combo.currentData(ModelRoles.Path) or ""

@@ -72,7 +72,7 @@ class AnswerActions:
     def _answer_finished(self, stats: dict) -> None:
         self.models.answer_finished(stats)
         if stats.get("rpc_lost") and self.models.main:  # the chat and the answer so far are saved already
-            self.sidebar.rpc_servers.mark(stats["rpc_lost"], "lost")
+            self.sidebar.mark_rpc_lost(stats["rpc_lost"])
             if offer_reload_without(self, stats["rpc_lost"], stats.get("error", "")):
                 self.models.load_main(self.models.main["path"], without_rpc=stats["rpc_lost"])
 

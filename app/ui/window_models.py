@@ -31,13 +31,11 @@ class ModelActions:
         sb.loadMainRequested.connect(m.load_main)
         sb.unloadMainRequested.connect(m.unload_main)
         sb.draftChosen.connect(self.choose_draft)
-        sb.modeChanged.connect(m.mode_changed)
-        sb.ngram_size.valueChanged.connect(m.mode_changed)
+        sb.speculationEdited.connect(m.mode_changed)
 
     def _library_changed(self, entries: list[LibraryEntry], first: bool) -> None:
         usable = [e for e in entries if e.usable]
-        self.sidebar.set_library(usable, self.settings.ui.last_main_model)
-        self.sidebar.main_models.set_unusable(entries)  # broken and non-chat files: listed greyed, with the reason
+        self.sidebar.set_library(entries, self.settings.ui.last_main_model)
         self.welcome.setVisible(not usable)
         self.view.setVisible(bool(usable))
         if first:
