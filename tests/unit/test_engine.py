@@ -125,11 +125,17 @@ def test_cancel_takes_effect_within_100_ms_in_prompt_evaluation_and_in_generatio
         assert engine.main.n_past < len(long_prompt)  # it really was mid-prompt; the cache kept a clean prefix
         assert engine.main.n_past == len(engine.main.cached)
         # generation: the same engine keeps working after a cancelled prompt
+        # (cancelled at its 5th token, not after a fixed time: on a loaded machine the first tokens can take longer)
         short = engine.raw_prompt("Once upon a time")
-        set_at = time.perf_counter() + 0.3
-        ended, stats = _cancel_latency(engine, short, 0.3)
-        assert stats.stop_reason in ("cancelled", "context") and stats.generated_tokens > 0
-        assert ended - set_at < 0.1
+        cancel, stats = threading.Event(), GenerationStats()
+        set_at = 0.0
+        for i, _ in enumerate(engine.generate(short, stats, max_tokens=100_000, cancel=cancel)):
+            if i == 4:
+                set_at = time.perf_counter()
+                cancel.set()
+        ended = time.perf_counter()
+        assert stats.stop_reason == "cancelled" and stats.generated_tokens >= 5
+        assert ended - set_at < 0.1, f"generation stopped {ended - set_at:.3f} s after cancel"
     finally:
         engine.close()
 
