@@ -172,12 +172,14 @@ class AnswerActions:
         edited question's own answer) are deleted by an edit or a regenerate from the middle of a chat."""
         assert self.chat_id is not None
         later = [m for m in self.store.messages(self.chat_id) if m.position > after and m.state != "streaming"]
-        if keep_answer and later and later[0].role == "assistant":
-            later = later[1:]
-        if not later:
+        own_answer = keep_answer and bool(later) and later[0].role == "assistant"
+        if len(later) <= own_answer:
             return True
-        answer = QMessageBox.question(self, "Later messages will go",
-                                      f"The {len(later)} message(s) after this one will be deleted. Continue?")
+        # the same count as the edit bar's "Send replaces it and the N message(s) after it", the answer named
+        text = (f"The {len(later)} messages after this question will be deleted: its answer and the "
+                f"{len(later) - 1} after it. Continue?" if own_answer else
+                f"The {len(later)} message(s) after this one will be deleted. Continue?")
+        answer = QMessageBox.question(self, "Later messages will go", text)
         return answer == QMessageBox.StandardButton.Yes
 
     def _set_busy(self, busy: bool) -> None:
