@@ -93,6 +93,7 @@ class DownloadsWindow(QDialog):
         for job in host.jobs():
             self.queue_tab.update_job(job)
         host.failed.connect(self.show_error)
+        host.importsDone.connect(self._imports_done)
         tasks.searched.connect(self._searched)
         tasks.listed.connect(self._listed)
         tasks.draftFound.connect(self._draft_found)
@@ -390,6 +391,11 @@ class DownloadsWindow(QDialog):
         self.tabs.setCurrentIndex(QUEUE_TAB)
         self.queue_tab.say(f"Importing {len(files)} file{'s' if len(files) != 1 else ''}…")
         self.host.import_files(files, self.queue_tab.import_mode_value())
+
+    def _imports_done(self, imported: list[str], failures: list[str]) -> None:
+        done = (f"Imported {imported[0]} into the library." if len(imported) == 1 else
+                f"Imported {len(imported)} files into the library." if imported else "Nothing was imported.")
+        self.queue_tab.say(" ".join([done, *failures]))
 
     def dragEnterEvent(self, e: QDragEnterEvent) -> None:
         if any(u.toLocalFile().lower().endswith(".gguf") for u in e.mimeData().urls()):
