@@ -318,6 +318,8 @@ class Sidebar(QWidget):
                              current: str, note: str = "") -> None:
         """Fill the dropdown with exactly the compatible drafts and the disclosure with the rest."""
         self.draft_models.set_entries([(c.entry, c.result.advice) for c in fits])
+        # the placeholder is what an empty selection reads: "No compatible draft" only when that is true
+        self.draft_combo.setPlaceholderText("None: choose a draft" if fits else "No compatible draft")
         self.select_draft(current)
         self.draft_note.setText(note)
         n = len(others)

@@ -3,6 +3,7 @@ that matches the engine, stop, persistence across a restart, and every item mode
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -272,3 +273,20 @@ def test_yes_to_a_draft_gpu_retry_reloads_the_draft_with_that_many_layers(qtbot,
     assert w.sidebar.draft_gpu_layers.value() == 0
     w.close()
     assert load_settings().drafts.gpu_layers == 0
+
+
+def test_an_unattached_compatible_draft_is_not_called_none(qtbot, fixtures):
+    """The only compatible draft has advice against it (same size as the main, as a Q4_1 of an F32 main is):
+    it is in the dropdown, not attached, and the dropdown and its note say it is there to choose, instead of
+    "No compatible draft" over a list that holds one."""
+    models = app_paths().ensure().models
+    shutil.copy(fixtures["base"], models / "main.gguf")
+    shutil.copy(fixtures["base"], models / "same-weights.gguf")
+    w = open_window(qtbot)
+    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("draft"))
+    load_main(qtbot, w, "Tiny Main")
+    qtbot.waitUntil(lambda: w.sidebar.draft_models.rowCount() == 1, timeout=30_000)
+    assert w.sidebar.draft_combo.currentIndex() == -1 and not w.models.draft_name
+    assert w.sidebar.draft_combo.placeholderText() == "None: choose a draft"
+    offered = os.path.basename(w.sidebar.draft_models.entry_at(0).path)
+    assert f"Compatible draft in the library: {offered}. Not attached" in w.sidebar.draft_note.text()
