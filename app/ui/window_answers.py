@@ -193,6 +193,8 @@ class AnswerActions:
         if self.bench_panel is None:
             self.bench_panel = BenchPanel(self.host, self)
             self.bench_panel.applyBest.connect(self._apply_bench)
+            # a draft that finishes loading (or a switch) while the panel is open: "Will test" names it
+            self.models.speculationChanged.connect(self._bench_models_changed)
         history = self.store.messages(self.chat_id) if self.chat_id is not None else []
         text = self.input.toPlainText().strip()
         if text:
@@ -204,6 +206,11 @@ class AnswerActions:
                                      self.models.draft_name)
         self.bench_panel.show()
         self.bench_panel.raise_()
+
+    def _bench_models_changed(self) -> None:
+        panel = self.bench_panel
+        if panel is not None and panel.isVisible():
+            panel.set_request(panel.request, (self.models.main or {}).get("name"), self.models.draft_name)
 
     def _apply_bench(self, best: object) -> None:
         self.sidebar.apply_draft_length(best)  # type: ignore[arg-type]

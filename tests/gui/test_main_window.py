@@ -290,3 +290,21 @@ def test_an_unattached_compatible_draft_is_not_called_none(qtbot, fixtures):
     assert w.sidebar.draft_combo.placeholderText() == "None: choose a draft"
     offered = os.path.basename(w.sidebar.draft_models.entry_at(0).path)
     assert f"Compatible draft in the library: {offered}. Not attached" in w.sidebar.draft_note.text()
+
+
+def test_the_benchmark_panel_names_a_draft_that_loads_while_it_is_open(qtbot, library):
+    """Opened right after the start, before the remembered draft loaded, "Will test" said "Draft: none loaded"
+    while the run then tested the draft."""
+    w = open_window(qtbot)
+    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("draft"))
+    load_main(qtbot, w, "Tiny Main")
+    w.input.setPlainText("Count to five")
+    w.open_bench()
+    panel = w.bench_panel
+    assert "<b>Draft:</b> none loaded" in panel.tested.text()
+    with qtbot.waitSignal(w.host.modelLoaded, timeout=30_000):
+        w.choose_draft(str(library / "small-draft.gguf"))
+    qtbot.waitUntil(lambda: w.models.draft_name.startswith("Small Draft"), timeout=30_000)
+    assert f"<b>Draft:</b> {w.models.draft_name}" in panel.tested.text()
+    assert "Count to five" in panel.tested.text()  # the prompt it was opened on stays
+    panel.close()
