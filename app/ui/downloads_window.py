@@ -149,7 +149,9 @@ class DownloadsWindow(QDialog):
 
     def _build_drafts(self) -> QWidget:
         w = QWidget()
-        self.draft_for = QLabel("Load a main model, then search here for smaller models with its tokenizer.")
+        # said before any search, with or without a main model loaded (the window does not follow the sidebar)
+        self.draft_for = QLabel("Search the hub for smaller models with the loaded main model's tokenizer (or "
+                                "for a file's: Search the hub tab, Find drafts for this file).")
         self.draft_for.setWordWrap(True)
         self.draft_query = QLineEdit()
         self.draft_query.setPlaceholderText("Also search for (optional), e.g. Qwen2.5-0.5B")
@@ -239,7 +241,8 @@ class DownloadsWindow(QDialog):
             item.setData(CHOICE_ROLE, r.repo_id)
             item.setToolTip(item.text())
             self.results.addItem(item)
-        self.search_status.setText(f"{len(repos)} repos with GGUF files" if repos else "No GGUF repos match.")
+        self.search_status.setText(f"{len(repos)} repo{'s' if len(repos) != 1 else ''} with GGUF files" if repos
+                                   else "No GGUF repos match.")
 
     def _repo_selected(self, item: QListWidgetItem | None, _: object = None) -> None:
         if item is None:
