@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from PySide6.QtWidgets import QMessageBox
 
-from app.core.chats.chat_store import Message
+from app.core.chats.chat_store import Message, title_from_question
 from app.ui.bench_panel import BenchPanel
 from app.ui.rpc_servers import offer_reload_without
 
@@ -40,7 +40,7 @@ class AnswerActions:
             self.store.delete_from(self.chat_id, self.editing)
             self.cancel_edit(clear_input=False)
         if not self.store.messages(self.chat_id):
-            self.store.rename_chat(self.chat_id, text.splitlines()[0][:60])
+            self.store.rename_chat(self.chat_id, title_from_question(text))
             self.refresh_chats()
         self.store.add_message(self.chat_id, "user", text)
         self.input.clear()

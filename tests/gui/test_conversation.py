@@ -248,3 +248,10 @@ def test_editing_an_early_question_asks_with_the_count_the_edit_bar_gave(qtbot, 
     w.send()  # No: nothing goes, the edit stays open
     assert len(asked) == 1 and "The 3 messages after this question" in asked[0] and "its answer" in asked[0]
     assert len(w.store.messages(w.chat_id)) == 4 and w.editing is not None
+
+
+def test_a_long_first_question_titles_the_chat_cut_at_a_word(qtbot, library):
+    w = plain_window(qtbot)
+    ask(qtbot, w, "Write a Python function that checks whether a number is prime.")
+    # was "…whether a number is prim": the title is the export's heading, so it is cut at a word, with "…"
+    assert w.store.chat(w.chat_id).title == "Write a Python function that checks whether a number is…"
