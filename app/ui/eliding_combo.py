@@ -1,12 +1,27 @@
-"""A combo box whose shown text is elided in the middle when the box is narrower than it: model labels differ at
+"""A combo box whose shown text keeps its end when the box is narrower than it: model labels differ at
 their end ("… Ep2 F32 · 514.8 MiB" vs "… Ep2 Q4_1 · 93.8 MiB"), and Qt's own combo clips them mid-letter there
 ("… Ep2 F3"), which hides the very part that tells two files apart. The list that drops down shows them whole."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QPaintEvent
+from PySide6.QtGui import QFontMetrics, QPaintEvent
 from PySide6.QtWidgets import QComboBox, QStyle, QStyleOptionComboBox, QStylePainter
+
+
+def elide_keeping_tail(text: str, fm: QFontMetrics, room: int) -> str:
+    """`text` in `room` px: whole if it fits, else its head elided and its tail kept, the tail being the last
+    word of the name and what follows " · " ("Smollm2 135M 8k… F32 · 514.8 MiB"); middle elision when even
+    the tail does not fit."""
+    if fm.horizontalAdvance(text) <= room:
+        return text
+    name, dot, rest = text.partition(" · ")
+    head, space, last = name.rpartition(" ")
+    tail = f"{space}{last}{dot}{rest}" if head else ""
+    head_room = room - fm.horizontalAdvance(tail)
+    if not tail or head_room < fm.horizontalAdvance(head[:4] + "…"):
+        return fm.elidedText(text, Qt.TextElideMode.ElideMiddle, room)
+    return fm.elidedText(head, Qt.TextElideMode.ElideRight, head_room) + tail
 
 
 class ElidingComboBox(QComboBox):
@@ -18,9 +33,9 @@ class ElidingComboBox(QComboBox):
     def shown_text(self) -> str:
         """What the closed box shows: its text, elided in the middle to the room the style gives it."""
         opt = self._option()
-        room = self.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, opt,
-                                           QStyle.SubControl.SC_ComboBoxEditField, self).width()
-        return self.fontMetrics().elidedText(opt.currentText, Qt.TextElideMode.ElideMiddle, max(room, 0))
+        room = max(self.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, opt,
+                                               QStyle.SubControl.SC_ComboBoxEditField, self).width(), 0)
+        return elide_keeping_tail(opt.currentText, self.fontMetrics(), room)
 
     def paintEvent(self, _e: QPaintEvent) -> None:  # noqa: N802 (Qt's name)
         painter = QStylePainter(self)

@@ -134,7 +134,9 @@ def test_long_labels_keep_the_end_that_tells_two_files_apart(qtbot, fixtures, sm
     qtbot.wait(50)
     shown = s.main_combo.shown_text()
     assert "…" in shown and shown != labels[1]  # the box is narrower than the label
-    assert shown.endswith(labels[1][-8:])  # the end (what differs between the files) is what stays
+    name, _, size = labels[1].partition(" · ")
+    quant_and_size = f"{name.rsplit(' ', 1)[1]} · {size}"  # "F16 · 123.9 KiB": what differs between the files
+    assert shown.endswith(" " + quant_and_size) and shown.index("…") < shown.index(quant_and_size)
     button = s.load_button.text()
     full = s.load_button.full_text()
     assert "…" in button and button.startswith("Switch to") and button.endswith(full[-8:])
