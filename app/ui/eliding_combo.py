@@ -5,7 +5,7 @@ their end ("… Ep2 F32 · 514.8 MiB" vs "… Ep2 Q4_1 · 93.8 MiB"), and Qt's o
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFontMetrics, QPaintEvent
+from PySide6.QtGui import QFontMetrics, QPaintEvent, QPalette
 from PySide6.QtWidgets import QComboBox, QStyle, QStyleOptionComboBox, QStylePainter
 
 
@@ -27,7 +27,10 @@ def elide_keeping_tail(text: str, fm: QFontMetrics, room: int) -> str:
 class ElidingComboBox(QComboBox):
     def _option(self) -> QStyleOptionComboBox:
         opt = QStyleOptionComboBox()
-        self.initStyleOption(opt)  # the current text, or the placeholder when nothing is selected
+        self.initStyleOption(opt)
+        if self.currentIndex() < 0 and self.placeholderText():  # as QComboBox.paintEvent does it (not initStyleOption)
+            opt.palette.setBrush(QPalette.ColorRole.ButtonText, opt.palette.placeholderText())
+            opt.currentText = self.placeholderText()
         return opt
 
     def shown_text(self) -> str:

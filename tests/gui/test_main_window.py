@@ -288,6 +288,7 @@ def test_an_unattached_compatible_draft_is_not_called_none(qtbot, fixtures):
     qtbot.waitUntil(lambda: w.sidebar.draft_models.rowCount() == 1, timeout=30_000)
     assert w.sidebar.draft_combo.currentIndex() == -1 and not w.models.draft_name
     assert w.sidebar.draft_combo.placeholderText() == "None: choose a draft"
+    assert w.sidebar.draft_combo.shown_text() == "None: choose a draft"  # what the closed box paints
     offered = os.path.basename(w.sidebar.draft_models.entry_at(0).path)
     assert f"Compatible draft in the library: {offered}. Not attached" in w.sidebar.draft_note.text()
 
