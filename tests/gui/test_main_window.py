@@ -207,13 +207,18 @@ def test_application_identity(qapp):
     assert app.desktopFileName() == APP_ID and not app.windowIcon().isNull()
 
 
-def test_benchmark_panel_sweeps_and_applies_the_best(qtbot, library):
+def bench_window(qtbot, mode: str, prompt: str) -> tuple[MainWindow, object]:
+    """The main model loaded in `mode`, `prompt` typed, the benchmark panel opened on it."""
     w = open_window(qtbot)
-    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("ngram"))
+    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData(mode))
     load_main(qtbot, w, "Tiny Main")
-    w.input.setPlainText("red green blue red green blue red green blue")
+    w.input.setPlainText(prompt)
     w.open_bench()
-    panel = w.bench_panel
+    return w, w.bench_panel
+
+
+def test_benchmark_panel_sweeps_and_applies_the_best(qtbot, library):
+    w, panel = bench_window(qtbot, "ngram", "red green blue red green blue red green blue")
     panel.draft_tokens.setText("2,auto")
     panel.max_tokens.setValue(24)
     panel.rounds.setValue(1)
@@ -296,12 +301,7 @@ def test_an_unattached_compatible_draft_is_not_called_none(qtbot, fixtures):
 def test_the_benchmark_panel_names_a_draft_that_loads_while_it_is_open(qtbot, library):
     """Opened right after the start, before the remembered draft loaded, "Will test" said "Draft: none loaded"
     while the run then tested the draft."""
-    w = open_window(qtbot)
-    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("draft"))
-    load_main(qtbot, w, "Tiny Main")
-    w.input.setPlainText("Count to five")
-    w.open_bench()
-    panel = w.bench_panel
+    w, panel = bench_window(qtbot, "draft", "Count to five")
     assert "<b>Draft:</b> none loaded" in panel.tested.text()
     with qtbot.waitSignal(w.host.modelLoaded, timeout=30_000):
         w.choose_draft(str(library / "small-draft.gguf"))
