@@ -226,7 +226,8 @@ class BenchPanel(QDialog):
             k = str(r["draft_tokens"])
             if r["draft_tokens"] == "auto":
                 settled = r.get("last_draft_tokens")
-                k = "auto (went plain)" if settled == 0 else f"auto (ended at k={settled})"
+                # where auto's k stood at the end: "went plain" read as if it never drafted (seen at 1.97× plain)
+                k = "auto (ended plain)" if settled == 0 else f"auto (ended at k={settled})"
             # auto that settled on plain decoding drafted nothing: no acceptance to show
             acc = "—" if r.get("last_draft_tokens") == 0 and not r["acceptance_rate"] else r["acceptance_rate"]
             rows.append((k, r["tokens_per_second"], r["speedup"], acc, r.get("identical")))

@@ -123,7 +123,7 @@ class BenchPlot(pg.GraphicsLayoutWidget):
     @staticmethod
     def _auto_text(auto: dict) -> str:
         settled = auto.get("last_draft_tokens")
-        where = "went plain" if settled == 0 else f"settled at k={settled}" if settled is not None else ""
+        where = "ended plain" if settled == 0 else f"settled at k={settled}" if settled is not None else ""
         accepted = "" if settled == 0 and not auto["acceptance_rate"] else f", {auto['acceptance_rate']:.0%} accepted"
         return f"auto: {auto['tokens_per_second']:.1f} tok/s ({where}{accepted})"
 

@@ -19,7 +19,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import QPoint, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import (QDesktopServices, QGuiApplication, QResizeEvent, QTextCursor,
+from PySide6.QtGui import (QDesktopServices, QGuiApplication, QResizeEvent, QShowEvent, QTextCursor,
                            QTextFrameFormat)
 from PySide6.QtWidgets import QApplication, QTextBrowser, QToolButton, QToolTip, QWidget
 
@@ -376,11 +376,11 @@ class ChatView(QTextBrowser):
             self._set_follow(value >= self.verticalScrollBar().maximum() - BOTTOM_SLACK)
 
     def _scroll_to(self, value: int) -> None:
-        self._scrolling = True
+        was, self._scrolling = self._scrolling, True
         try:
             self.verticalScrollBar().setValue(value)
         finally:
-            self._scrolling = False
+            self._scrolling = was
 
     def _follow_now(self) -> None:
         if self._follow:
@@ -403,6 +403,17 @@ class ChatView(QTextBrowser):
         self.jump_button.setVisible(show)
 
     # ---- layout: a reading column -----------------------------------------------------------------------------
+    def showEvent(self, e: QShowEvent) -> None:
+        # QTextEdit's first show scrolls its text cursor into view (at 900×600 that left a chat opened before the
+        # window was shown 35 px above its end, with "Jump to latest" over the last answer's links): that is no
+        # scroll of the user's, so following does not stop, and a view that followed stays at the end
+        was, self._scrolling = self._scrolling, True
+        try:
+            super().showEvent(e)
+        finally:
+            self._scrolling = was
+        self._follow_now()
+
     def resizeEvent(self, e: QResizeEvent) -> None:
         self._update_margins(self.viewport().width())
         super().resizeEvent(e)

@@ -93,6 +93,7 @@ class DownloadsWindow(QDialog):
         for job in host.jobs():
             self.queue_tab.update_job(job)
         host.failed.connect(self.show_error)
+        host.importsDone.connect(self._imports_done)
         tasks.searched.connect(self._searched)
         tasks.listed.connect(self._listed)
         tasks.draftFound.connect(self._draft_found)
@@ -148,7 +149,9 @@ class DownloadsWindow(QDialog):
 
     def _build_drafts(self) -> QWidget:
         w = QWidget()
-        self.draft_for = QLabel("Load a main model, then search here for smaller models with its tokenizer.")
+        # said before any search, with or without a main model loaded (the window does not follow the sidebar)
+        self.draft_for = QLabel("Search the hub for smaller models with the loaded main model's tokenizer (or "
+                                "for a file's: Search the hub tab, Find drafts for this file).")
         self.draft_for.setWordWrap(True)
         self.draft_query = QLineEdit()
         self.draft_query.setPlaceholderText("Also search for (optional), e.g. Qwen2.5-0.5B")
@@ -238,7 +241,8 @@ class DownloadsWindow(QDialog):
             item.setData(CHOICE_ROLE, r.repo_id)
             item.setToolTip(item.text())
             self.results.addItem(item)
-        self.search_status.setText(f"{len(repos)} repos with GGUF files" if repos else "No GGUF repos match.")
+        self.search_status.setText(f"{len(repos)} repo{'s' if len(repos) != 1 else ''} with GGUF files" if repos
+                                   else "No GGUF repos match.")
 
     def _repo_selected(self, item: QListWidgetItem | None, _: object = None) -> None:
         if item is None:
@@ -390,6 +394,11 @@ class DownloadsWindow(QDialog):
         self.tabs.setCurrentIndex(QUEUE_TAB)
         self.queue_tab.say(f"Importing {len(files)} file{'s' if len(files) != 1 else ''}…")
         self.host.import_files(files, self.queue_tab.import_mode_value())
+
+    def _imports_done(self, imported: list[str], failures: list[str]) -> None:
+        done = (f"Imported {imported[0]} into the library." if len(imported) == 1 else
+                f"Imported {len(imported)} files into the library." if imported else "Nothing was imported.")
+        self.queue_tab.say(" ".join([done, *failures]))
 
     def dragEnterEvent(self, e: QDragEnterEvent) -> None:
         if any(u.toLocalFile().lower().endswith(".gguf") for u in e.mimeData().urls()):

@@ -1,6 +1,7 @@
-"""A push button whose text ends in "…" when the button is narrower than it ("Switch to Qwen2.5 7B Instruct…"):
-a long model name must not widen a 280 px sidebar, and must not be cut mid-letter either. The
-caller's tooltip says the whole action."""
+"""A push button whose text is elided in the middle when the button is narrower than it ("Switch to Qwen2.5 7B
+In…ct Q4_K_M"): a long model name must not widen a 280 px sidebar, and must not be cut mid-letter either; the
+middle goes, so the end that tells two files apart (their quantization) stays. The caller's tooltip says the
+whole action."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ class ElidingButton(QPushButton):
         room = self.width() - self._padding()
         fm = self.fontMetrics()
         shown = self._full if fm.horizontalAdvance(self._full) <= room else \
-            fm.elidedText(self._full, Qt.TextElideMode.ElideRight, max(room, 0))
+            fm.elidedText(self._full, Qt.TextElideMode.ElideMiddle, max(room, 0))
         if shown != self.text():
             self.setText(shown)
 

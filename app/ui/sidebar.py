@@ -22,6 +22,7 @@ from app.core.models.library import DraftCandidate, LibraryEntry
 from app.core.infra.requests import DraftTokens, GenerateRequest, LoadOptions, SamplerParams, SpeculationConfig
 from app.core.infra.settings import Settings
 from app.ui.eliding_button import ElidingButton
+from app.ui.eliding_combo import ElidingComboBox
 from app.ui.item_models import ModelListModel, ModelRoles, model_label
 from app.ui.memory_hint import MemoryHint
 from app.ui.rpc_servers import RpcServersBox
@@ -62,7 +63,7 @@ class Sidebar(QWidget):
         box = QGroupBox("Model")
         form = QVBoxLayout(box)
         self.main_models = ModelListModel()
-        self.main_combo = QComboBox()
+        self.main_combo = ElidingComboBox()
         self.main_combo.setModel(self.main_models)
         self.main_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.main_combo.currentIndexChanged.connect(self._selection_changed)
@@ -118,7 +119,7 @@ class Sidebar(QWidget):
         self.spec_state.setWordWrap(True)
         s.addRow("Runs", self.spec_state)
         self.draft_models = ModelListModel()
-        self.draft_combo = QComboBox()
+        self.draft_combo = ElidingComboBox()
         self.draft_combo.setModel(self.draft_models)
         self.draft_combo.setPlaceholderText("No compatible draft")
         self.draft_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -318,6 +319,8 @@ class Sidebar(QWidget):
                              current: str, note: str = "") -> None:
         """Fill the dropdown with exactly the compatible drafts and the disclosure with the rest."""
         self.draft_models.set_entries([(c.entry, c.result.advice) for c in fits])
+        # the placeholder is what an empty selection reads: "No compatible draft" only when that is true
+        self.draft_combo.setPlaceholderText("None: choose a draft" if fits else "No compatible draft")
         self.select_draft(current)
         self.draft_note.setText(note)
         n = len(others)

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from PySide6.QtWidgets import QMessageBox
 
-from app.core.chats.chat_store import Message
+from app.core.chats.chat_store import Message, title_from_question
 from app.ui.bench_panel import BenchPanel
 from app.ui.rpc_servers import offer_reload_without
 
@@ -40,7 +40,7 @@ class AnswerActions:
             self.store.delete_from(self.chat_id, self.editing)
             self.cancel_edit(clear_input=False)
         if not self.store.messages(self.chat_id):
-            self.store.rename_chat(self.chat_id, text.splitlines()[0][:60])
+            self.store.rename_chat(self.chat_id, title_from_question(text))
             self.refresh_chats()
         self.store.add_message(self.chat_id, "user", text)
         self.input.clear()
@@ -172,12 +172,14 @@ class AnswerActions:
         edited question's own answer) are deleted by an edit or a regenerate from the middle of a chat."""
         assert self.chat_id is not None
         later = [m for m in self.store.messages(self.chat_id) if m.position > after and m.state != "streaming"]
-        if keep_answer and later and later[0].role == "assistant":
-            later = later[1:]
-        if not later:
+        own_answer = keep_answer and bool(later) and later[0].role == "assistant"
+        if len(later) <= own_answer:
             return True
-        answer = QMessageBox.question(self, "Later messages will go",
-                                      f"The {len(later)} message(s) after this one will be deleted. Continue?")
+        # the same count as the edit bar's "Send replaces it and the N message(s) after it", the answer named
+        text = (f"The {len(later)} messages after this question will be deleted: its answer and the "
+                f"{len(later) - 1} after it. Continue?" if own_answer else
+                f"The {len(later)} message(s) after this one will be deleted. Continue?")
+        answer = QMessageBox.question(self, "Later messages will go", text)
         return answer == QMessageBox.StandardButton.Yes
 
     def _set_busy(self, busy: bool) -> None:
@@ -191,6 +193,8 @@ class AnswerActions:
         if self.bench_panel is None:
             self.bench_panel = BenchPanel(self.host, self)
             self.bench_panel.applyBest.connect(self._apply_bench)
+            # a draft that finishes loading (or a switch) while the panel is open: "Will test" names it
+            self.models.speculationChanged.connect(self._bench_models_changed)
         history = self.store.messages(self.chat_id) if self.chat_id is not None else []
         text = self.input.toPlainText().strip()
         if text:
@@ -202,6 +206,11 @@ class AnswerActions:
                                      self.models.draft_name)
         self.bench_panel.show()
         self.bench_panel.raise_()
+
+    def _bench_models_changed(self) -> None:
+        panel = self.bench_panel
+        if panel is not None and panel.isVisible():
+            panel.set_request(panel.request, (self.models.main or {}).get("name"), self.models.draft_name)
 
     def _apply_bench(self, best: object) -> None:
         self.sidebar.apply_draft_length(best)  # type: ignore[arg-type]

@@ -38,6 +38,7 @@ class DownloadHost(QObject):
     jobChanged = Signal(object)  # DownloadJob snapshot
     modelInstalled = Signal(str)  # path of a model that just entered the library
     failed = Signal(str)  # a request that could not even be queued
+    importsDone = Signal(list, list)  # an import request ended: the file names imported, why the others were not
 
     def __init__(self, paths: AppPaths, endpoint: str | None = None, max_parallel: int = 2,
                  **manager_options: Any) -> None:
@@ -100,11 +101,16 @@ class DownloadHost(QObject):
         """Copies can take minutes: off the GUI thread; each success is announced like a finished download, each
         file that cannot be imported is said and the others still go."""
         def run(_cancel: threading.Event, report: Callable[[object], None]) -> str:
+            imported: list[str] = []
+            failures: list[str] = []
             for f in files:
                 try:
                     report(str(import_gguf(f, self.paths.models, mode)))
+                    imported.append(Path(f).name)
                 except (GGUFError, ImportError_, OSError) as e:
-                    self.failed.emit(f"cannot import {Path(f).name}: {e}")
+                    failures.append(f"cannot import {Path(f).name}: {e}")
+                    self.failed.emit(failures[-1])
+            self.importsDone.emit(imported, failures)  # "Importing 2 files…" must not stay up once it is over
             return ""
 
         self.tasks.run("import", run, latest_only=False)

@@ -26,8 +26,8 @@ def problems(window: QWidget, name: str) -> list[str]:
     for b in window.findChildren(QPushButton):
         if not b.isVisibleTo(window):
             continue
-        elided = isinstance(b, ElidingButton) and b.text() != b.full_text() and b.text().endswith("…")
-        if b.width() < b.sizeHint().width() and not elided:  # an ElidingButton ends in "…" by design
+        elided = isinstance(b, ElidingButton) and b.text() != b.full_text() and "…" in b.text()
+        if b.width() < b.sizeHint().width() and not elided:  # an ElidingButton elides with "…" by design
             out.append(f"{name}: button {b.text()!r} clipped ({b.width()} < {b.sizeHint().width()} px)")
         at = QRect(b.mapTo(window, b.rect().topLeft()), b.size())
         if not inside.contains(at) and not _scrolls(b, window):  # below a scroll area's fold is not outside

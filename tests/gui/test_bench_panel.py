@@ -94,6 +94,14 @@ def test_panel_names_prompt_main_and_draft_and_plots_the_sweep(qtbot, host: Engi
                                                              auto["tokens_per_second"]])
     assert panel.apply_button.isEnabled() and panel.status.text().startswith("Fastest:")
 
+    # auto that drafted (75% accepted, faster than plain) and backed off to k = 0 near the end: it "ended
+    # plain"; "went plain" read as if it never drafted
+    auto.update(last_draft_tokens=0, acceptance_rate=0.75)
+    panel._fill_table(report)
+    plot.set_report(report)
+    assert panel.table.item(3, 0).text() == "auto (ended plain)" and panel.table.item(3, 3).text() == "75%"
+    assert any(n.startswith("auto: ") and "(ended plain, 75% accepted)" in n for n in plot.legend_names)
+
 
 def test_panel_stays_responsive_and_cancel_says_so(qtbot, host: EngineHost) -> None:
     panel = panel_for(qtbot, host, "ngram", main_name="Tiny Main")

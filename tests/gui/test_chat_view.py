@@ -244,3 +244,25 @@ def test_bench_view_command(capsys):
     assert cli_main(["bench-view", "--open-chat", "20", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["messages"] == 20 and out["open_seconds"] > 0
+
+
+def test_a_chat_opened_before_the_first_show_opens_at_its_end(qtbot):
+    """The window opens the last chat before it is shown; QTextEdit's first show scrolls its text cursor into
+    view. That is no scroll of the user's: the view stays at the latest message, following, without "Jump to
+    latest" over the last answer's links (seen at 900×600), and resizes keep it there."""
+    view = ChatView()
+    qtbot.addWidget(view)
+    view.resize(430, 430)
+    long_chat = []
+    for i in range(3):
+        long_chat += [ShownMessage("user", f"question {i} " * 8), ShownMessage("assistant", ANSWER)]
+    view.set_messages(long_chat)
+    view.show()
+    qtbot.waitExposed(view)
+    bar = view.verticalScrollBar()
+    assert bar.maximum() > 0
+    for width, height in ((430, 430), (700, 260), (380, 500)):
+        view.resize(width, height)
+        qtbot.wait(30)
+        assert view.following(), f"at {width}×{height}"
+        assert bar.value() == bar.maximum() and not view.jump_button.isVisible(), f"at {width}×{height}"

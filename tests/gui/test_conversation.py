@@ -229,3 +229,29 @@ def test_the_context_gauge_follows_the_open_chat(qtbot, library):
     with qtbot.waitSignal(w.host.modelUnloaded, timeout=30_000):
         w.models.unload_main()
     qtbot.waitUntil(lambda: not w.context_gauge.isVisible(), timeout=5_000)
+
+
+def test_editing_an_early_question_asks_with_the_count_the_edit_bar_gave(qtbot, library, monkeypatch):
+    """The edit bar said "the 3 message(s) after it" and the dialog then said "The 2 message(s)": the same
+    three messages go, and both say so."""
+    from PySide6.QtWidgets import QMessageBox
+
+    w = plain_window(qtbot)
+    ask(qtbot, w, "First question")
+    ask(qtbot, w, "Second question")
+    w.view.editRequested.emit(0)
+    assert "the 3 message(s) after it" in w.edit_label.text()
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda _parent, _title, text, *a, **k: asked.append(text) or QMessageBox.StandardButton.No)
+    w.input.setPlainText("First question, edited")
+    w.send()  # No: nothing goes, the edit stays open
+    assert len(asked) == 1 and "The 3 messages after this question" in asked[0] and "its answer" in asked[0]
+    assert len(w.store.messages(w.chat_id)) == 4 and w.editing is not None
+
+
+def test_a_long_first_question_titles_the_chat_cut_at_a_word(qtbot, library):
+    w = plain_window(qtbot)
+    ask(qtbot, w, "Write a Python function that checks whether a number is prime.")
+    # was "…whether a number is prim": the title is the export's heading, so it is cut at a word, with "…"
+    assert w.store.chat(w.chat_id).title == "Write a Python function that checks whether a number is…"

@@ -215,3 +215,14 @@ def test_each_tab_keeps_its_own_status(qtbot, window: DownloadsWindow, tmp_path:
     assert window.drafts_status.text() == "" and "Load a main model first" in window.draft_for.text()
     window.tabs.setCurrentIndex(SEARCH_TAB)
     assert window.search_status.isVisible() and not window.queue_tab.status.isVisible()
+
+
+def test_one_repo_is_one_repo_and_the_draft_tab_does_not_ask_for_a_loaded_model(qtbot,
+                                                                                 window: DownloadsWindow) -> None:
+    # seen with a main model loaded: "Load a main model, then search here…" and "1 repos with GGUF files"
+    assert "Load a main model" not in window.draft_for.text()
+    assert "loaded main model's tokenizer" in window.draft_for.text()
+    window.query.setText("Tiny-Main")
+    window.run_search()
+    qtbot.waitUntil(lambda: window.results.count() == 1, timeout=LONG)
+    assert window.search_status.text() == "1 repo with GGUF files"

@@ -112,7 +112,13 @@ def test_pair_import_pause_and_token(qtbot, hub: FakeHub, fixtures: dict[str, Pa
     d.import_files([str(broken)])
     qtbot.waitUntil(lambda: "cannot import broken.gguf" in q.status.text(), timeout=LONG)
     d.import_files([str(mine)])
+    assert q.status.text() == "Importing 1 file…"
     qtbot.waitUntil(lambda: w.sidebar.main_models.rowCount() == 3, timeout=LONG)
+    # the import is over: the tab says so instead of "Importing 1 file…" for as long as it stays open
+    qtbot.waitUntil(lambda: q.status.text() == "Imported mine.gguf into the library.", timeout=LONG)
+    d.import_files([str(mine), str(broken)])
+    qtbot.waitUntil(lambda: q.status.text().startswith("Imported mine.gguf into the library. cannot import "
+                                                       "broken.gguf: "), timeout=LONG)
 
     d.token.setText("hf_abcdefghijklmnopqrstuvwxyz0123")
     d.save_token()

@@ -3,6 +3,7 @@ that matches the engine, stop, persistence across a restart, and every item mode
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -206,13 +207,18 @@ def test_application_identity(qapp):
     assert app.desktopFileName() == APP_ID and not app.windowIcon().isNull()
 
 
-def test_benchmark_panel_sweeps_and_applies_the_best(qtbot, library):
+def bench_window(qtbot, mode: str, prompt: str) -> tuple[MainWindow, object]:
+    """The main model loaded in `mode`, `prompt` typed, the benchmark panel opened on it."""
     w = open_window(qtbot)
-    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("ngram"))
+    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData(mode))
     load_main(qtbot, w, "Tiny Main")
-    w.input.setPlainText("red green blue red green blue red green blue")
+    w.input.setPlainText(prompt)
     w.open_bench()
-    panel = w.bench_panel
+    return w, w.bench_panel
+
+
+def test_benchmark_panel_sweeps_and_applies_the_best(qtbot, library):
+    w, panel = bench_window(qtbot, "ngram", "red green blue red green blue red green blue")
     panel.draft_tokens.setText("2,auto")
     panel.max_tokens.setValue(24)
     panel.rounds.setValue(1)
@@ -272,3 +278,34 @@ def test_yes_to_a_draft_gpu_retry_reloads_the_draft_with_that_many_layers(qtbot,
     assert w.sidebar.draft_gpu_layers.value() == 0
     w.close()
     assert load_settings().drafts.gpu_layers == 0
+
+
+def test_an_unattached_compatible_draft_is_not_called_none(qtbot, fixtures):
+    """The only compatible draft has advice against it (same size as the main, as a Q4_1 of an F32 main is):
+    it is in the dropdown, not attached, and the dropdown and its note say it is there to choose, instead of
+    "No compatible draft" over a list that holds one."""
+    models = app_paths().ensure().models
+    shutil.copy(fixtures["base"], models / "main.gguf")
+    shutil.copy(fixtures["base"], models / "same-weights.gguf")
+    w = open_window(qtbot)
+    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("draft"))
+    load_main(qtbot, w, "Tiny Main")
+    qtbot.waitUntil(lambda: w.sidebar.draft_models.rowCount() == 1, timeout=30_000)
+    assert w.sidebar.draft_combo.currentIndex() == -1 and not w.models.draft_name
+    assert w.sidebar.draft_combo.placeholderText() == "None: choose a draft"
+    assert w.sidebar.draft_combo.shown_text() == "None: choose a draft"  # what the closed box paints
+    offered = os.path.basename(w.sidebar.draft_models.entry_at(0).path)
+    assert f"Compatible draft in the library: {offered}. Not attached" in w.sidebar.draft_note.text()
+
+
+def test_the_benchmark_panel_names_a_draft_that_loads_while_it_is_open(qtbot, library):
+    """Opened right after the start, before the remembered draft loaded, "Will test" said "Draft: none loaded"
+    while the run then tested the draft."""
+    w, panel = bench_window(qtbot, "draft", "Count to five")
+    assert "<b>Draft:</b> none loaded" in panel.tested.text()
+    with qtbot.waitSignal(w.host.modelLoaded, timeout=30_000):
+        w.choose_draft(str(library / "small-draft.gguf"))
+    qtbot.waitUntil(lambda: w.models.draft_name.startswith("Small Draft"), timeout=30_000)
+    assert f"<b>Draft:</b> {w.models.draft_name}" in panel.tested.text()
+    assert "Count to five" in panel.tested.text()  # the prompt it was opened on stays
+    panel.close()

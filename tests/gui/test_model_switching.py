@@ -110,3 +110,33 @@ def test_the_estimate_shows_for_the_selection_and_warns_when_it_will_not_fit(qtb
     assert not hint.isVisible()  # the loaded model's own line says what it holds
     select(w, "Tiny Main")
     assert hint.isVisible() and hint.text().startswith("Needs about")
+
+
+def test_long_labels_keep_the_end_that_tells_two_files_apart(qtbot, fixtures, smol_tokenizer):
+    """Two files of one long-named model ("Smollm2 135M 8k Lc100K Mix1 Ep2" F32 and Q4_1): in a 900×600 window
+    the dropdown clipped them mid-letter ("… Ep2 F3") and "Switch to …" was cut before the quantization."""
+    models = app_paths().ensure().models
+    long_name = "Smollm2 135M 8k Lc100K Mix1 Ep2 Experimental Long Name"
+    write_tiny_model(models / "long-a.gguf", smol_tokenizer, name=long_name, seed=1)
+    write_tiny_model(models / "long-b.gguf", smol_tokenizer, name=long_name, n_layer=3, seed=2)
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.resize(900, 600)
+    w.show()
+    s = w.sidebar
+    qtbot.waitUntil(lambda: s.main_models.usable_count() == 2, timeout=LONG)
+    labels = [s.main_models.index(i).data() for i in range(2)]
+    assert labels[0] != labels[1]
+    with qtbot.waitSignal(w.host.modelLoaded, timeout=LONG):
+        s.main_combo.setCurrentIndex(0)
+        s.load_button.click()
+    s.main_combo.setCurrentIndex(1)
+    qtbot.wait(50)
+    shown = s.main_combo.shown_text()
+    assert "…" in shown and shown != labels[1]  # the box is narrower than the label
+    name, _, size = labels[1].partition(" · ")
+    quant_and_size = f"{name.rsplit(' ', 1)[1]} · {size}"  # "F16 · 123.9 KiB": what differs between the files
+    assert shown.endswith(" " + quant_and_size) and shown.index("…") < shown.index(quant_and_size)
+    button = s.load_button.text()
+    full = s.load_button.full_text()
+    assert "…" in button and button.startswith("Switch to") and button.endswith(full[-8:])

@@ -127,3 +127,13 @@ def test_empty_chat_is_one_without_messages_or_a_system_prompt(tmp_path):
     answer = store.start_answer(used.id)
     store.delete_message(answer.id)
     assert [m.role for m in store.messages(used.id)] == ["user"]
+
+
+def test_a_title_from_a_long_question_is_cut_at_a_word():
+    from app.core.chats.chat_store import title_from_question
+
+    question = "Write a Python function that checks whether a number is prime."  # 62 characters
+    assert title_from_question(question) == "Write a Python function that checks whether a number is…"
+    assert title_from_question("Short one?\nsecond line") == "Short one?"
+    assert len(title_from_question("x" * 100)) == 60 and title_from_question("x" * 100).endswith("…")
+    assert title_from_question("  ") == ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,18 @@ def test_advice(fixtures):
     assert bigger.compatible and "not smaller than the main model" in bigger.advice[0]
     same = check_compatibility(main, main)
     assert same.advice == ["this is the main model's own file: drafting with it can only be slower"]
+
+
+def test_advice_for_a_smaller_quantization_of_the_same_size(fixtures):
+    """A Q4_1 drafting for its own F32 has as many parameters but reads a fifth of the bytes per step: the
+    benchmark measured 1.39x there, so the advice must not say it "will be slower"."""
+    main = read_model_info(fixtures["base"])
+    f32 = replace(main, path=main.path + ".f32", file_size=main.file_size * 5)  # the same weights, 5x the bytes
+    advice = check_compatibility(f32, main).advice
+    assert len(advice) == 1 and "will be slower" not in advice[0]
+    assert "only its file is" in advice[0] and "the benchmark tells" in advice[0]
+    twin = replace(main, path=main.path + ".copy")  # as many bytes too: drafting cannot pay
+    assert "will be slower than plain decoding" in check_compatibility(twin, main).advice[0]
 
 
 @pytest.mark.parametrize("main_b,limit_b", [(7.6, 1.15), (14.8, 3.45), (32.5, 8.05), (70, 8.05), (1.0, 0.25)])

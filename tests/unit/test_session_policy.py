@@ -90,3 +90,15 @@ def test_a_remembered_draft_that_left_the_library_is_said_so(scanned):
 
 def test_no_compatible_draft_is_said(scanned):
     assert draft_for_main(None, None, [], True, loaded()).note == "No compatible draft in the library."
+
+
+def test_compatible_drafts_none_attached_are_named(scanned):
+    """Fits that each have size advice against them (a same-size Q4_1 for an F32 main) are not attached, and
+    the note says they are there: an empty dropdown reading "No compatible draft" said the opposite."""
+    lib_dir, _, fits, _ = scanned
+    advised = [c for c in fits if c.result.advice]
+    assert advised and pick_default_drafter(advised) is None
+    choice = draft_for_main(None, None, advised, True, loaded())
+    assert choice.current == "" and not choice.load
+    assert choice.note.startswith("Compatible draft") and os.path.basename(advised[0].entry.path) in choice.note
+    assert draft_for_main(None, None, advised, False, loaded()).note == ""  # the default drafter is off

@@ -73,6 +73,20 @@ class ChatStoreError(RuntimeError):
     pass
 
 
+TITLE_CHARS = 60  # a chat's title from its first question: the list elides, the export heading shows it whole
+
+
+def title_from_question(text: str, limit: int = TITLE_CHARS) -> str:
+    """The question's first line, cut at a word (not "…whether a number is prim") with "…" when it was cut."""
+    line = text.strip().splitlines()[0].strip() if text.strip() else ""
+    if len(line) <= limit:
+        return line
+    cut = line[:limit - 1]
+    if " " in cut and not line[limit - 1].isspace():
+        cut = cut[:cut.rindex(" ")]
+    return cut.rstrip() + "…"
+
+
 def spans_from_flags(pieces: list[tuple[str, bool]]) -> list[Span]:
     """Character spans of consecutive accepted-draft pieces (the engine's events, in order)."""
     spans: list[Span] = []

@@ -72,6 +72,10 @@ def draft_for_main(remembered: str | None, default: DraftCandidate | None, fits:
                     "(drafts that never loaded here are not attached automatically).")
     elif chosen is None and not fits:
         note = "No compatible draft in the library."
+    elif chosen is None and default_drafter_on:  # compatible ones, each with advice against it: the user's call
+        names = ", ".join(os.path.basename(c.entry.path) for c in fits[:2]) + (", …" if len(fits) > 2 else "")
+        note = (f"Compatible draft{'s' if len(fits) > 1 else ''} in the library: {names}. Not attached "
+                "automatically (see the advice when chosen); choose one to try it.")
     current = chosen or ""
     if current and not any(_same_file(c.entry.path, current) for c in fits):
         return DraftChoice("", "The chosen draft is no longer in the library.", False)
