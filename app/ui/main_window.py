@@ -50,6 +50,7 @@ from app.workers.model_session import ModelSession
 
 log = logging.getLogger("specchat.ui")
 
+MIN_RESTORED = (900, 560)  # a saved window smaller than this is not restored at that size
 RESCAN_DEBOUNCE_MS = 700  # a copy in progress fires many changes: scan once it settles
 
 
@@ -96,9 +97,10 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         self.model_file_actions = ModelFileActions(self.sidebar.main_combo, self.sidebar.main_models,
                                                    lambda _path: self.scanner.scan())  # "Remove file…"
         geometry = self.settings.ui.window_geometry
-        if geometry:
-            self.restoreGeometry(QByteArray.fromBase64(geometry.encode()))
-        else:
+        restored = bool(geometry) and self.restoreGeometry(QByteArray.fromBase64(geometry.encode()))
+        # a geometry saved at another scale (1x, restored at 1.5x) can come back far smaller than the screen allows
+        # (seen: 711x378): below the smallest size the layout is made for, the default size is taken instead
+        if not restored or self.width() < MIN_RESTORED[0] or self.height() < MIN_RESTORED[1]:
             fit_to_screen(self, 1280, 800)  # at 1.5x on a 1080p screen (1280x720 logical) it must still fit
         self._share_width()
         self.sidebar.apply_settings(self.settings)
@@ -269,6 +271,9 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         self.answers.ended.connect(lambda *_: self.measure_context())
         self.models.mainChanged.connect(lambda *_: self.measure_context())
         self.context_meter.changed.connect(self.context_gauge.show_usage)
+        # while an answer streams the meter waits behind it on the engine thread: the stream says how far it got
+        self.answers.contextUsed.connect(
+            lambda used: self.context_gauge.show_usage(used, (self.models.main or {}).get("n_ctx", 0)))
         self.sidebar.stateChanged.connect(self._update_empty_hint)
         self.sidebar.downloadsRequested.connect(lambda: self.open_downloads())
         self.sidebar.findDraftRequested.connect(self.find_drafts_on_hub)

@@ -6,6 +6,7 @@ A mixin of MainWindow (app/ui/main_window.py). The state and the decisions are t
 from __future__ import annotations
 
 import logging
+import os
 
 from PySide6.QtWidgets import QMessageBox
 
@@ -40,6 +41,21 @@ class ModelActions:
         self.view.setVisible(bool(usable))
         if first:
             self._show_startup_notices()
+        else:
+            self._say_new_unusable(entries)
+        self._unusable_seen = {e.path for e in entries if not e.usable}
+
+    def _say_new_unusable(self, entries: list[LibraryEntry]) -> None:
+        """A file that arrived (a copy, a download elsewhere) and cannot be used is said when it arrives, not only
+        found later greyed in the dropdown."""
+        seen = getattr(self, "_unusable_seen", set())
+        new = [e for e in entries if not e.usable and e.path not in seen and e.problem is not None]
+        if new:
+            first = new[0]
+            more = f" (and {len(new) - 1} more)" if len(new) > 1 else ""
+            self.statusBar().showMessage(f"{os.path.basename(first.path)} can't be used: {first.problem.short}{more}. "
+                                         "It is listed greyed in the model list, with the reason and Remove file….",
+                                         15000)
 
     def _show_startup_notices(self) -> None:
         lines = take_notices()

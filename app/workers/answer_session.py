@@ -47,6 +47,7 @@ class AnswerSession(QObject):
     started = Signal(list)  # the history shown above the answer ([Message]); then streaming begins
     streaming = Signal(list)  # pieces to append: [(text, from_draft)] (a continued answer's old text first)
     live = Signal(str)  # the status bar's live figures ("" when no answer runs)
+    contextUsed = Signal(int)  # tokens of the context the streaming answer holds: its prompt and what it wrote
     ended = Signal(object, str)  # the answer as saved (Message), or None when none was kept; a status message
     finished = Signal(dict)  # the engine's final stats of the answer that was shown (after `ended`)
     busyChanged = Signal(bool)
@@ -121,6 +122,7 @@ class AnswerSession(QObject):
             acc = f" · acceptance {live['acceptance_rate']:.0%}" if speculates(self.label) else ""
             self.live.emit(f"{live['tokens_per_second']:.1f} tok/s · {live['generated_tokens']} tokens"
                            f" · {self.label}{acc}")
+            self.contextUsed.emit(live.get("prompt_tokens", 0) + live["generated_tokens"])
 
     def _finished(self, request_id: int, stats: dict) -> None:
         if request_id != self.request_id:

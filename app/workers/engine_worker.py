@@ -52,7 +52,8 @@ class EngineWorker(QObject):
     loadFailed = Signal(str, str, int, dict)
     modelUnloaded = Signal(str)  # role
     tokens = Signal(int, list)  # request id, [(text, from_draft), ...]
-    liveStats = Signal(int, dict)  # request id, {"tokens_per_second", "acceptance_rate", "generated_tokens"}
+    # request id, {"tokens_per_second", "acceptance_rate", "generated_tokens", "prompt_tokens"}
+    liveStats = Signal(int, dict)
     finished = Signal(int, dict)  # request id, stats (GenerationStats.to_json() + stop_reason, error)
     benchProgress = Signal(int, str, float)  # request id, line, fraction done
     benchFinished = Signal(int, dict)  # request id, app.core.inference.bench report, or {"error": ...}
@@ -189,6 +190,7 @@ class EngineWorker(QObject):
     def _flush(self, request_id: int, batch: list[tuple[str, bool]], stats: GenerationStats) -> None:
         self.tokens.emit(request_id, batch)
         self.liveStats.emit(request_id, {"generated_tokens": stats.generated_tokens,
+                                         "prompt_tokens": stats.prompt_tokens,
                                          "acceptance_rate": stats.acceptance_rate,
                                          "tokens_per_second": stats.tokens_per_second_now()})
 

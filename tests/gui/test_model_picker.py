@@ -119,3 +119,20 @@ def test_where_there_is_no_trash_the_file_is_deleted_only_when_confirmed(qtbot, 
     remove.trigger()
     assert not (odd_models / "ggml-vocab-llama-spm.gguf").exists()
     qtbot.waitUntil(lambda: m.rowCount() == 3, timeout=10_000)
+
+
+def test_a_broken_file_that_arrives_is_said_when_it_arrives(qtbot, odd_models):
+    """Known files are not announced at start (they are listed); one copied in while the app runs is said in the
+    status bar at once, with its reason, besides its greyed row."""
+    w = window_listing(qtbot, 4)
+    assert "can't be used" not in w.statusBar().currentMessage()
+    data = (odd_models / "main.gguf").read_bytes()
+    (odd_models / "half.gguf").write_bytes(data[: len(data) // 3])
+    w.scanner.scan()  # the folder watcher does this after a copy settles
+    qtbot.waitUntil(lambda: w.sidebar.main_models.rowCount() == 5, timeout=30_000)
+    message = w.statusBar().currentMessage()
+    assert message.startswith("half.gguf can't be used: incomplete download.") and "Remove file" in message
+    w.statusBar().clearMessage()
+    with qtbot.waitSignal(w.models.libraryChanged, timeout=30_000):
+        w.scanner.scan()  # the next scan does not say it again
+    assert w.statusBar().currentMessage() == ""

@@ -114,6 +114,8 @@ def test_an_answer_streams_into_the_store_and_a_stop_before_text_keeps_nothing(q
     store.add_message(chat.id, "user", "Count to ten.")
     streamed: list = []
     answers.streaming.connect(streamed.extend)
+    used: list[int] = []
+    answers.contextUsed.connect(used.append)
     request = GenerateRequest(messages=(), max_tokens=24)
     with qtbot.waitSignal(answers.ended, timeout=LONG) as ended:
         answers.start(chat.id, request, "Be brief.", models.running_label(), models.draft_name)
@@ -123,6 +125,8 @@ def test_an_answer_streams_into_the_store_and_a_stop_before_text_keeps_nothing(q
     saved = store.messages(chat.id)[-1]
     assert saved.id == kept.id and saved.state == "done" and saved.content == "".join(t for t, _ in streamed)
     assert saved.stats["generated_tokens"] == 24 and saved.stats["speculation"] == ""  # plain: no draft named
+    # the context gauge follows the stream: its prompt, then every token written
+    assert used == sorted(used) and used[-1] == saved.stats["prompt_tokens"] + 24
 
     # Stop before the first token: the empty answer row goes, the chat is as it was
     store.add_message(chat.id, "user", "Again.")

@@ -108,3 +108,21 @@ def test_an_empty_chat_shows_who_answers_and_the_keys(qtbot, fixtures):
     with qtbot.waitSignal(w.host.modelUnloaded, timeout=LONG):
         w.sidebar.load_button.click()  # Unload: the hint says how to get a model
     assert "No model loaded" in hint.text() and "Load a model in the sidebar" in hint.text()
+
+
+def test_a_tiny_saved_geometry_comes_back_at_the_default_size(qtbot):
+    """A geometry saved at 1x and restored at 1.5x came back as 711x378 logical: the chat column ~330 px."""
+    from app.core.infra.settings import load_settings
+    from app.ui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    w.resize(711, 378)
+    qtbot.waitUntil(lambda: w.width() == 711, timeout=5_000)
+    w.close()
+    assert load_settings().ui.window_geometry
+    again = MainWindow()
+    qtbot.addWidget(again)
+    screen = again.screen().availableGeometry()  # the default size, within the screen (screen_fit)
+    assert again.width() >= min(900, screen.width() - 40) and again.height() >= min(560, screen.height() - 60)

@@ -70,3 +70,20 @@ def test_others_phrase(n, text):
 def test_count_phrase():
     assert count_phrase(1, "file") == "1 file" and count_phrase(3, "file") == "3 files"
     assert count_phrase(2, "copy", "copies") == "2 copies"
+
+
+def test_a_name_the_converter_made_up_gives_way_to_the_files(smollm2_path):
+    """SmolLM2-135M-Instruct's general.name is "Smollm2 135M 8k Lc100K Mix1 Ep2" (basename + size + finetune, made
+    up by convert_hf_to_gguf); its file says what it is."""
+    from app.core.models.labels import readable_name
+    from app.core.models.model_info import read_model_info
+
+    assert read_model_info(smollm2_path).display_name == "SmolLM2 135M Instruct Q4_1"
+    made_up = "Smollm2 135M 8k Lc100K Mix1 Ep2"
+    args = ("smollm2", "135M", "8k-lc100k-mix1-ep2")
+    assert readable_name(made_up, *args, "SmolLM2-135M-Instruct.F32.gguf") == "SmolLM2 135M Instruct"
+    assert readable_name(made_up, *args, "SmolLM2-135M-Instruct-Q4_K_M-00001-of-00002.gguf") == \
+        "SmolLM2 135M Instruct"
+    assert readable_name(made_up, *args, "model.gguf") == made_up  # a file name that says nothing: the name stays
+    assert readable_name("SmolLM2 135M Instruct", *args, "x-smollm2.gguf") == "SmolLM2 135M Instruct"  # a real name
+    assert readable_name(made_up, "", "135M", "", "SmolLM2-135M-Instruct.gguf") == made_up  # no basename: no rule

@@ -28,6 +28,31 @@ def _says(name: str, word: str) -> bool:
     return re.search(rf"(?<![0-9a-z.]){re.escape(word.lower())}(?![0-9a-z_])", name.lower()) is not None
 
 
+def _squash(text: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", text.lower())
+
+
+_QUANT_SUFFIX = re.compile(r"[.\-_](?:i?q\d\w*|f16|f32|bf16|fp16|fp32)$", re.IGNORECASE)
+
+
+def readable_name(name: str, basename: str, size_label: str, finetune: str, file_name: str) -> str:
+    """The model's name, or its file's when the name is one llama.cpp's converter made up from the parts.
+
+    convert_hf_to_gguf writes general.name from basename, size and finetune when the model card gives none:
+    SmolLM2-135M-Instruct's reads "Smollm2 135M 8k Lc100K Mix1 Ep2" (a training-run id, casing lost), while its
+    publisher named the file "SmolLM2-135M-Instruct.Q4_1.gguf". Only then, and only when the file name starts with
+    the model's basename (so it is the model's name, not "model.gguf"), the file name is used: "SmolLM2 135M
+    Instruct"."""
+    if not basename or _squash(name) != _squash(basename + size_label + finetune):
+        return name
+    stem = file_name[:-5] if file_name.lower().endswith(".gguf") else file_name
+    stem = re.sub(r"-\d{5}-of-\d{5}$", "", stem)  # a split model's part number
+    stem = _QUANT_SUFFIX.sub("", stem)
+    if not _squash(stem).startswith(_squash(basename)):
+        return name
+    return re.sub(r"[-_]+", " ", stem).strip() or name
+
+
 def model_title(name: str, size_label: str = "", file_type: str = "") -> str:
     """"SmolLM2 135M Instruct Q4_1": the name, then the size and quantization it does not already say."""
     parts = [name.strip()]

@@ -11,7 +11,7 @@ from typing import Any
 
 from app.core.models.ggml_types import FILE_TYPES, tensor_nbytes
 from app.core.models.gguf_reader import GGUFError, GGUFHeader, read_header
-from app.core.models.labels import model_title
+from app.core.models.labels import model_title, readable_name
 from app.core.models.memory_estimate import MemoryFacts, memory_facts
 from app.core.models.model_checks import check_loadable, check_metadata_types
 from app.core.models.tokenizer_facts import TOKENS_KEY, VOCAB_NONE, TokenizerFacts, tokenizer_facts
@@ -186,6 +186,8 @@ def _model_info(first: Path, headers: list[GGUFHeader]) -> ModelInfo:
     if not name:
         parts = split_parts(first)
         name = parts[0] if parts else first.stem
+    name = readable_name(name, str(header.get("general.basename") or ""), str(header.get("general.size_label") or ""),
+                         str(header.get("general.finetune") or ""), first.name)
     ftype = header.get("general.file_type")
     file_type = FILE_TYPES.get(ftype, "") if isinstance(ftype, int) else ""
     if not file_type:
