@@ -86,6 +86,7 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         self.downloads_window: DownloadsWindow | None = None
         self.chat_id: int | None = None
         self.editing: int | None = None  # position of the question being edited: replaced only when sent
+        self._unusable_seen: set[str] = set()  # files listed as unusable already (a new one is said once)
         self.bench_panel: BenchPanel | None = None
         self._build()
         # the session's state: the models (library, main, draft) and the answer being written

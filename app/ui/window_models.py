@@ -48,8 +48,7 @@ class ModelActions:
     def _say_new_unusable(self, entries: list[LibraryEntry]) -> None:
         """A file that arrived (a copy, a download elsewhere) and cannot be used is said when it arrives, not only
         found later greyed in the dropdown."""
-        seen = getattr(self, "_unusable_seen", set())
-        new = [e for e in entries if not e.usable and e.path not in seen and e.problem is not None]
+        new = [e for e in entries if not e.usable and e.path not in self._unusable_seen and e.problem is not None]
         if new:
             first = new[0]
             more = f" (and {len(new) - 1} more)" if len(new) > 1 else ""
