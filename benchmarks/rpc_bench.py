@@ -1,11 +1,17 @@
 """Plain and speculative decoding with the main model's layers on an RPC server, against all-local, on loopback
 and with an added network delay (a delaying TCP proxy on loopback: no root, no tc).
 
-    python -m benchmarks.rpc_bench [--delays 0,1,5] [--tokens 64] [--split 1,1] [--ks 4,8,auto]
+    python -m benchmarks.rpc_bench [--delays 0,1,5] [--tokens 64] [--split 1,1] [--ks 4,8,auto] [--repeat 3]
 
 The testbed pair (benchmarks/testbed.py): the SmolLM2 F32 main, the Q4_1 draft (always local). A server is
-started as `python -m app rpc-server` on 127.0.0.1; each delay gets a proxy in front of it that holds every
-chunk for D ms in each direction (latency, not bandwidth). Prints one JSON report.
+started as `python -m app rpc-server` on 127.0.0.1; each delay gets a proxy in front of it that adds D ms to
+every byte in each direction, pipelined like a real link (latency, not bandwidth). Prints one JSON report.
+
+Two machines on one: the client and the server get disjoint halves of this machine's cores (one thread per
+core each), as two machines would. Sharing the cores is not a slower network but a different fault: llama.cpp's
+CPU threads (OpenMP) spin for milliseconds after each computation, so two processes with a thread per core
+starve each other's barriers, and a token took anything from 30 ms to seconds, whatever the delay
+(docs/benchmarks.md). `--shared-cores` runs that way, to show it.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from __future__ import annotations
 import argparse
 import heapq
 import json
+import os
 import signal
+import statistics
 import socket
 import subprocess
 import sys
@@ -24,7 +32,7 @@ from pathlib import Path
 import llama_cpp  # noqa: F401  before numpy (app/cli/engine.py says why)
 
 from app.core.inference.engine import Engine, SpeculationConfig
-from app.core.inference.llama_runtime import LoadOptions
+from app.core.inference.llama_runtime import LoadOptions, physical_cores
 from app.core.inference.rpc import RpcServers, parse_servers
 from app.core.inference.rpc_protocol import RpcError, parse_endpoint, probe
 from app.core.inference.speculative import GenerationStats
@@ -36,7 +44,9 @@ PROMPT = [{"role": "user", "content": "Write a Python function that returns the 
 
 
 class DelayProxy:
-    """127.0.0.1:<port> → upstream, every chunk held `delay_s` in each direction, order kept."""
+    """127.0.0.1:<port> → upstream with a fixed one-way latency in each direction, like netem's `delay`: each chunk
+    is stamped when it arrives and sent on `delay_s` later, while the chunks behind it keep arriving, so a
+    2 MB reply costs the delay once, not once per chunk (a 1.77 MB request-reply at +5 ms: 12 ms)."""
 
     def __init__(self, upstream: tuple[str, int], delay_s: float) -> None:
         self.upstream, self.delay_s = upstream, delay_s
@@ -108,17 +118,39 @@ def run(engine: Engine, spec: SpeculationConfig, tokens: int) -> dict:
             "acceptance_rate": round(stats.acceptance_rate, 3), "draft_tokens_last": stats.draft_tokens_last}
 
 
-def measure(engine: Engine, ks: list[str], tokens: int) -> dict:
+def measure(engine: Engine, ks: list[str], tokens: int, repeat: int) -> dict:
+    """Each configuration `repeat` times, interleaved (a burst of load elsewhere hits all alike): the median
+    tok/s, every run's figure, and the speedup of the medians."""
     run(engine, SpeculationConfig(), 8)  # warm-up: first-use costs out of the figures
-    plain = run(engine, SpeculationConfig(), tokens)
-    rows = {"plain": plain["tokens_per_second"]}
+    specs = {"plain": SpeculationConfig()}
     for k in ks:
         auto = k == "auto"
-        r = run(engine, SpeculationConfig(mode="draft", draft_tokens=4 if auto else int(k), auto=auto), tokens)
-        rows[f"draft k={k}"] = r["tokens_per_second"]
-        rows[f"draft k={k} speedup"] = round(r["tokens_per_second"] / plain["tokens_per_second"], 2)
-        rows[f"draft k={k} identical"] = r["tokens"] == plain["tokens"]
+        specs[f"draft k={k}"] = SpeculationConfig(mode="draft", draft_tokens=4 if auto else int(k), auto=auto)
+    runs: dict[str, list[float]] = {name: [] for name in specs}
+    outputs: dict[str, list[int]] = {}
+    for _ in range(repeat):
+        for name, spec in specs.items():
+            r = run(engine, spec, tokens)
+            runs[name].append(r["tokens_per_second"])
+            outputs.setdefault(name, r["tokens"])
+    rows: dict = {}
+    plain = statistics.median(runs["plain"])
+    for name in specs:
+        rows[name] = round(statistics.median(runs[name]), 2)
+        rows[f"{name} runs"] = runs[name]
+        if name != "plain":
+            rows[f"{name} speedup"] = round(rows[name] / plain, 2)
+            rows[f"{name} identical"] = outputs[name] == outputs["plain"]
     return rows
+
+
+def split_cores(shared: bool) -> tuple[set[int], set[int]]:
+    """(client cores, server cores): disjoint halves of the cores this process may use (all, twice, if shared)."""
+    cores = sorted(os.sched_getaffinity(0))
+    if shared or len(cores) < 2:
+        return set(cores), set(cores)
+    half = len(cores) // 2
+    return set(cores[:half]), set(cores[half:])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,17 +159,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tokens", type=int, default=64)
     p.add_argument("--split", default="1,1", help="layer weights: this machine, the server (default 1,1)")
     p.add_argument("--ks", default="4,8,auto")
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--repeat", type=int, default=1, help="runs per configuration (the median is reported)")
+    p.add_argument("--shared-cores", action="store_true",
+                   help="client and server on all cores, both (the starved setup docs/benchmarks.md explains)")
     p.add_argument("--models-dir", type=Path, default=DEFAULT_DIR, help="where the testbed models are (written "
                                                                         "when missing)")
     args = p.parse_args(argv)
     models = testbed(args.models_dir, which=())
     ks = [k.strip() for k in args.ks.split(",") if k.strip()]
     port = 50070
+    client_cores, server_cores = split_cores(args.shared_cores)
+    # the server inherits the cores it starts on, and takes a thread per physical core of them (rpc-server's
+    # default); then this process moves to its own, before any thread starts (llama.cpp's, the proxy's)
+    os.sched_setaffinity(0, server_cores)
     server = subprocess.Popen([sys.executable, "-m", "app", "rpc-server", "--port", str(port)], cwd=REPO,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.sched_setaffinity(0, client_cores)
+    threads = physical_cores()
     report: dict = {"main": str(models["main_f32"]), "draft": str(models["draft_q4_1"]), "tokens": args.tokens,
-                    "split": args.split, "runs": {}}
+                    "split": args.split, "repeat": args.repeat, "client_cores": sorted(client_cores),
+                    "server_cores": sorted(server_cores), "threads": threads, "runs": {}}
     try:
         for _ in range(100):
             try:
@@ -146,10 +187,10 @@ def main(argv: list[str] | None = None) -> int:
             except RpcError:
                 time.sleep(0.2)
         engine = Engine()
-        opts = LoadOptions(n_ctx=1024, n_threads=args.threads)
+        opts = LoadOptions(n_ctx=1024, n_threads=threads)
         engine.load_main(models["main_f32"], opts)
         engine.load_draft(models["draft_q4_1"], opts)
-        report["runs"]["local"] = measure(engine, ks, args.tokens)
+        report["runs"]["local"] = measure(engine, ks, args.tokens, args.repeat)
         print(json.dumps({"local": report["runs"]["local"]}), file=sys.stderr, flush=True)
         for delay in [float(d) for d in args.delays.split(",")]:
             target = port
@@ -157,10 +198,10 @@ def main(argv: list[str] | None = None) -> int:
                 target = DelayProxy(("127.0.0.1", port), delay / 1000).port
             rpc = parse_servers(f"127.0.0.1:{target}", args.split)
             engine.unload_main()
-            engine.load_main(models["main_f32"], LoadOptions(n_ctx=1024, n_threads=args.threads, rpc=rpc))
+            engine.load_main(models["main_f32"], LoadOptions(n_ctx=1024, n_threads=threads, rpc=rpc))
             engine.load_draft(models["draft_q4_1"], opts)
             name = f"rpc +{delay:g} ms each way"
-            report["runs"][name] = measure(engine, ks, args.tokens)
+            report["runs"][name] = measure(engine, ks, args.tokens, args.repeat)
             report["runs"][name]["devices"] = engine.main.layout
             print(json.dumps({name: report["runs"][name]}), file=sys.stderr, flush=True)
         engine.close()
