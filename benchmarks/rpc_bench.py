@@ -110,6 +110,29 @@ class DelayProxy:
         threading.Thread(target=writer, daemon=True).start()
 
 
+def serve_delay(upstream_port: int, delay_ms: float) -> None:
+    """The network, as a process of its own: a DelayProxy to 127.0.0.1:upstream_port; prints its port, then
+    serves until its stdin closes (the benchmark ended or died)."""
+    proxy = DelayProxy(("127.0.0.1", upstream_port), delay_ms / 1000)
+    print(proxy.port, flush=True)
+    sys.stdin.read()
+
+
+def start_network(upstream_port: int, delay_ms: float, cores: set[int]) -> tuple[subprocess.Popen, int]:
+    """The delay proxy in a child on `cores` (the server's half): the link's work is not the client's CPU time,
+    as on a real network, and a core the client computes on is not taken by it."""
+    code = f"from benchmarks.rpc_bench import serve_delay; serve_delay({upstream_port}, {delay_ms!r})"
+    own = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cores)  # the child inherits this thread's cores (no preexec_fn in a threaded process)
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+    finally:
+        os.sched_setaffinity(0, own)
+    assert proc.stdout is not None
+    return proc, int(proc.stdout.readline())
+
+
 def run(engine: Engine, spec: SpeculationConfig, tokens: int) -> dict:
     prompt, stop = engine.chat_prompt(PROMPT)
     stats = GenerationStats()
@@ -179,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"main": str(models["main_f32"]), "draft": str(models["draft_q4_1"]), "tokens": args.tokens,
                     "split": args.split, "repeat": args.repeat, "client_cores": sorted(client_cores),
                     "server_cores": sorted(server_cores), "threads": threads, "runs": {}}
+    networks: list[subprocess.Popen] = []
     try:
         for _ in range(100):
             try:
@@ -195,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         for delay in [float(d) for d in args.delays.split(",")]:
             target = port
             if delay:
-                target = DelayProxy(("127.0.0.1", port), delay / 1000).port
+                network, target = start_network(port, delay, server_cores)
+                networks.append(network)
             rpc = parse_servers(f"127.0.0.1:{target}", args.split)
             engine.unload_main()
             engine.load_main(models["main_f32"], LoadOptions(n_ctx=1024, n_threads=threads, rpc=rpc))
@@ -206,8 +231,9 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({name: report["runs"][name]}), file=sys.stderr, flush=True)
         engine.close()
     finally:
-        server.send_signal(signal.SIGKILL)
-        server.wait()
+        for child in [server, *networks]:
+            child.send_signal(signal.SIGKILL)
+            child.communicate()
     print(json.dumps(report, indent=2))
     return 0
 
