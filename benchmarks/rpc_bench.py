@@ -2,6 +2,7 @@
 and with an added network delay (a delaying TCP proxy on loopback: no root, no tc).
 
     python -m benchmarks.rpc_bench [--delays 0,1,5] [--tokens 64] [--split 1,1] [--ks 4,8,auto] [--repeat 3]
+                                   [--main f32|f32_deep] [--shared-cores]
 
 The testbed pair (benchmarks/testbed.py): the SmolLM2 F32 main, the Q4_1 draft (always local). A server is
 started as `python -m app rpc-server` on 127.0.0.1; each delay gets a proxy in front of it that adds D ms to
@@ -182,13 +183,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tokens", type=int, default=64)
     p.add_argument("--split", default="1,1", help="layer weights: this machine, the server (default 1,1)")
     p.add_argument("--ks", default="4,8,auto")
+    p.add_argument("--main", choices=["f32", "f32_deep"], default="f32",
+                   help="the testbed main: f32 (31 layer units, costs ~2x the draft) or f32_deep (F32 + 60 "
+                        "no-op blocks, 91 units: the cost ratio of a real main/draft pair)")
     p.add_argument("--repeat", type=int, default=1, help="runs per configuration (the median is reported)")
     p.add_argument("--shared-cores", action="store_true",
                    help="client and server on all cores, both (the starved setup docs/benchmarks.md explains)")
     p.add_argument("--models-dir", type=Path, default=DEFAULT_DIR, help="where the testbed models are (written "
                                                                         "when missing)")
     args = p.parse_args(argv)
-    models = testbed(args.models_dir, which=())
+    models = testbed(args.models_dir, which=("cpu",) if args.main == "f32_deep" else ())
+    main_model = models[f"main_{args.main}"]
     ks = [k.strip() for k in args.ks.split(",") if k.strip()]
     port = 50070
     client_cores, server_cores = split_cores(args.shared_cores)
@@ -199,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.sched_setaffinity(0, client_cores)
     threads = physical_cores()
-    report: dict = {"main": str(models["main_f32"]), "draft": str(models["draft_q4_1"]), "tokens": args.tokens,
+    report: dict = {"main": str(main_model), "draft": str(models["draft_q4_1"]), "tokens": args.tokens,
                     "split": args.split, "repeat": args.repeat, "client_cores": sorted(client_cores),
                     "server_cores": sorted(server_cores), "threads": threads, "runs": {}}
     networks: list[subprocess.Popen] = []
@@ -212,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.2)
         engine = Engine()
         opts = LoadOptions(n_ctx=1024, n_threads=threads)
-        engine.load_main(models["main_f32"], opts)
+        engine.load_main(main_model, opts)
         engine.load_draft(models["draft_q4_1"], opts)
         report["runs"]["local"] = measure(engine, ks, args.tokens, args.repeat)
         print(json.dumps({"local": report["runs"]["local"]}), file=sys.stderr, flush=True)
@@ -223,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
                 networks.append(network)
             rpc = parse_servers(f"127.0.0.1:{target}", args.split)
             engine.unload_main()
-            engine.load_main(models["main_f32"], LoadOptions(n_ctx=1024, n_threads=threads, rpc=rpc))
+            engine.load_main(main_model, LoadOptions(n_ctx=1024, n_threads=threads, rpc=rpc))
             engine.load_draft(models["draft_q4_1"], opts)
             name = f"rpc +{delay:g} ms each way"
             report["runs"][name] = measure(engine, ks, args.tokens, args.repeat)
