@@ -5,14 +5,11 @@ server killed mid-answer, another protocol version) as clear errors with the app
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import struct
 import subprocess
 import sys
 import threading
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,42 +20,9 @@ from app.core.inference.rpc import RpcServers, layer_layout
 from app.core.inference.rpc_protocol import RpcError, parse_endpoint, parse_endpoints, probe
 from app.core.inference.speculative import GenerationStats
 from benchmarks.testbed import dequantized_copy
+from tests.fixtures.rpc_server import REPO, Server, free_port
 
-REPO = Path(__file__).resolve().parents[2]
 PROMPT = [{"role": "user", "content": "Write a Python function that returns the n-th Fibonacci number."}]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """One `python -m app rpc-server` child on loopback, ended by its own pid."""
-
-    def __init__(self, home: Path, extra: tuple[str, ...] = ()) -> None:
-        self.port = free_port()
-        self.endpoint = f"127.0.0.1:{self.port}"
-        env = {**os.environ, "SPECCHAT_HOME": str(home)}
-        self.proc = subprocess.Popen([sys.executable, "-m", "app", "rpc-server", "--port", str(self.port),
-                                      "--threads", "1", *extra], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                probe(parse_endpoint(self.endpoint), 1.0)
-                return
-            except RpcError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"rpc-server did not start: {self.proc.stderr.read()}")
-                time.sleep(0.2)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.communicate(timeout=30)
 
 
 @pytest.fixture(scope="module")
