@@ -87,7 +87,9 @@ def cmd_rpc_server(args: argparse.Namespace) -> int:
     if args.cache:
         args.cache.mkdir(parents=True, exist_ok=True)
         cache = str(args.cache)
-    print(f"SpecChat RPC server: {what} on {args.host}:{args.port}; clients: --rpc {args.host}:{args.port} "
+    # a wildcard address is where the server listens, not one a client can connect to
+    reach = "<this machine's address>" if args.host in ("0.0.0.0", "::", "") else args.host
+    print(f"SpecChat RPC server: {what} on {args.host}:{args.port}; clients: --rpc {reach}:{args.port} "
           "(Ctrl+C stops it)", file=sys.stderr, flush=True)
     # ggml-rpc's accept loop is C and never returns to Python: let Ctrl+C and SIGTERM end the process directly
     signal.signal(signal.SIGINT, signal.SIG_DFL)
