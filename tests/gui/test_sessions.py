@@ -47,6 +47,16 @@ def load_main(qtbot, models: ModelSession, paths) -> None:
         models.load_main(str(paths.models / "main.gguf"))
 
 
+def plain_chat(qtbot, parts, question: str):
+    """The main model loaded, speculation off, and a chat holding one question."""
+    models, _, store, _, controls, paths = parts
+    controls.spec = SpeculationConfig(mode="off")
+    load_main(qtbot, models, paths)
+    chat = store.create_chat()
+    store.add_message(chat.id, "user", question)
+    return chat
+
+
 @pytest.fixture
 def parts(qtbot, fixtures, smol_tokenizer):
     paths = app_paths().ensure()
@@ -107,11 +117,8 @@ def test_a_failed_switch_keeps_and_reports_the_loaded_model(qtbot, parts, tmp_pa
 
 
 def test_an_answer_streams_into_the_store_and_a_stop_before_text_keeps_nothing(qtbot, parts):
-    models, answers, store, _, controls, paths = parts
-    controls.spec = SpeculationConfig(mode="off")
-    load_main(qtbot, models, paths)
-    chat = store.create_chat()
-    store.add_message(chat.id, "user", "Count to ten.")
+    models, answers, store, _, _, paths = parts
+    chat = plain_chat(qtbot, parts, "Count to ten.")
     streamed: list = []
     answers.streaming.connect(streamed.extend)
     used: list[int] = []
@@ -139,11 +146,8 @@ def test_an_answer_streams_into_the_store_and_a_stop_before_text_keeps_nothing(q
 
 
 def test_a_late_batch_of_an_abandoned_answer_lands_nowhere(qtbot, parts):
-    models, answers, store, _, controls, paths = parts
-    controls.spec = SpeculationConfig(mode="off")
-    load_main(qtbot, models, paths)
-    chat = store.create_chat()
-    store.add_message(chat.id, "user", "Tell a long story.")
+    models, answers, store, _, _, paths = parts
+    chat = plain_chat(qtbot, parts, "Tell a long story.")
     answers.start(chat.id, GenerateRequest(messages=(), max_tokens=400), "", models.running_label(), "")
     qtbot.waitUntil(lambda: len(answers.pieces) > 3, timeout=LONG)
     old_id = answers.request_id
