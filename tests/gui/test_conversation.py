@@ -215,7 +215,9 @@ def test_footers_of_answers_saved_by_earlier_versions():
 def test_the_context_gauge_follows_the_open_chat(qtbot, library):
     w = plain_window(qtbot)
     assert not w.context_gauge.isVisible() or w.context_gauge.format().startswith("context")
-    ask(qtbot, w, "A first question about the weather")
+    # the count after the answer (the stream's own figure shows while it runs; the meter's replaces it at the end)
+    with qtbot.waitSignal(w.context_meter.changed, timeout=30_000, check_params_cb=lambda used, n: used > 0):
+        ask(qtbot, w, "A first question about the weather")
     qtbot.waitUntil(lambda: w.context_gauge.isVisible() and w.context_gauge.value() > 0, timeout=30_000)
     n_ctx = w.models.main["n_ctx"]
     used = w.context_gauge.value()
