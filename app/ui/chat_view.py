@@ -8,7 +8,8 @@ switching to a chat renders it, and sending, regenerating or finishing an answer
 
 Streaming (DESIGN.md, after qtconsole's console_widget): token pieces queue up and a ~30 ms timer renders the
 answer's open tail (app/ui/answer_stream) in one edit block. Following: while the user is at the bottom, every
-change of the document's height keeps them there; scrolling up pauses that and shows "Jump to latest".
+change of the document's height keeps them there; scrolling up pauses that and shows "Jump to latest"
+(app/ui/stream_follow).
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from dataclasses import dataclass, field
 from PySide6.QtCore import QPoint, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (QDesktopServices, QGuiApplication, QResizeEvent, QShowEvent, QTextCursor,
                            QTextFrameFormat)
-from PySide6.QtWidgets import QApplication, QTextBrowser, QToolButton, QToolTip, QWidget
+from PySide6.QtWidgets import QApplication, QTextBrowser, QToolTip, QWidget
 
 from app.core.chats.markdown_blocks import SpanIndex, make_parser, split_blocks
 from app.ui.answer_stream import AnswerStream
 from app.ui.chat_theme import MAX_READING_WIDTH, ChatTheme, highlight_color
 from app.ui.empty_chat_hint import EmptyChatHint
 from app.ui.markdown_render import CodeBlocks, MarkdownRenderer, block_format, collapse_block
+from app.ui.stream_follow import StreamFollower
 
 log = logging.getLogger("specchat.ui")
 
@@ -37,7 +39,6 @@ FIRST_TICK_CHARS = 1200
 ROLE_TITLES = {"user": "You", "assistant": "Assistant", "system": "System"}
 STATE_NOTES = {"interrupted": "interrupted", "error": "error", "streaming": "interrupted"}
 TURN_GAP = 22
-BOTTOM_SLACK = 4  # px: "at the bottom" despite rounding
 
 __all__ = ["ChatView", "ShownMessage", "highlight_color"]
 
@@ -79,22 +80,15 @@ class ChatView(QTextBrowser):
         self._stream: AnswerStream | None = None
         self._stream_start = 0
         self._tick_chars = FIRST_TICK_CHARS  # characters a tick takes from the queue, adapted to render time
-        self._follow = True
-        self._scrolling = False  # our own scrolling, not the user's
         self._margin = -1
         self._timer = QTimer(self)
         self._timer.setInterval(FLUSH_INTERVAL_MS)
         self._timer.timeout.connect(self._flush)
-        self.jump_button = QToolButton(self)
-        self.jump_button.setText("↓  Jump to latest")
-        self.jump_button.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.jump_button.clicked.connect(self.jump_to_latest)
-        self.jump_button.hide()
+        self._follower = StreamFollower(self)  # at the bottom it stays there; scrolled up, "Jump to latest"
+        self._follower.changed.connect(self.followingChanged)
+        self.jump_button = self._follower.button
         self.empty_hint = EmptyChatHint(self.viewport())  # an empty chat: who answers, and the keys
-        bar = self.verticalScrollBar()
-        bar.rangeChanged.connect(self._range_changed)
-        bar.valueChanged.connect(self._value_changed)
-        self._style_jump_button()
+        self._follower.set_colour(self._theme.link)
         # light/dark follows the system: Qt swaps the palette, the colours follow
         QGuiApplication.styleHints().colorSchemeChanged.connect(self._scheme_changed)
 
@@ -109,14 +103,8 @@ class ChatView(QTextBrowser):
         """Rebuild colours from the current palette and render the conversation again (rare: a theme change)."""
         self._theme = ChatTheme(self.palette(), self.font())
         self._renderer = MarkdownRenderer(self._theme, self._codes)
-        self._style_jump_button()
+        self._follower.set_colour(self._theme.link)
         self._render_all()
-
-    def _style_jump_button(self) -> None:
-        t = self._theme
-        self.jump_button.setStyleSheet(
-            f"QToolButton {{ background: {t.link.name()}; color: white; border: none; border-radius: 14px;"
-            f" padding: 6px 14px; font-weight: 600; }}")
 
     # ---- the whole conversation -----------------------------------------------------------------------------
     def set_messages(self, messages: list[ShownMessage]) -> None:
@@ -132,7 +120,7 @@ class ChatView(QTextBrowser):
         for m in messages[keep:]:
             self._append(cursor, m)
         cursor.endEditBlock()
-        self._follow_now()
+        self._follower.follow_now()
         self._place_empty_hint()
 
     def set_empty_hint(self, html: str) -> None:  # what an empty chat says (empty_chat_hint.hint_html)
@@ -167,7 +155,7 @@ class ChatView(QTextBrowser):
             stream.chunks, stream.length = [streaming.source()], streaming.length
             stream.spans = list(streaming.spans)
             stream.render()
-        self._follow_now()
+        self._follower.follow_now()
 
     def _cut(self, keep: int) -> None:
         """Remove messages from index `keep` on (their document part and their code blocks)."""
@@ -261,10 +249,9 @@ class ChatView(QTextBrowser):
     def begin_answer(self) -> None:
         self.cancel_stream()
         self._tick_chars = FIRST_TICK_CHARS
-        self._follow = True  # the user asked for this answer: show it
         self._begin()
         self._timer.start()
-        self._follow_now()
+        self._follower.jump_to_latest()  # the user asked for this answer: show it
         self._place_empty_hint()
 
     def _begin(self) -> AnswerStream:
@@ -356,68 +343,26 @@ class ChatView(QTextBrowser):
     def plain_text_of_last_answer(self) -> str:
         return next((m.content for m in reversed(self._messages) if m.role == "assistant"), "")
 
-    # ---- following the stream -------------------------------------------------------------------------------
+    # ---- following the stream (stream_follow.StreamFollower) ---------------------------------------------------
     def following(self) -> bool:
-        return self._follow
-
-    def _set_follow(self, on: bool) -> None:
-        if on != self._follow:
-            self._follow = on
-            self.followingChanged.emit(on)
-        self._place_jump_button()
-
-    def _range_changed(self, _lo: int, hi: int) -> None:
-        if self._follow:
-            self._scroll_to(hi)
-        self._place_jump_button()
-
-    def _value_changed(self, value: int) -> None:
-        if not self._scrolling:  # the user scrolled: follow again only once they are back at the bottom
-            self._set_follow(value >= self.verticalScrollBar().maximum() - BOTTOM_SLACK)
-
-    def _scroll_to(self, value: int) -> None:
-        was, self._scrolling = self._scrolling, True
-        try:
-            self.verticalScrollBar().setValue(value)
-        finally:
-            self._scrolling = was
-
-    def _follow_now(self) -> None:
-        if self._follow:
-            self._scroll_to(self.verticalScrollBar().maximum())
-        self._place_jump_button()
+        return self._follower.following
 
     def jump_to_latest(self) -> None:
-        self._set_follow(True)
-        self._follow_now()
-
-    def _place_jump_button(self) -> None:
-        bar = self.verticalScrollBar()
-        show = not self._follow and bar.maximum() > 0 and bar.value() < bar.maximum() - BOTTOM_SLACK
-        if show:
-            self.jump_button.adjustSize()
-            vp = self.viewport().geometry()
-            self.jump_button.move(vp.center().x() - self.jump_button.width() // 2,
-                                  vp.bottom() - self.jump_button.height() - 14)
-            self.jump_button.raise_()
-        self.jump_button.setVisible(show)
+        self._follower.jump_to_latest()
 
     # ---- layout: a reading column -----------------------------------------------------------------------------
     def showEvent(self, e: QShowEvent) -> None:
         # QTextEdit's first show scrolls its text cursor into view (at 900×600 that left a chat opened before the
         # window was shown 35 px above its end, with "Jump to latest" over the last answer's links): that is no
         # scroll of the user's, so following does not stop, and a view that followed stays at the end
-        was, self._scrolling = self._scrolling, True
-        try:
+        with self._follower.not_the_readers():
             super().showEvent(e)
-        finally:
-            self._scrolling = was
-        self._follow_now()
+        self._follower.follow_now()
 
     def resizeEvent(self, e: QResizeEvent) -> None:
         self._update_margins(self.viewport().width())
         super().resizeEvent(e)
-        self._place_jump_button()
+        self._follower.place_button()
         self._place_empty_hint()
 
     def _update_margins(self, width: int) -> None:
