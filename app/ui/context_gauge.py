@@ -41,6 +41,7 @@ class ContextGauge(QProgressBar):
         self.setFormat(label)
         self.setToolTip(tip)
         warn = tokens / n_ctx >= WARN_AT
-        self.setProperty("warn", warn)
-        self.setStyleSheet("QProgressBar::chunk { background: #c0392b; }" if warn else "")
+        if warn != self.property("warn"):  # a style sheet re-polishes the widget: not on every streamed batch
+            self.setProperty("warn", warn)
+            self.setStyleSheet("QProgressBar::chunk { background: #c0392b; }" if warn else "")
         self.show()

@@ -35,10 +35,9 @@ class ElidingButton(QPushButton):
         return self.style().sizeFromContents(QStyle.ContentsType.CT_PushButton, opt, QSize(0, 0), self).width()
 
     def _elide(self) -> None:
-        room = self.width() - self._padding()
-        fm = self.fontMetrics()
-        shown = self._full if fm.horizontalAdvance(self._full) <= room else \
-            fm.elidedText(self._full, Qt.TextElideMode.ElideMiddle, max(room, 0))
+        # Qt returns the text whole when it fits
+        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideMiddle,
+                                              max(self.width() - self._padding(), 0))
         if shown != self.text():
             self.setText(shown)
 

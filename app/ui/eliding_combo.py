@@ -34,7 +34,7 @@ class ElidingComboBox(QComboBox):
         return opt
 
     def shown_text(self) -> str:
-        """What the closed box shows: its text, elided in the middle to the room the style gives it."""
+        """What the closed box shows: its text in the room the style gives it (elide_keeping_tail)."""
         opt = self._option()
         room = max(self.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, opt,
                                                QStyle.SubControl.SC_ComboBoxEditField, self).width(), 0)
