@@ -16,12 +16,10 @@ if TYPE_CHECKING:
 
 
 def hub_client(endpoint: str | None) -> HubClient:
-    """A client with the app's token (entered in SpecChat, else huggingface-hub's) and its header cache."""
-    from app.core.hub.client import HubClient, resolve_token
+    from app.core.hub.client import HubClient
     from app.core.infra.paths import app_paths
 
-    paths = app_paths().ensure()
-    return HubClient(endpoint, resolve_token(paths.hf_token), paths.header_cache)
+    return HubClient.for_app(app_paths().ensure(), endpoint)
 
 
 def cmd_download(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ from app.core.hub.downloads import DownloadJob, DownloadManager, State
 from app.core.hub.draft_finder import find_drafts
 from app.core.hub.gguf_files import GgufChoice, group_gguf_files, machine_budget, recommend
 from app.core.models.gguf_reader import GGUFError
-from app.core.hub.client import HubClient, HubError, resolve_token
+from app.core.hub.client import HubClient, HubError
 from app.core.models.importer import ImportError_, import_gguf
 from app.core.models.model_info import ModelInfo, read_model_info
 from app.core.infra.paths import AppPaths
@@ -60,8 +60,7 @@ class DownloadHost(QObject):
             self.modelInstalled.emit(str(path))
 
     def client(self) -> HubClient:
-        # a new one per use: a token saved meanwhile takes effect
-        return HubClient(self.endpoint, resolve_token(self.paths.hf_token), self.paths.header_cache)
+        return HubClient.for_app(self.paths, self.endpoint)
 
     def _changed(self, job: DownloadJob) -> None:
         self.jobChanged.emit(job)

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import tempfile
 import os
 import re
 import stat
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +28,8 @@ import httpx2
 from huggingface_hub import HfApi, get_session, hf_hub_url, set_client_factory
 from huggingface_hub import errors as hf_errors
 from huggingface_hub.utils import get_token as hf_stored_token
+
+from app.core.infra.paths import AppPaths
 
 log = logging.getLogger("specchat.hub")
 
@@ -215,6 +217,12 @@ class HubClient:
         self.header_cache = header_cache or Path(tempfile.gettempdir()) / "specchat-remote-headers"
         session()
         self.api = HfApi(endpoint=self.endpoint, token=self.token or False)
+
+    @classmethod
+    def for_app(cls, paths: AppPaths, endpoint: str | None = None) -> HubClient:
+        """A client with the app's token (entered in SpecChat, else huggingface-hub's) and its header cache. Made
+        anew for each use, so a token saved meanwhile takes effect."""
+        return cls(endpoint, resolve_token(paths.hf_token), paths.header_cache)
 
     def _call(self, fn: Callable[[], T], repo_id: str, what: str = "") -> T:
         try:
