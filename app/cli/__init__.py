@@ -18,7 +18,6 @@ from app.cli.hub import cmd_download, cmd_files, cmd_find_drafts, cmd_search
 from app.cli.models import cmd_import, cmd_models_compat, cmd_models_list, cmd_models_starter
 from app.cli.rpc import add_rpc_args, add_server_parser, cmd_rpc_server
 from app.cli.output import fail, usage
-from app.core.inference.load_probe import PROBE_FLAG, probe_main
 from app.core.infra.logging_setup import setup_logging
 
 # Commands by group: engine.py (generate, bench, bench-view, self-test), models.py (models, import), hub.py
@@ -163,8 +162,10 @@ def _log_dir() -> Path | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == [PROBE_FLAG]:  # the child process of load_probe (a bundle has no `python -m`)
-        return probe_main(argv[1:])
+    if argv[:1] == ["--engine-host"]:  # the engine process (engine_process.client; a bundle has no `python -m`)
+        from app.core.inference.engine_process.server import main as engine_main
+
+        return engine_main(argv[1:])
     args = build_parser().parse_args(argv)
     setup_logging(verbose=args.verbose, log_dir=_log_dir())  # the log file exists from the first line
     if args.self_test or args.command == "self-test":

@@ -22,7 +22,7 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication
 
 from app.ui.chat_view import ChatView
-from app.workers.engine_worker import BATCH_S
+from app.core.inference.engine_process.protocol import BATCH_S
 
 LONG_LINE_TOKENS = 3000
 

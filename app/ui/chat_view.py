@@ -238,7 +238,7 @@ class ChatView(QTextBrowser):
         cursor.insertBlock(block_format(8), t.small)
         cursor.insertText("Copy", t.action(f"msg-copy:{index}"))
         cursor.insertText("     ", t.small)
-        cursor.insertText("Regenerate", t.action(f"msg-regen:{index}"))
+        cursor.insertText("Retry" if m.state == "error" else "Regenerate", t.action(f"msg-regen:{index}"))
         if m.can_continue:
             cursor.insertText("     ", t.small)
             cursor.insertText("Continue", t.action(f"msg-cont:{index}"))

@@ -86,6 +86,8 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         self.downloads_window: DownloadsWindow | None = None
         self.chat_id: int | None = None
         self.editing: int | None = None  # position of the question being edited: replaced only when sent
+        self._reload_after_crash = ""  # the main model the engine held when it crashed (Retry loads it again)
+        self._retry_index: int | None = None  # the answer Retry regenerates once that model is back
         self._unusable_seen: set[str] = set()  # files listed as unusable already (a new one is said once)
         self.bench_panel: BenchPanel | None = None
         self._build()
@@ -258,6 +260,8 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         self.send_button.clicked.connect(self.send)
         self.stop_button.clicked.connect(self.stop)
         self.view.regenerateRequested.connect(self.regenerate_at)
+        self.host.engineCrashed.connect(self._engine_crashed)
+        self.host.modelLoaded.connect(self._retry_once_loaded)
         self.view.editRequested.connect(self.edit_at)
         self.view.continueRequested.connect(self.continue_at)
         self.bench_button.clicked.connect(self.open_bench)

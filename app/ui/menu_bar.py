@@ -164,9 +164,13 @@ class AppMenuBar(QMenuBar):
 
     # ---- Help -----------------------------------------------------------------------------------------------
     def about_text(self) -> str:
-        from app.core.inference.llama_runtime import build_facts  # loaded by the engine thread already
+        # the engine process's own facts (its llama.cpp build and the CPU buffers it chose), once it said them
+        host = getattr(self.window(), "host", None)
+        facts = dict(getattr(host, "facts", {}) or {})
+        if not facts:
+            from app.core.inference.llama_runtime import build_facts
 
-        facts = build_facts()
+            facts = build_facts()
         paths = app_paths()
         where = log_file()
         rows = [
@@ -179,6 +183,8 @@ class AppMenuBar(QMenuBar):
             ("Data", str(paths.data)),
             ("Settings", str(paths.settings_file)),
             ("Log", str(where) if where else f"{paths.logs} (no log file in this run)"),
+            ("Engine log", str(paths.logs / "engine.log")),
+            ("CPU", getattr(host, "cpu", "") or "(the engine is starting)"),
         ]
         table = "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{_esc(v)}</td></tr>" for k, v in rows)
         return (f"<h3>{APP_NAME} {__version__}</h3><p>Chat with local GGUF models, with speculative decoding made "

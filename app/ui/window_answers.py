@@ -140,6 +140,11 @@ class AnswerActions:
         if self.chat_id is None or not 0 <= index < len(shown) or shown[index].role != "assistant":
             return
         if not self.models.main:
+            if self._reload_after_crash:  # Retry after a crash: the user asks for the model again, then the answer
+                self._retry_index = index
+                self.models.load_main(self._reload_after_crash)
+                self._reload_after_crash = ""
+                return
             self.statusBar().showMessage("Load a model first (sidebar, Model).", 5000)
             return
         position = shown[index].position
@@ -148,6 +153,18 @@ class AnswerActions:
         self.answers.abandon()
         self.store.delete_from(self.chat_id, position)
         self._generate()
+
+    def _engine_crashed(self, message: str, loaded: dict) -> None:
+        """The engine died (its answer, if any, is saved with the sentence): say so; Retry brings the model back."""
+        self._reload_after_crash = loaded.get("main", {}).get("path", "")
+        name = loaded.get("main", {}).get("name", "")
+        self.statusBar().showMessage(f"{message[:1].upper()}{message[1:]}. A new engine is running with nothing "
+                                     "loaded" + (f": Retry on the answer loads {name} again." if name else "."), 60_000)
+
+    def _retry_once_loaded(self, role: str, _summary: dict) -> None:
+        if role == "main" and self._retry_index is not None:
+            index, self._retry_index = self._retry_index, None
+            self.regenerate_at(index)
 
     def continue_at(self, index: int) -> None:
         """An answer's Continue link: generation resumes from the answer's text (later turns go, asked first)."""

@@ -60,10 +60,11 @@ def test_edit_deletes_nothing_until_the_edited_question_is_sent(qtbot, library):
 
 def test_an_answer_stopped_before_its_first_token_is_not_kept(qtbot, library):
     w = plain_window(qtbot, max_tokens=64)
-    w.input.setPlainText("Stop at once")
+    # a long question: its prompt evaluation (in the engine process) is still running when the Stop arrives there
+    w.input.setPlainText("Stop at once. " + "Please wait here. " * 350)
     with qtbot.waitSignal(w.host.finished, timeout=30_000) as done:
         w.send()
-        w.stop()  # before the engine thread produced anything
+        w.stop()  # before the engine produced anything
     assert done.args[1]["generated_tokens"] == 0 and done.args[1]["stop_reason"] == "cancelled"
     msgs = w.store.messages(w.chat_id)
     assert [m.role for m in msgs] == ["user"]  # no empty answer with a zeroed footer

@@ -258,7 +258,7 @@ def test_a_failed_switch_shows_what_the_engine_holds(qtbot, library, tmp_path):
     bad.write_bytes(b"GGUF" + b"\0" * 50)
     with qtbot.waitSignal(w.host.loadFailed, timeout=30_000):
         w.load_main(str(bad))
-    assert w.host.worker.engine.main is not None and w.models.main is not None
+    assert "main" in w.host.loaded and w.models.main is not None
     assert w.models.main["path"] == str(library / "main.gguf") and w.sidebar.main_loaded
     assert "bad.gguf" in w.sidebar.model_state.text()
 
@@ -270,7 +270,8 @@ def test_yes_to_a_draft_gpu_retry_reloads_the_draft_with_that_many_layers(qtbot,
 
     w = window_with_a_chosen_draft(qtbot, library)
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)  # the user: Yes
-    w.host.worker.engine.unload_draft()
+    with qtbot.waitSignal(w.host.modelUnloaded, timeout=30_000):
+        w.host.unload("draft")
     w.models.draft_name = w.models.draft_path = ""
     with qtbot.waitSignal(w.host.modelLoaded, timeout=30_000) as loaded:
         w.host.loadFailed.emit("draft", "out of GPU memory", 0, {})  # as the engine thread reports it
@@ -309,3 +310,40 @@ def test_the_benchmark_panel_names_a_draft_that_loads_while_it_is_open(qtbot, li
     assert f"<b>Draft:</b> {w.models.draft_name}" in panel.tested.text()
     assert "Count to five" in panel.tested.text()  # the prompt it was opened on stays
     panel.close()
+
+
+def test_a_native_crash_mid_answer_leaves_the_window_with_the_message_and_retry_brings_it_back(
+        qtbot, library, monkeypatch):
+    """A test-only abort in the engine process while it streams: the window stays, the answer is saved with the
+    crash's sentence (signal, model, log), the model is shown unloaded, the settings and the chat are intact,
+    and Retry on the answer loads the model again and answers."""
+    monkeypatch.setenv("SPECCHAT_TEST_HOOKS", "1")  # the engine process inherits it: its Crash hook is on
+    w = open_window(qtbot)
+    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("off"))
+    w.sidebar.max_tokens.setValue(32768)
+    load_main(qtbot, w, "Tiny Main")
+    w.input.setPlainText("Go on forever")
+    w.send()
+    chat_id = w.chat_id
+    qtbot.waitUntil(lambda: len(w.answers.pieces) > 5, timeout=10_000)
+    with qtbot.waitSignal(w.host.engineCrashed, timeout=20_000):
+        w.host.crash_for_test("abort")
+    qtbot.waitUntil(lambda: not w.answers.busy, timeout=10_000)
+    assert w.isVisible() and w.chat_id == chat_id and w.models.main is None
+    answer = w.store.messages(chat_id)[-1]
+    assert answer.role == "assistant" and answer.state == "error" and answer.content  # what streamed is kept
+    assert "the engine crashed (SIGABRT) while answering with Tiny Main" in answer.stats["error"]
+    assert "engine.log" in answer.stats["error"]
+    assert "crashed (SIGABRT)" in w.statusBar().currentMessage()
+    assert "Retry" in w.view.toPlainText()
+    assert w.sidebar.max_tokens.value() == 32768
+    # Retry: the model comes back (the user asked), then a new answer to the same question
+    index = len(w.view.messages()) - 1
+    with qtbot.waitSignal(w.host.modelLoaded, timeout=30_000):
+        w.regenerate_at(index)
+    qtbot.waitUntil(lambda: w.answers.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: len(w.answers.pieces) > 3, timeout=20_000)
+    w.stop()
+    qtbot.waitUntil(lambda: not w.answers.busy, timeout=10_000)
+    msgs = w.store.messages(chat_id)
+    assert [m.role for m in msgs] == ["user", "assistant"] and msgs[-1].state == "done"

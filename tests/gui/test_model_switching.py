@@ -54,7 +54,7 @@ def test_one_click_switches_and_a_selection_alone_never_loads(qtbot, two_models)
     w.host.requestLoad.connect(lambda role, path, _opts: requested.append((role, path)))
     select(w, "Second Model")
     qtbot.wait(300)  # a selection costs nothing: nothing is asked of the engine
-    assert requested == [] and w.host.worker.engine.main.path == str(two_models / "first.gguf")
+    assert requested == [] and w.host.loaded["main"]["path"] == str(two_models / "first.gguf")
     assert s.load_button.full_text().startswith("Switch to Second Model")
     assert "Tiny Main" in s.load_button.toolTip() and "Second Model" in s.load_button.toolTip()
 
@@ -62,7 +62,7 @@ def test_one_click_switches_and_a_selection_alone_never_loads(qtbot, two_models)
         s.load_button.click()  # one click: the engine unloads the first model and loads the second
     assert requested == [("main", str(two_models / "second.gguf"))]
     assert loaded.args[1]["path"] == str(two_models / "second.gguf")
-    assert w.host.worker.engine.main.path == str(two_models / "second.gguf")
+    assert w.host.loaded["main"]["path"] == str(two_models / "second.gguf")
     assert s.load_button.full_text() == "Unload" and w.models.main["path"].endswith("second.gguf")
 
     select(w, "Tiny Main")  # back to the other one: Switch again; the loaded one selected: Unload
@@ -70,7 +70,7 @@ def test_one_click_switches_and_a_selection_alone_never_loads(qtbot, two_models)
     select(w, "Second Model")
     with qtbot.waitSignal(w.host.modelUnloaded, timeout=LONG):
         s.load_button.click()
-    assert w.host.worker.engine.main is None and s.load_button.full_text() == "Load"
+    assert "main" not in w.host.loaded and s.load_button.full_text() == "Load"
 
 
 def test_the_button_waits_while_a_model_loads(qtbot, two_models):

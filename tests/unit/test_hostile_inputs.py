@@ -17,7 +17,6 @@ from app.core.inference.chat_format import choose_chat_format
 from app.core.models.gguf_reader import GGUFError, read_header
 from app.core.models.library import ModelLibrary
 from app.core.inference.load_guard import LoadGuard
-from app.core.inference.load_probe import probe_model
 from app.core.models.model_info import read_model_info
 from app.core.infra.paths import app_paths
 from tests.fixtures.model_factory import write_tiny_model
@@ -169,14 +168,6 @@ def test_cli_models_list_and_compat_judge_each_file(tmp_path, fixtures, smol_tok
     verdicts = [c["compatible"] for c in json.loads(r.stdout)["candidates"]]
     assert verdicts == [False, True]
     assert (app_paths().logs / "specchat.log").is_file()  # the log file exists from the first line
-
-
-def test_probe_turns_an_abort_in_llama_cpp_into_a_message(tmp_path, smol_tokenizer, fixtures):
-    # duplicate token texts abort llama.cpp inside llama_model_load_from_file (checked on 0.3.36)
-    bad = write_tiny_model(tmp_path / "dup.gguf", smol_tokenizer.with_token(100, smol_tokenizer.tokens[101]))
-    result = probe_model(bad)
-    assert result.crashed and "crashed (SIGABRT)" in result.message and "dup.gguf" in result.message
-    assert not probe_model(fixtures["base"]).crashed
 
 
 def test_load_guard_marker_reports_a_crash_once_and_forgets_the_file(tmp_path, fixtures):

@@ -117,12 +117,13 @@ class Engine:
                                                             parse_special=False)
         return tokens, stop
 
-    def answer(self, request: GenerateRequest, stats: GenerationStats,
-               cancel: threading.Event | None = None) -> Iterator[TokenEvent]:
-        """The whole request: its prompt, sampling and speculation (what the window and `generate` run)."""
+    def answer(self, request: GenerateRequest, stats: GenerationStats, cancel: threading.Event | None = None,
+               prompt_progress: Callable[[int, int], None] | None = None) -> Iterator[TokenEvent]:
+        """The whole request: its prompt, sampling and speculation (what the window and `generate` run).
+        prompt_progress(done, total): after each n_batch chunk of the prompt is evaluated."""
         tokens, stop = self.prompt(request)
         return self.generate(tokens, stats, max_tokens=request.max_tokens, sampling=request.sampling,
-                             spec=request.speculation, stop=stop, cancel=cancel)
+                             spec=request.speculation, stop=stop, cancel=cancel, prompt_progress=prompt_progress)
 
     # ---- generation -----------------------------------------------------------------------------------------
     def drafter(self, spec: SpeculationConfig, greedy: bool = True) -> tuple[Drafter | None, DraftLength | None]:
@@ -144,9 +145,10 @@ class Engine:
 
     def generate(self, prompt_tokens: list[int], stats: GenerationStats, *, max_tokens: int = 256,
                  sampling: SamplerParams = SamplerParams(), spec: SpeculationConfig = SpeculationConfig(),
-                 stop: tuple[str, ...] = (), cancel: threading.Event | None = None) -> Iterator[TokenEvent]:
+                 stop: tuple[str, ...] = (), cancel: threading.Event | None = None,
+                 prompt_progress: Callable[[int, int], None] | None = None) -> Iterator[TokenEvent]:
         main = self._require_main()
         drafter, length = self.drafter(spec, sampling.greedy)
         req = GenerationRequest(prompt_tokens, max_tokens, sampling, spec.min_draft, spec.p_min, stop,
-                                cancel or threading.Event())
+                                cancel or threading.Event(), prompt_progress)
         return generate(main, drafter, length, req, stats)

@@ -327,12 +327,13 @@ class LoadedModel:
     def _should_abort(self, _data: ctypes.c_void_p) -> bool:
         return self._cancel is not None and self._cancel.is_set()
 
-    def decode(self, tokens: list[int], logits_from: int, cancel: threading.Event | None = None) -> None:
+    def decode(self, tokens: list[int], logits_from: int, cancel: threading.Event | None = None,
+               progress: Callable[[int, int], None] | None = None) -> None:
         """Append tokens at n_past; logits are computed for rows index >= logits_from only.
 
         Long inputs go in n_batch chunks; only the last chunk can carry logits rows. With `cancel`, llama.cpp
         checks the flag between graph nodes (for long prompts; it costs a Python call per node, so the token
-        loop's short decodes go without).
+        loop's short decodes go without). `progress(done, total)` is called after each chunk of a long input.
         """
         if self.n_past + len(tokens) > self.n_ctx:
             raise ContextFull("context full")
@@ -340,14 +341,15 @@ class LoadedModel:
             self._cancel = cancel
             llama_cpp.llama_set_abort_callback(self.ctx, self._abort_cb, None)
             try:
-                self._decode(tokens, logits_from)
+                self._decode(tokens, logits_from, progress)
             finally:
                 llama_cpp.llama_set_abort_callback(self.ctx, llama_cpp.ggml_abort_callback(), None)
                 self._cancel = None
         else:
-            self._decode(tokens, logits_from)
+            self._decode(tokens, logits_from, progress)
 
-    def _decode(self, tokens: list[int], logits_from: int) -> None:
+    def _decode(self, tokens: list[int], logits_from: int,
+                progress: Callable[[int, int], None] | None = None) -> None:
         start = 0
         while start < len(tokens):
             chunk = tokens[start : start + self.n_batch]
@@ -377,6 +379,8 @@ class LoadedModel:
             self._out_from = max(0, logits_from - start)
             self._n_out = max(0, len(chunk) - self._out_from)
             start += len(chunk)
+            if progress is not None and len(tokens) > self.n_batch:
+                progress(start, len(tokens))
 
     def argmax(self, row: int) -> int:
         """The greedy token from logits row `row` of the last decode.

@@ -22,7 +22,7 @@ import codecs
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from app.core.inference.draft_length import DraftLength
@@ -88,6 +88,7 @@ class GenerationRequest:
     p_min: float = 0.0  # stop drafting when the draft's top probability falls below this
     stop: tuple[str, ...] = ()
     cancel: threading.Event = field(default_factory=threading.Event)
+    prompt_progress: Callable[[int, int], None] | None = None  # (evaluated, total) after each prompt chunk
 
 
 def generate(main: LoadedModel, drafter: Drafter | None, length: DraftLength | None, req: GenerationRequest,
@@ -118,7 +119,8 @@ def generate(main: LoadedModel, drafter: Drafter | None, length: DraftLength | N
         if not prompt:
             raise DecodeError("the prompt is empty")
         reused = main.reuse_prefix(prompt)
-        main.decode(prompt[reused:], logits_from=len(prompt) - reused - 1, cancel=req.cancel)
+        main.decode(prompt[reused:], logits_from=len(prompt) - reused - 1, cancel=req.cancel,
+                    progress=req.prompt_progress)
         first = main.argmax(-1) if greedy else sample_row(-1, [])
         to_emit: list[tuple[int, bool]] = [(first, False)]  # this round's tokens; the last is not yet in main
         if drafter is not None:
