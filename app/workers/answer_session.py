@@ -63,6 +63,7 @@ class AnswerSession(QObject):
         self.label = ""  # what the answer runs with (speculation_label), for its status and footer
         self.draft_name = ""
         self._last_checkpoint = 0.0
+        self._stopped_before_text = False  # Stop came before any new text was shown: late text is not kept
         host.tokens.connect(self._tokens)
         host.liveStats.connect(self._live_stats)
         host.finished.connect(self._finished)
@@ -88,6 +89,7 @@ class AnswerSession(QObject):
             self.pieces = pieces_from_spans(continuing.content, continuing.highlights)
             self.store.save_answer(continuing.id, continuing.content, continuing.highlights, state="streaming")
         self.continued_from = len(self.pieces)
+        self._stopped_before_text = False
         self._last_checkpoint = time.monotonic()
         self.started.emit(history)
         self.streaming.emit(list(self.pieces))
@@ -95,8 +97,12 @@ class AnswerSession(QObject):
         self.busyChanged.emit(True)
 
     def stop(self) -> None:
-        """Stop the answer; what it has is kept when the engine says it ended."""
+        """Stop the answer; what it has is kept when the engine says it ended. A Stop before any new text was shown
+        keeps nothing: the tokens the engine wrote while the cancel was on its way were never seen, so they are
+        dropped rather than saved as an answer the user stopped before it began (what was on screen decides)."""
         if self.request_id:
+            if len(self.pieces) == self.continued_from:
+                self._stopped_before_text = True
             self.host.cancel(self.request_id)
 
     def abandon(self) -> None:
@@ -108,8 +114,8 @@ class AnswerSession(QObject):
 
     # ---- the engine's events --------------------------------------------------------------------------------
     def _tokens(self, request_id: int, batch: list) -> None:
-        if request_id != self.request_id or self.answer is None:
-            return  # a stream no longer shown
+        if request_id != self.request_id or self.answer is None or self._stopped_before_text:
+            return  # a stream no longer shown, or stopped before it showed anything
         self.pieces.extend(batch)
         self.streaming.emit(batch)
         if time.monotonic() - self._last_checkpoint > CHECKPOINT_S:
@@ -137,7 +143,7 @@ class AnswerSession(QObject):
         if self.answer is not None:
             content = "".join(t for t, _ in self.pieces)
             spans = spans_from_flags(self.pieces)
-            stopped = state == "interrupted" or stats.get("stop_reason") == "cancelled"
+            stopped = state == "interrupted" or stats.get("stop_reason") == "cancelled" or self._stopped_before_text
             if self.continuing is not None and len(self.pieces) == self.continued_from:
                 kept = self.continuing  # continued, then nothing new (stopped, or failed): it stays as it was
                 self.store.save_answer(kept.id, kept.content, kept.highlights, kept.stats, state=kept.state)

@@ -173,7 +173,8 @@ def startup_problem(env: Mapping[str, str] | None = None) -> str:
     """Why the window cannot open here (missing libraries, no display), or "". Shown on stderr, and in a
     dialog of the desktop's own (zenity, kdialog, xmessage) when started from a launcher, which has no terminal."""
     missing = missing_for_window(env)
-    message = missing.message() if missing else display_problem(env)
+    # both, when both apply: installing the libraries alone would still leave a window with nowhere to open
+    message = "\n\n".join(m for m in (display_problem(env), missing.message() if missing else "") if m)
     if message:
         log.info("window not opened: %s", message)  # into the log file; stderr gets it once, from the caller
         env = os.environ if env is None else env
