@@ -141,9 +141,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(json.dumps(out))
         return 1 if failed else 0
     else:
+        drafted = f" · accepted {stats.accepted}/{stats.drafted} ({stats.acceptance_rate:.0%})" if stats.drafted else ""
         print(f"\n[{stats.tokens_per_second:.1f} tok/s · {stats.generated_tokens} tokens · "
-              f"{stats.ttft_s:.2f} s to first token · {stats.stop_reason} · accepted "
-              f"{stats.accepted}/{stats.drafted} ({stats.acceptance_rate:.0%})]", file=sys.stderr)
+              f"{stats.ttft_s:.2f} s to first token · {stats.stop_reason}{drafted}]", file=sys.stderr)
     return 0
 
 

@@ -38,6 +38,16 @@ TICK_BUDGET_S = 0.012  # render time a tick aims at; a backlog waits for the nex
 FIRST_TICK_CHARS = 1200
 ROLE_TITLES = {"user": "You", "assistant": "Assistant", "system": "System"}
 STATE_NOTES = {"interrupted": "interrupted", "error": "error", "streaming": "interrupted"}
+
+
+def empty_answer_note(state: str) -> str:
+    """Why an answer has no text, in the words shown where its text would be."""
+    if state in ("interrupted", "streaming"):
+        return ("No text: the answer was cut off before its first token (SpecChat closed or was stopped while the "
+                "model read the prompt). Retry asks again.")
+    if state == "error":
+        return "No text: the answer failed before its first token (the reason is below). Retry asks again."
+    return "No text: the model ended its answer at once (its first token was an end of turn). Retry asks again."
 TURN_GAP = 22
 
 __all__ = ["ChatView", "ShownMessage", "highlight_color"]
@@ -235,10 +245,15 @@ class ChatView(QTextBrowser):
 
     def _answer_footer(self, cursor: QTextCursor, m: ShownMessage, index: int) -> None:
         t = self._theme
+        if not m.content:  # an answer with no text says why, and offers Retry instead of a Copy of nothing
+            cursor.insertBlock(block_format(4), t.small)
+            cursor.insertText(empty_answer_note(m.state), t.small)
         cursor.insertBlock(block_format(8), t.small)
-        cursor.insertText("Copy", t.action(f"msg-copy:{index}"))
-        cursor.insertText("     ", t.small)
-        cursor.insertText("Retry" if m.state == "error" else "Regenerate", t.action(f"msg-regen:{index}"))
+        if m.content:
+            cursor.insertText("Copy", t.action(f"msg-copy:{index}"))
+            cursor.insertText("     ", t.small)
+        retry = m.state == "error" or not m.content
+        cursor.insertText("Retry" if retry else "Regenerate", t.action(f"msg-regen:{index}"))
         if m.can_continue:
             cursor.insertText("     ", t.small)
             cursor.insertText("Continue", t.action(f"msg-cont:{index}"))

@@ -16,7 +16,7 @@ import logging
 import os
 
 from PySide6.QtCore import QByteArray, QFileSystemWatcher, QModelIndex, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QResizeEvent
+from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QMoveEvent, QResizeEvent
 from PySide6.QtWidgets import (QHBoxLayout, QInputDialog, QLabel, QLineEdit, QListView, QMainWindow, QMenu,
                                QPlainTextEdit, QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget)
 
@@ -25,7 +25,7 @@ from app.core.chats.chat_store import ChatStore, Message
 from app.core.models.library import configured_model_dirs
 from app.core.inference.load_guard import STATE_FILE, LoadGuard
 from app.core.infra.paths import app_paths
-from app.core.infra.settings import load_settings, save_settings
+from app.core.infra.settings import Settings, load_settings
 from app.ui.bench_panel import BenchPanel
 from app.ui.chat_view import ChatView, ShownMessage
 from app.ui.context_gauge import ContextGauge
@@ -47,6 +47,7 @@ from app.workers.engine_worker import EngineHost
 from app.workers.download_worker import DownloadHost, HubTasks
 from app.workers.library_worker import LibraryScanner
 from app.workers.model_session import ModelSession
+from app.workers.settings_saver import SettingsSaver
 
 log = logging.getLogger("specchat.ui")
 
@@ -95,8 +96,12 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         self.models = ModelSession(self.host, self.scanner, self.settings, self.guard, self.sidebar, self)
         self.answers = AnswerSession(self.host, self.store, self)
         self.context_meter = ContextMeter(self.host, self.store, self)
+        # every change is written within a moment (a kill loses nothing that was chosen), not only at close
+        self.settings_saver = SettingsSaver(self.settings, self._collect_settings, parent=self)
+        self.settings_saver.failed.connect(lambda message: self.statusBar().showMessage(message, 15000))
         self._connect()
-        self.setMenuBar(AppMenuBar(self, self.store, lambda: self.chat_id, self.new_chat, self.settings))
+        self.setMenuBar(AppMenuBar(self, self.store, lambda: self.chat_id, self.new_chat, self.settings,
+                                   self.settings_saver.changed))
         self.model_file_actions = ModelFileActions(self.sidebar.main_combo, self.sidebar.main_models,
                                                    lambda _path: self.scanner.scan())  # "Remove file…"
         geometry = self.settings.ui.window_geometry
@@ -233,7 +238,8 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
 
     def _show_pane(self, pane: QWidget, setting: str, on: bool) -> None:
         pane.setVisible(on)
-        setattr(self.settings.ui, setting, on)  # saved with the other settings at close
+        setattr(self.settings.ui, setting, on)
+        self.settings_saver.changed()
         self._share_width()
 
     def _share_width(self) -> None:
@@ -249,6 +255,8 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         # a splitter gives a shrinking window's loss to its stretchy middle: past a point, the sides give too
         if self.split.sizes()[1] < 480:
             self._share_width()
+        if hasattr(self, "settings_saver"):  # the geometry is saved soon after (Qt resizes it while building)
+            self.settings_saver.changed()
 
     def _connect(self) -> None:
         self.new_chat_button.clicked.connect(self.new_chat)
@@ -280,6 +288,8 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         self.answers.contextUsed.connect(
             lambda used: self.context_gauge.show_usage(used, (self.models.main or {}).get("n_ctx", 0)))
         self.sidebar.stateChanged.connect(self._update_empty_hint)
+        self.sidebar.settingsEdited.connect(self.settings_saver.changed)
+        self.models.settingsChanged.connect(self.settings_saver.changed)
         self.sidebar.downloadsRequested.connect(lambda: self.open_downloads())
         self.sidebar.findDraftRequested.connect(self.find_drafts_on_hub)
         self.downloads.modelInstalled.connect(self._model_installed)
@@ -320,7 +330,8 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         if self.editing is not None:
             self.cancel_edit()
         self.chat_id = chat_id
-        self.settings.ui.last_chat_id = chat_id
+        self.settings.ui.last_chat_id = chat_id  # the chat reopens at the next start, even after a kill
+        self.settings_saver.changed()
         chat = self.store.chat(chat_id)
         self.system_prompt.setText(chat.system_prompt)
         self.view.set_messages([self._shown(m) for m in self.store.messages(chat_id)])
@@ -367,6 +378,7 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
                 self.cancel_edit()
             self.chat_id = None
             self.settings.ui.last_chat_id = 0
+            self.settings_saver.changed()
             self.view.set_messages([])
             self.measure_context()
         self.store.delete_chat(chat_id)
@@ -409,13 +421,18 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         self.open_downloads().choose_import()
 
     # ---- closing --------------------------------------------------------------------------------------------
+    def _collect_settings(self, settings: Settings) -> None:
+        """What widgets hold, into the settings before each write (SettingsSaver calls it)."""
+        self.sidebar.collect_settings(settings)
+        settings.ui.window_geometry = bytes(self.saveGeometry().toBase64().data()).decode()
+
+    def moveEvent(self, event: QMoveEvent) -> None:  # noqa: N802 (Qt's name)
+        super().moveEvent(event)
+        if hasattr(self, "settings_saver"):  # Qt moves the window while it is being built
+            self.settings_saver.changed()
+
     def closeEvent(self, event: QCloseEvent) -> None:
-        self.sidebar.collect_settings(self.settings)
-        self.settings.ui.window_geometry = bytes(self.saveGeometry().toBase64().data()).decode()
-        try:
-            save_settings(self.settings)
-        except OSError as e:
-            log.error("settings not saved: %s", e)
+        self.settings_saver.flush()
         self.release()
         super().closeEvent(event)
 

@@ -25,7 +25,7 @@ from app.core.chats.chat_store import ChatStore
 from app.core.chats.export import ExportError, export_chat, suggested_file_name
 from app.core.infra.logging_setup import log_file
 from app.core.infra.paths import app_paths
-from app.core.infra.settings import Settings, save_settings
+from app.core.infra.settings import Settings
 from app.ui.theme import THEMES, apply_theme
 
 log = logging.getLogger("specchat.ui")
@@ -35,12 +35,13 @@ EXPORTS = {"markdown": ("Markdown", ".md", "Markdown (*.md)"), "json": ("JSON", 
 
 class AppMenuBar(QMenuBar):
     def __init__(self, window: QMainWindow, store: ChatStore, current_chat: Callable[[], int | None],
-                 new_chat: Callable[[], None], settings: Settings) -> None:
+                 new_chat: Callable[[], None], settings: Settings, settings_changed: Callable[[], None]) -> None:
         super().__init__(window)
         self.window_ = window
         self.store = store
         self.current_chat = current_chat
         self.settings = settings
+        self.settings_changed = settings_changed  # the window's SettingsSaver: written within a moment
         self.export_dir: Path | None = None  # where the last export went: the next one starts there
 
         file_menu = self.addMenu("&File")
@@ -157,10 +158,7 @@ class AppMenuBar(QMenuBar):
         applied = apply_theme(name)
         self.theme_actions[applied].setChecked(True)
         self.settings.ui.theme = applied
-        try:  # saved now: the choice must survive a crash, not only a clean close
-            save_settings(self.settings)
-        except OSError as e:
-            log.error("theme not saved: %s", e)
+        self.settings_changed()  # the choice must survive a crash, not only a clean close
 
     # ---- Help -----------------------------------------------------------------------------------------------
     def about_text(self) -> str:

@@ -49,6 +49,7 @@ class Sidebar(QWidget):
     downloadsRequested = Signal()
     findDraftRequested = Signal()
     stateChanged = Signal()  # what is loaded, loading or running changed (the empty chat's hint follows)
+    settingsEdited = Signal()  # a field collect_settings reads was edited (the window saves soon after)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -187,6 +188,19 @@ class Sidebar(QWidget):
         layout.addWidget(spec)
         layout.addStretch(1)
         self._mode_changed()
+        self._watch_edits()
+
+    def _watch_edits(self) -> None:
+        """settingsEdited on any edit of a field collect_settings reads: the same list, so a new field is saved
+        on change as soon as it is collected."""
+        spins = [*self.sampling_fields.values(), self.max_tokens, self.n_ctx, self.draft_tokens, self.min_draft,
+                 self.p_min, self.ngram_size, self.draft_gpu_layers]
+        for w in spins:
+            w.valueChanged.connect(self.settingsEdited)  # type: ignore[attr-defined]
+        for box in (self.auto_k, self.visualize, self.default_drafter):
+            box.toggled.connect(self.settingsEdited)
+        self.mode.currentIndexChanged.connect(self.settingsEdited)
+        self.rpc_servers.changed.connect(self.settingsEdited)
 
     # ---- settings: typed in, typed out ---------------------------------------------------------------------
     def apply_settings(self, st: Settings) -> None:

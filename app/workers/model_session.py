@@ -52,6 +52,7 @@ class ModelSession(QObject):
     speculationChanged = Signal(str)  # what the next answer runs, in words (speculation_status words)
     adviceChanged = Signal(list)  # lines for the advice box
     retryOffered = Signal(str, str, int)  # role, message, a GPU layer count to offer (out of GPU memory)
+    settingsChanged = Signal()  # a choice kept in the settings changed (draft, last model, GPU layers): save soon
 
     def __init__(self, host: EngineHost, scanner: LibraryScanner, settings: Settings, guard: LoadGuard,
                  controls: SpeculationControls, parent: QObject | None = None) -> None:
@@ -111,6 +112,7 @@ class ModelSession(QObject):
         if not self.main:
             return
         self.settings.drafts.draft_for_main[self.main["path"]] = path
+        self.settingsChanged.emit()
         self.draft_name = self.draft_path = ""
         self._asked_draft = path  # their own choice: loaded even if it never loaded here before
         if path:
@@ -129,6 +131,7 @@ class ModelSession(QObject):
         sidebar's row (the window sets it before calling), and the draft loads again with it."""
         if role == "main":
             self.settings.runtime = replace(self.settings.runtime, n_gpu_layers=layers)
+            self.settingsChanged.emit()
             self.load_main(self._loading_main)
         else:
             self._pending_draft = self._loading_draft
@@ -206,6 +209,7 @@ class ModelSession(QObject):
             self.draft_name = self.draft_path = ""
             self.recent_acceptance = []
             self.settings.ui.last_main_model = summary["path"]
+            self.settingsChanged.emit()
             self.mainChanged.emit(summary, "")
         else:
             self._draft_in_flight = False

@@ -337,6 +337,9 @@ def test_a_native_crash_mid_answer_leaves_the_window_with_the_message_and_retry_
     assert "crashed (SIGABRT)" in w.statusBar().currentMessage()
     assert "Retry" in w.view.toPlainText()
     assert w.sidebar.max_tokens.value() == 32768
+    qtbot.waitUntil(lambda: not w.settings_saver.pending, timeout=5_000)
+    on_disk = load_settings()  # written on change: the crash cost none of the session's choices
+    assert on_disk.generation.max_tokens == 32768 and on_disk.ui.last_chat_id == chat_id
     # Retry: the model comes back (the user asked), then a new answer to the same question
     index = len(w.view.messages()) - 1
     with qtbot.waitSignal(w.host.modelLoaded, timeout=30_000):

@@ -115,7 +115,7 @@ def test_theme_is_applied_saved_and_restored(qtbot, system_theme_after):
     app = QApplication.instance()
     assert app.palette().color(QPalette.ColorRole.Base).lightness() < 60
     assert w.view._theme.dark  # the chat view rebuilt its colours from the new palette
-    assert load_settings().ui.theme == "dark"  # saved at once, not only on close
+    qtbot.waitUntil(lambda: load_settings().ui.theme == "dark", timeout=5_000)  # saved soon, not only on close
     w.close()
 
     again = open_window(qtbot)  # the next start comes up dark
@@ -123,7 +123,7 @@ def test_theme_is_applied_saved_and_restored(qtbot, system_theme_after):
     again.menuBar().theme_actions["light"].trigger()
     assert app.palette().color(QPalette.ColorRole.Base).lightness() > 200 and not again.view._theme.dark
     again.menuBar().theme_actions["system"].trigger()
-    assert load_settings().ui.theme == "system"
+    qtbot.waitUntil(lambda: load_settings().ui.theme == "system", timeout=5_000)
 
 
 def test_about_names_versions_backend_and_paths(qtbot):
