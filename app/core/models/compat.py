@@ -16,7 +16,9 @@ import logging
 import os
 from dataclasses import dataclass, field
 
-from app.core.models.model_info import ModelInfo, format_bytes, format_parameter_count, read_token_texts
+from app.core.models.gguf_reader import GGUFError, GGUFTruncated
+from app.core.models.model_info import (ModelInfo, format_bytes, format_parameter_count, read_model_info,
+                                        read_token_texts, read_truncated_model_info)
 from app.core.models.tokenizer_facts import SPEC_VOCAB_CHECK_START_TOKEN_ID, SPEC_VOCAB_MAX_SIZE_DIFFERENCE
 
 log = logging.getLogger("specchat.compat")
@@ -121,3 +123,24 @@ def check_compatibility(main: ModelInfo, draft: ModelInfo) -> CompatResult:
     if not draft.is_generative:  # llama.cpp's rule does not look at this; the library never offers such drafts
         advice.insert(0, f"it is not a text-generation model ({draft.role}), so it is never offered as a draft")
     return CompatResult(compatible=not reasons, reasons=reasons, advice=advice)
+
+
+def check_draft_file(main: ModelInfo, path: str | os.PathLike[str]) -> CompatResult:
+    """The verdict on a file as a draft for `main`. A truncated file (a killed download, one part of an upload)
+    is never compatible, since it cannot load, but its header is usually whole: the verdict then also says whether
+    its vocabulary fits, so the user knows whether finishing the download is worth it. Raises GGUFError for a
+    file whose header cannot be read."""
+    try:
+        return check_compatibility(main, read_model_info(path))
+    except GGUFTruncated as cut:
+        cut_reason = (f"the file is truncated ({format_bytes(cut.size)} of the {format_bytes(cut.needed)} its "
+                      f"tensors need): it cannot load until the download is complete")
+        try:
+            whole = check_compatibility(main, read_truncated_model_info(path, cut))
+        except GGUFError as e:  # the cut lies inside the header: nothing can be said about the vocabulary
+            return CompatResult(False, [cut_reason, f"its header is cut too, so its vocabulary is unknown ({e})"])
+        if whole.compatible:
+            return CompatResult(False, [cut_reason], ["its vocabulary matches the main model's (the header is "
+                                                      "whole): the complete file would draft for it"] + whole.advice)
+        return CompatResult(False, [cut_reason] + [f"its vocabulary does not fit either: {r}" for r in whole.reasons],
+                            whole.advice)

@@ -64,6 +64,15 @@ class GGUFHeaderIncomplete(GGUFError):
         self.needed = needed
 
 
+class GGUFTruncated(GGUFError):
+    """A whole header whose tensor data runs past the end of the file (a download cut short, one part of a split
+    upload): it cannot load, but its header still says what the file is. `needed`: the bytes its tensors need."""
+
+    def __init__(self, message: str, needed: int, size: int) -> None:
+        super().__init__(message)
+        self.needed, self.size = needed, size
+
+
 @dataclass(frozen=True)
 class GGUFArray:
     """A long array left undecoded: where it lies in the file, so it can be decoded later on demand."""
@@ -408,7 +417,7 @@ def _check_tensor_data_fits(name: str, tensors: list[TensorInfo], data_offset: i
         if nbytes is not None:
             needed = max(needed, data_offset + t.offset + nbytes)
     if needed > size:
-        raise GGUFError(
+        raise GGUFTruncated(
             f"{name}: file is truncated: its tensors need {needed:,} bytes but the file has {size:,} "
-            f"(an incomplete download?)"
+            f"(an incomplete download?)", needed, size
         )

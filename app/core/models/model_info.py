@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.models.ggml_types import FILE_TYPES, tensor_nbytes
-from app.core.models.gguf_reader import GGUFError, GGUFHeader, read_header
+from app.core.models.gguf_reader import GGUFError, GGUFHeader, GGUFTruncated, read_header
 from app.core.models.labels import model_title, readable_name
 from app.core.models.memory_estimate import MemoryFacts, memory_facts
 from app.core.models.model_checks import check_loadable, check_metadata_types
@@ -152,6 +152,15 @@ def read_model_info(path: str | Path) -> ModelInfo:
     shards = shard_paths(first)
     header = read_header(first, frozenset({TOKENS_KEY}))
     return model_info_from_headers(first, [header] + [read_header(extra) for extra in shards[1:]])
+
+
+def read_truncated_model_info(path: str | Path, truncated: GGUFTruncated) -> ModelInfo:
+    """What a file cut short would be, from its header alone (whole when the cut lies past it): for saying
+    whether the rest of the download is worth having, never for loading. Raises GGUFError when the header itself
+    is cut or corrupt."""
+    first = Path(path).absolute()
+    header = read_header(first, frozenset({TOKENS_KEY}), declared_size=truncated.needed)
+    return model_info_from_headers(first, [header])
 
 
 def model_info_from_headers(first: Path, headers: list[GGUFHeader]) -> ModelInfo:
