@@ -7,7 +7,8 @@ exactly when they matter):
 - `loading`: a marker written before each load and cleared after it. Found at start, it means the app died while
   loading that file: it is reported ("X crashed while loading; it was not reloaded"), forgotten as loaded, and
   not reloaded.
-An untried file is probed in a child process first (load_probe) when the caller asks for it.
+Untried files need no probe of their own: every load and decode runs in the engine process (engine_process), so a
+crash there is reported and recorded (the crashed model is not loaded again by itself) at the cost of one answer.
 """
 
 from __future__ import annotations
