@@ -438,6 +438,7 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
 
     def release(self) -> None:
         """Stop every thread and close every file the window holds (settings are not saved here)."""
+        self.settings_saver.drop_pending()
         self.answers.abandon()
         self.downloads.shutdown()  # partial downloads stay; running ones resume at the next start
         self.host.stop()

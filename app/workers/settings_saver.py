@@ -43,6 +43,10 @@ class SettingsSaver(QObject):
     def changed(self) -> None:
         self._timer.start()  # restarts a running timer: one write after the burst
 
+    def drop_pending(self) -> None:
+        """Forget a write not yet made (a window that was never shown must not save its geometry)."""
+        self._timer.stop()
+
     def flush(self) -> bool:
         """Write now (a pending write is folded in). False when the file could not be written."""
         self._timer.stop()

@@ -66,7 +66,7 @@ def test_kill_9_mid_answer_keeps_the_settings_the_chat_and_what_was_shown(qtbot,
     assert gone(facts["engine_pid"])
 
     st = load_settings()
-    assert st.ui.theme == "dark" and st.sampling.temperature == 0.3 and st.generation.max_tokens == 32768
+    assert st.ui.theme == "dark" and st.sampling.temperature == 0.0 and st.generation.max_tokens == 32768
     assert st.speculation.mode == "off" and st.ui.last_chat_id == facts["chat_id"]
     assert Path(st.ui.last_main_model).name == "main.gguf"
     assert not list(app_paths().config.glob("*.bad-*"))  # the file was whole, not set aside
@@ -78,7 +78,7 @@ def test_kill_9_mid_answer_keeps_the_settings_the_chat_and_what_was_shown(qtbot,
     answer = w.store.messages(w.chat_id)[-1]
     assert answer.role == "assistant" and answer.state == "interrupted"
     assert answer.content and facts["shown"].startswith(answer.content[:20])  # the checkpoint of what was shown
-    assert w.sidebar.temperature.value() == 0.3 and w.sidebar.max_tokens.value() == 32768
+    assert w.sidebar.temperature.value() == 0.0 and w.sidebar.max_tokens.value() == 32768
     qtbot.waitUntil(lambda: w.models.main is not None, timeout=30_000)  # the model it had comes back by itself
     assert w.models.main["path"].endswith("main.gguf")
     w.close()

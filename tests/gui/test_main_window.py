@@ -146,7 +146,8 @@ def test_a_sent_message_streams_with_the_engines_draft_flags_and_survives_a_rest
     assert again.store.messages(chat_id)[1].highlights == answer.highlights
 
 
-def test_stop_and_a_window_closed_mid_answer(qtbot, library):
+def streaming_without_end(qtbot) -> MainWindow:
+    """A window whose answer runs until stopped: plain decoding, the largest length limit, a few tokens shown."""
     w = open_window(qtbot)
     w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("off"))
     w.sidebar.max_tokens.setValue(32768)
@@ -154,6 +155,11 @@ def test_stop_and_a_window_closed_mid_answer(qtbot, library):
     w.input.setPlainText("Go on forever")
     w.send()
     qtbot.waitUntil(lambda: len(w.answers.pieces) > 5, timeout=10_000)
+    return w
+
+
+def test_stop_and_a_window_closed_mid_answer(qtbot, library):
+    w = streaming_without_end(qtbot)
     with qtbot.waitSignal(w.host.finished, timeout=10_000) as done:
         w.stop_button.click()
     assert done.args[1]["stop_reason"] == "cancelled" and w.send_button.isEnabled()
@@ -318,14 +324,8 @@ def test_a_native_crash_mid_answer_leaves_the_window_with_the_message_and_retry_
     crash's sentence (signal, model, log), the model is shown unloaded, the settings and the chat are intact,
     and Retry on the answer loads the model again and answers."""
     monkeypatch.setenv("SPECCHAT_TEST_HOOKS", "1")  # the engine process inherits it: its Crash hook is on
-    w = open_window(qtbot)
-    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("off"))
-    w.sidebar.max_tokens.setValue(32768)
-    load_main(qtbot, w, "Tiny Main")
-    w.input.setPlainText("Go on forever")
-    w.send()
+    w = streaming_without_end(qtbot)
     chat_id = w.chat_id
-    qtbot.waitUntil(lambda: len(w.answers.pieces) > 5, timeout=10_000)
     with qtbot.waitSignal(w.host.engineCrashed, timeout=20_000):
         w.host.crash_for_test("abort")
     qtbot.waitUntil(lambda: not w.answers.busy, timeout=10_000)
