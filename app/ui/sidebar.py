@@ -14,8 +14,8 @@ import os
 from dataclasses import replace
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QProgressBar, QPushButton, QSpinBox, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QProgressBar, QPushButton, QToolButton, QVBoxLayout, QWidget)
 
 from app.core.models.labels import info_title, others_dont_fit
 from app.core.models.library import DraftCandidate, LibraryEntry
@@ -26,18 +26,10 @@ from app.ui.eliding_combo import ElidingComboBox
 from app.ui.item_models import ModelListModel, ModelRoles, model_label
 from app.ui.memory_hint import MemoryHint
 from app.ui.rpc_servers import RpcServersBox
+from app.ui.sidebar_fields import dspin as _dspin, sampling_rows as _sampling_rows, set_value as _set_value
+from app.ui.sidebar_fields import spin as _spin, value as _value
 
 MODES = [("off", "Off"), ("draft", "Draft model"), ("ngram", "N-gram (prompt lookup)")]
-
-
-def _sampling_rows() -> list[tuple[str, str, QWidget]]:
-    """(SamplerParams field, label, editor): one row per sampler setting the window shows. A new sampler field
-    is one line here; apply_settings, sampling() and the settings file follow from the field name."""
-    seed = _spin(-1, 2**31 - 1)
-    seed.setSpecialValueText("random")
-    return [("temperature", "Temperature", _dspin(0.0, 2.0, 0.05)), ("top_k", "Top-k", _spin(0, 1000)),
-            ("top_p", "Top-p", _dspin(0.0, 1.0, 0.01)), ("min_p", "Min-p", _dspin(0.0, 1.0, 0.01)),
-            ("repeat_penalty", "Repeat penalty", _dspin(1.0, 2.0, 0.05)), ("seed", "Seed", seed)]
 
 
 class Sidebar(QWidget):
@@ -422,38 +414,6 @@ class Sidebar(QWidget):
     def _toggle_others(self, on: bool) -> None:
         self.others_toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
         self.others_list.setVisible(on)
-
-
-def _value(w: QWidget) -> object:
-    if isinstance(w, QCheckBox):
-        return w.isChecked()
-    if isinstance(w, QComboBox):
-        return w.currentData()
-    return w.value()  # type: ignore[attr-defined]  (QSpinBox, QDoubleSpinBox)
-
-
-def _set_value(w: QWidget, value: object) -> None:
-    if isinstance(w, QCheckBox):
-        w.setChecked(bool(value))
-    elif isinstance(w, QComboBox):
-        w.setCurrentIndex(max(0, w.findData(value)))
-    else:
-        w.setValue(value)  # type: ignore[attr-defined]
-
-
-def _spin(lo: int, hi: int, step: int = 1) -> QSpinBox:
-    w = QSpinBox()
-    w.setRange(lo, hi)
-    w.setSingleStep(step)
-    return w
-
-
-def _dspin(lo: float, hi: float, step: float) -> QDoubleSpinBox:
-    w = QDoubleSpinBox()
-    w.setRange(lo, hi)
-    w.setSingleStep(step)
-    w.setDecimals(2)
-    return w
 
 
 def _same_file(a: str, b: str) -> bool:
