@@ -48,6 +48,7 @@ run: setup
 
 test: setup
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 # the one-folder PyInstaller app in dist/SpecChat/, then its own --self-test (CI builds it too, in make test)

@@ -81,7 +81,7 @@ def engine_process(model: Path) -> None:
     died = next((e for e in events if isinstance(e, p.Died)), None)
     finished = [e for e in events if isinstance(e, p.Finished)]
     if died is None:
-        print(f"  the engine did not die: {finished[-1].stats.get('stop_reason') if finished else 'no answer'}")
+        print(f"  the engine did not die: {finished[-1].stats.stop_reason if finished else 'no answer'}")
     else:
         print(f"  the window would say: {died.message}")
         trace = (log_dir / "engine.log").read_text(errors="replace").splitlines()

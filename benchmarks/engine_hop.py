@@ -84,7 +84,7 @@ class Remote:
         t_cancel = time.perf_counter()
         self.client.send(p.Cancel(rid))
         t_done, done = self.wait(lambda e: isinstance(e, p.Finished) and e.request_id == rid)
-        assert isinstance(done, p.Finished) and done.stats.get("stop_reason") == "cancelled", done
+        assert isinstance(done, p.Finished) and done.stats.stop_reason == "cancelled", done
         with self.cond:
             self.events.clear()
         return (t_done - t_cancel) * 1000

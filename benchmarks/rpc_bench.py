@@ -33,7 +33,8 @@ from pathlib import Path
 import llama_cpp  # noqa: F401  before numpy (app/cli/engine.py says why)
 
 from app.core.inference.engine import Engine, SpeculationConfig
-from app.core.inference.llama_runtime import LoadOptions, physical_cores
+from app.core.inference.llama_backend import physical_cores
+from app.core.inference.llama_runtime import LoadOptions
 from app.core.inference.rpc import RpcServers, parse_servers
 from app.core.inference.rpc_protocol import RpcError, parse_endpoint, probe
 from app.core.inference.speculative import GenerationStats

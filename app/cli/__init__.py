@@ -17,11 +17,12 @@ from app.cli.engine import (add_model_args, add_sampler_args, cmd_bench, cmd_ben
 from app.cli.hub import cmd_download, cmd_files, cmd_find_drafts, cmd_search
 from app.cli.models import cmd_import, cmd_models_compat, cmd_models_list, cmd_models_starter
 from app.cli.rpc import add_rpc_args, add_server_parser, cmd_rpc_server
+from app.cli.serve import add_serve_parser, cmd_serve
 from app.cli.output import fail, usage
 from app.core.infra.logging_setup import setup_logging
 
 # Commands by group: engine.py (generate, bench, bench-view, self-test), models.py (models, import), hub.py
-# (download, search, files, find-drafts), rpc.py (rpc-server, --rpc). Each command imports what it uses inside itself: `--help` and the model
+# (download, search, files, find-drafts), rpc.py (rpc-server, --rpc), serve.py (serve). Each command imports what it uses inside itself: `--help` and the model
 # commands load no llama.cpp, and the engine commands (generate, bench, models) no hub client and no Qt. A machine
 # that lacks one of them (the offline GPU machine has no hub client) still runs every command that does not need
 # it. The modules themselves import only the standard library at the top.
@@ -68,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     src = gen.add_mutually_exclusive_group(required=True)
     src.add_argument("--prompt", help="the user message (or, with --raw, the whole prompt)")
     src.add_argument("--prompt-file", type=Path, metavar="F")
+    gen.add_argument("--prediction-file", type=Path, metavar="F",
+                     help="a predicted output: text the answer will mostly repeat (e.g. the file being edited), "
+                          "proposed as draft tokens where the answer follows it")
     gen.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
 
     bench = sub.add_parser("bench", help="plain vs speculative decoding, interleaved in one process")
@@ -82,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print JSON")
 
     add_server_parser(sub)
+    add_serve_parser(sub, draft_tokens_arg)
 
     def endpoint_arg(q: argparse.ArgumentParser) -> None:
         q.add_argument("--endpoint", metavar="URL", help="hub endpoint (default: $HF_ENDPOINT or huggingface.co)")
@@ -186,6 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("import", None): cmd_import,
         ("desktop", None): cmd_desktop,
         ("rpc-server", None): cmd_rpc_server,
+        ("serve", None): cmd_serve,
     }
     try:
         return handlers[(args.command, getattr(args, "models_command", None))](args)

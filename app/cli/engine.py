@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import sys
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -114,9 +114,12 @@ def _read_prompt(args: argparse.Namespace) -> str:
 def cmd_generate(args: argparse.Namespace) -> int:
     engine, spec = _open_engine(args)
     try:
+        from app.core.inference.speculation_status import footer_text
         from app.core.inference.speculative import GenerationStats
 
         request = _request(args, spec.with_length(args.draft_tokens), args.system)
+        if args.prediction_file is not None:
+            request = replace(request, prediction=args.prediction_file.read_text("utf-8"))
         stats = GenerationStats()
         events = []
         devices = [{"name": name, "layers": n} for name, n in engine.main.layout] if engine.main else []
@@ -141,9 +144,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(json.dumps(out))
         return 1 if failed else 0
     else:
-        drafted = f" · accepted {stats.accepted}/{stats.drafted} ({stats.acceptance_rate:.0%})" if stats.drafted else ""
-        print(f"\n[{stats.tokens_per_second:.1f} tok/s · {stats.generated_tokens} tokens · "
-              f"{stats.ttft_s:.2f} s to first token · {stats.stop_reason}{drafted}]", file=sys.stderr)
+        print(f"\n[{footer_text(stats.answer_stats())}]", file=sys.stderr)
     return 0
 
 
@@ -156,9 +157,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     try:
         tokens, _ = engine.prompt(_request(args, spec))
-        report = run_bench(engine, tokens, spec, ks, args.max_tokens, args.rounds,
-                           progress=lambda line, _: print(line, file=sys.stderr, flush=True),
-                           sampling=_sampler(args), seeds=args.seeds)
+        bench = run_bench(engine, tokens, spec, ks, args.max_tokens, args.rounds,
+                          progress=lambda line, _: print(line, file=sys.stderr, flush=True),
+                          sampling=_sampler(args), seeds=args.seeds)
+        report = bench.to_json()
         report["gpu_layers"] = {name: f"{m.offloaded_layers}/{m.n_layer + 1}"
                                 for name, m in (("main", engine.main), ("draft", engine.draft)) if m is not None}
         if engine.main is not None:
@@ -179,7 +181,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_bench_view(args: argparse.Namespace) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from app.ui.bench_view import bench_open_chat, bench_view  # Qt only for this command
+    from app.cli.view_bench import bench_open_chat, bench_view  # Qt only for this command
 
     if args.open_chat:
         opened = bench_open_chat(args.open_chat)

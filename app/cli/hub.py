@@ -25,7 +25,7 @@ def hub_client(endpoint: str | None) -> HubClient:
 def cmd_download(args: argparse.Namespace) -> int:
     from app.core.hub.downloads import DownloadJob, DownloadManager, State
     from app.core.hub.client import HubError
-    from app.core.models.model_info import format_bytes
+    from app.core.models.formatting import format_bytes
     from app.core.infra.paths import app_paths
 
     paths = app_paths().ensure()
@@ -85,14 +85,15 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_files(args: argparse.Namespace) -> int:
     from app.core.hub.gguf_files import group_gguf_files, machine_budget, recommend
-    from app.core.models.model_info import format_bytes
+    from app.core.models.formatting import format_bytes
 
     listing = hub_client(args.endpoint).repo_files(args.repo_id)
     choices = group_gguf_files(listing.files)
     budget = machine_budget()
     best = recommend(choices, budget.bytes)
-    rows = [{"name": c.name, "quantization": c.quant, "bytes": c.size, "parts": [p.path for p in c.parts],
-             "projector": c.is_projector, "recommended": c is best} for c in choices]
+    rows: list[dict[str, Any]] = [
+        {"name": c.name, "quantization": c.quant, "bytes": c.size, "parts": [p.path for p in c.parts],
+         "projector": c.is_projector, "recommended": c is best} for c in choices]
     if args.json:
         print(json.dumps({"repo_id": listing.repo_id, "revision": listing.revision, "gated": listing.gated,
                           "budget": {"bytes": budget.bytes, "from": budget.where}, "files": rows}, indent=2))
@@ -117,7 +118,8 @@ def cmd_find_drafts(args: argparse.Namespace) -> int:
     from app.core.hub.draft_finder import find_drafts
     from app.core.hub.gguf_files import group_gguf_files
     from app.core.hub.client import HubError
-    from app.core.models.model_info import format_bytes, read_model_info
+    from app.core.models.formatting import format_bytes
+    from app.core.models.model_info import read_model_info
     from app.core.hub.remote_gguf import remote_model_info
 
     client = hub_client(args.endpoint)

@@ -99,10 +99,10 @@ def cmd_models_compat(args: argparse.Namespace) -> int:
         print(json.dumps({"main": main_info.path, "candidates": results}, indent=2))
         return 0
     print(f"main: {main_info.path}")
-    for r in results:
-        verdict = "compatible" if r["compatible"] else "NOT compatible"
-        print(f"  {r['path']}: {verdict}")
-        for line in ([r["error"]] if "error" in r else r["reasons"] + [f"note: {a}" for a in r["advice"]]):
+    for row in results:
+        verdict = "compatible" if row["compatible"] else "NOT compatible"
+        print(f"  {row['path']}: {verdict}")
+        for line in ([row["error"]] if "error" in row else row["reasons"] + [f"note: {a}" for a in row["advice"]]):
             print(f"      - {line}")
     return 0
 

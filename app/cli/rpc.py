@@ -8,13 +8,13 @@ read or write the served device's memory. The server binds to 127.0.0.1 unless t
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import signal
-import socket
 import sys
 from pathlib import Path
 from typing import Any
+
+from app.core.infra.net import is_loopback, port_problem
 
 WARNING = """\
 !!! WARNING: the RPC server is listening on {host}:{port}, beyond this machine.
@@ -42,27 +42,9 @@ def add_server_parser(sub: Any) -> None:
                     help="keep received tensors in DIR, so a client reloading the same model sends only hashes")
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _port_free(host: str, port: int) -> str | None:
-    """ggml-rpc prints only "Failed to create server socket": say which address and why, before it starts."""
-    try:
-        with socket.create_server((host, port)):
-            return None
-    except OSError as e:
-        return f"cannot listen on {host}:{port}: {e.strerror or e}"
-
-
 def cmd_rpc_server(args: argparse.Namespace) -> int:
     from app.core.inference import ggml_devices
-    from app.core.inference.llama_runtime import init_backend, physical_cores
+    from app.core.inference.llama_backend import init_backend, physical_cores
 
     if not 0 < args.port < 65536:
         print(f"error: --port {args.port} is not within 1..65535", file=sys.stderr)
@@ -79,7 +61,7 @@ def cmd_rpc_server(args: argparse.Namespace) -> int:
     what = ", ".join(f"{d.name} ({d.description})" for d in serve)
     if not is_loopback(args.host):  # first, before anything else can go wrong: the user must see this
         print(WARNING.format(host=args.host, port=args.port, what=what), file=sys.stderr, flush=True)
-    problem = _port_free(args.host, args.port)
+    problem = port_problem(args.host, args.port)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 1
@@ -115,12 +97,14 @@ def servers_report(text: str) -> list[dict[str, Any]]:
 
 
 def print_servers(report: list[dict[str, Any]], as_json: bool) -> None:
+    from app.core.models.formatting import count_phrase
+
     if as_json:
         print(json.dumps(report))
         return
     for s in report:
         if s["ok"]:
-            print(f"RPC server {s['endpoint']}: protocol {s['version']}, {s['devices']} device(s), "
+            print(f"RPC server {s['endpoint']}: protocol {s['version']}, {count_phrase(s['devices'], 'device')}, "
                   f"{s['free'] / 2**30:.1f} of {s['total'] / 2**30:.1f} GiB free")
         else:
             print(f"RPC server {s['endpoint']}: {s['error']}")

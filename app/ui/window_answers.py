@@ -1,7 +1,7 @@
 """The main window's answers: sending, editing, regenerating and continuing, showing the stream, the benchmark.
 
 A mixin of MainWindow (app/ui/main_window.py). The answer's state and its writes to the chat store are the
-AnswerSession's (app/workers/answer_session.py); this module turns the user's clicks into its intents, asks
+AnswerSession's (app/session/answer_session.py); this module turns the user's clicks into its intents, asks
 the user where something would be deleted, and shows what the session says."""
 
 from __future__ import annotations
@@ -12,13 +12,18 @@ from dataclasses import replace
 from PySide6.QtWidgets import QMessageBox
 
 from app.core.chats.chat_store import Message, title_from_question
-from app.ui.bench_panel import BenchPanel
-from app.ui.rpc_servers import offer_reload_without
+from app.core.inference.answer_stats import AnswerStats
+from app.core.models.formatting import count_phrase
+from app.core.inference.engine_process.protocol import ModelSummary
+from app.core.infra.requests import DraftTokens
+from app.ui.bench.bench_panel import BenchPanel
+from app.ui.sidebar.rpc_servers import offer_reload_without
+from app.ui.window_parts import WindowParts
 
 log = logging.getLogger("specchat.ui")
 
 
-class AnswerActions:
+class AnswerActions(WindowParts):
     """Sending and streaming answers, and the actions on them (mixed into MainWindow)."""
 
     # ---- sending and streaming ------------------------------------------------------------------------------
@@ -69,12 +74,12 @@ class AnswerActions:
         if note:
             self.statusBar().showMessage(note, 15000 if note.startswith("Could not") else 8000)
 
-    def _answer_finished(self, stats: dict) -> None:
+    def _answer_finished(self, stats: AnswerStats) -> None:
         self.models.answer_finished(stats)
-        if stats.get("rpc_lost") and self.models.main:  # the chat and the answer so far are saved already
-            self.sidebar.mark_rpc_lost(stats["rpc_lost"])
-            if offer_reload_without(self, stats["rpc_lost"], stats.get("error", "")):
-                self.models.load_main(self.models.main["path"], without_rpc=stats["rpc_lost"])
+        if stats.rpc_lost and self.models.main:  # the chat and the answer so far are saved already
+            self.sidebar.mark_rpc_lost(stats.rpc_lost)
+            if offer_reload_without(self, stats.rpc_lost, stats.error):
+                self.models.load_main(self.models.main.path, without_rpc=stats.rpc_lost)
 
     def stop(self) -> None:
         self.answers.stop()
@@ -122,7 +127,7 @@ class AnswerActions:
         self.editing = position
         later = sum(1 for m in self.store.messages(self.chat_id) if m.position > position)
         self.edit_label.setText("Editing a question: Send replaces it" +
-                                (f" and the {later} message(s) after it" if later else "") +
+                                (f" and the {count_phrase(later, 'message')} after it" if later else "") +
                                 ". Cancel edit (Esc) keeps the chat as it is.")
         self.edit_bar.show()
         self.input.setPlainText(content)
@@ -154,14 +159,14 @@ class AnswerActions:
         self.store.delete_from(self.chat_id, position)
         self._generate()
 
-    def _engine_crashed(self, message: str, loaded: dict) -> None:
+    def _engine_crashed(self, message: str, main: ModelSummary | None) -> None:
         """The engine died (its answer, if any, is saved with the sentence): say so; Retry brings the model back."""
-        self._reload_after_crash = loaded.get("main", {}).get("path", "")
-        name = loaded.get("main", {}).get("name", "")
+        self._reload_after_crash = main.path if main else ""
+        name = main.name if main else ""
         self.statusBar().showMessage(f"{message[:1].upper()}{message[1:]}. A new engine is running with nothing "
                                      "loaded" + (f": Retry on the answer loads {name} again." if name else "."), 60_000)
 
-    def _retry_once_loaded(self, role: str, _summary: dict) -> None:
+    def _retry_once_loaded(self, role: str, _model: ModelSummary) -> None:
         if role == "main" and self._retry_index is not None:
             index, self._retry_index = self._retry_index, None
             self.regenerate_at(index)
@@ -192,10 +197,10 @@ class AnswerActions:
         own_answer = keep_answer and bool(later) and later[0].role == "assistant"
         if len(later) <= own_answer:
             return True
-        # the same count as the edit bar's "Send replaces it and the N message(s) after it", the answer named
+        # the same count as the edit bar's "Send replaces it and the N messages after it", the answer named
         text = (f"The {len(later)} messages after this question will be deleted: its answer and the "
                 f"{len(later) - 1} after it. Continue?" if own_answer else
-                f"The {len(later)} message(s) after this one will be deleted. Continue?")
+                f"The {count_phrase(len(later), 'message')} after this one will be deleted. Continue?")
         answer = QMessageBox.question(self, "Later messages will go", text)
         return answer == QMessageBox.StandardButton.Yes
 
@@ -219,16 +224,18 @@ class AnswerActions:
         else:
             question = next((m.content for m in reversed(history) if m.role == "user"), "")
         messages = [{"role": "user", "content": question}] if question else []
-        self.bench_panel.set_request(self.sidebar.request(messages), (self.models.main or {}).get("name"),
-                                     self.models.draft_name)
+        self.bench_panel.set_request(self.sidebar.request(messages), self._main_name(), self.models.draft_name)
         self.bench_panel.show()
         self.bench_panel.raise_()
 
     def _bench_models_changed(self) -> None:
         panel = self.bench_panel
         if panel is not None and panel.isVisible():
-            panel.set_request(panel.request, (self.models.main or {}).get("name"), self.models.draft_name)
+            panel.set_request(panel.request, self._main_name(), self.models.draft_name)
 
-    def _apply_bench(self, best: object) -> None:
-        self.sidebar.apply_draft_length(best)  # type: ignore[arg-type]
+    def _main_name(self) -> str | None:
+        return self.models.main.name if self.models.main else None
+
+    def _apply_bench(self, best: DraftTokens) -> None:  # BenchPanel.applyBest
+        self.sidebar.apply_draft_length(best)
         self.statusBar().showMessage(f"Applied: {'speculation off' if best == 0 else f'draft tokens {best}'}", 5000)

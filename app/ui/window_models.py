@@ -1,7 +1,7 @@
 """The main window's models: what the ModelSession says, shown in the sidebar, the welcome panel and dialogs.
 
 A mixin of MainWindow (app/ui/main_window.py). The state and the decisions are the session's
-(app/workers/model_session.py, with its rules in app/core/models/session_policy.py); here they meet widgets."""
+(app/session/model_session.py, with its rules in app/core/models/session_policy.py); here they meet widgets."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from PySide6.QtWidgets import QMessageBox
 
 from app.core.infra.damaged_files import take_notices
 from app.core.models.library import LibraryEntry
+from app.ui.window_parts import WindowParts
 
 log = logging.getLogger("specchat.ui")
 
 
-class ModelActions:
+class ModelActions(WindowParts):
     """The sidebar's model and draft sections, driven by the window's ModelSession (mixed into MainWindow)."""
 
     def _connect_models(self) -> None:
@@ -50,9 +51,10 @@ class ModelActions:
         found later greyed in the dropdown."""
         new = [e for e in entries if not e.usable and e.path not in self._unusable_seen and e.problem is not None]
         if new:
-            first = new[0]
+            first, problem = new[0], new[0].problem
+            assert problem is not None  # kept above
             more = f" (and {len(new) - 1} more)" if len(new) > 1 else ""
-            self.statusBar().showMessage(f"{os.path.basename(first.path)} can't be used: {first.problem.short}{more}. "
+            self.statusBar().showMessage(f"{os.path.basename(first.path)} can't be used: {problem.short}{more}. "
                                          "It is listed greyed in the model list, with the reason and Remove file….",
                                          15000)
 

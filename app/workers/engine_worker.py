@@ -18,6 +18,7 @@ import logging
 
 from PySide6.QtCore import QObject, Qt, Signal
 
+from app.core.inference.answer_stats import AnswerStats
 from app.core.inference.engine_process import protocol as p
 from app.core.inference.engine_process.client import EngineClient
 from app.core.inference.load_guard import LoadGuard
@@ -32,22 +33,22 @@ class EngineHost(QObject):
     """Starts the engine process and speaks for it; owned by the main window (or a test)."""
 
     loadProgress = Signal(str, float)  # role ("main" | "draft"), fraction 0..1
-    modelLoaded = Signal(str, dict)  # role, the engine's model summary (engine_process.server.model_summary)
+    modelLoaded = Signal(str, object)  # role, the ModelSummary (engine_process.server.model_summary)
     # role, message, a GPU layer count worth offering (-1: none), what the engine holds for that role now
-    # ({} for nothing): unload-first switching means a failed load may leave nothing loaded
-    loadFailed = Signal(str, str, int, dict)
+    # (a ModelSummary, or None for nothing): unload-first switching means a failed load may leave nothing loaded
+    loadFailed = Signal(str, str, int, object)
     modelUnloaded = Signal(str)  # role
     tokens = Signal(int, list)  # request id, [(text, from_draft), ...]
-    # request id, {"tokens_per_second", "acceptance_rate", "generated_tokens", "prompt_tokens"}
-    liveStats = Signal(int, dict)
+    liveStats = Signal(int, object)  # request id, protocol.LiveStats (speed, acceptance and tokens so far)
     promptProgress = Signal(int, int, int)  # request id, prompt tokens evaluated, of how many
-    finished = Signal(int, dict)  # request id, stats (GenerationStats.to_json() + stop_reason, error)
+    finished = Signal(int, object)  # request id, AnswerStats
     benchProgress = Signal(int, str, float)  # request id, line, fraction done
-    benchFinished = Signal(int, dict)  # request id, app.core.inference.bench report, or {"error": ...}
+    benchFinished = Signal(int, object, str)  # request id, the BenchReport (None: it failed), why it failed
     measured = Signal(int, int)  # request id, the prompt's tokens (-1: it could not be counted)
     engineReady = Signal(str)  # a (new) engine process is up: its CPU and weight-buffer line
-    # the engine died: the sentence for the user, and what it had loaded (role -> summary); a new one is starting
-    engineCrashed = Signal(str, dict)
+    # the engine died: the sentence for the user, and the main model it had loaded (a ModelSummary, or None: Retry
+    # loads it again); a new engine is starting with nothing loaded
+    engineCrashed = Signal(str, object)
 
     requestLoad = Signal(str, str, object)  # role, path, LoadOptions
     requestUnload = Signal(str)
@@ -59,8 +60,7 @@ class EngineHost(QObject):
         for the engine process (tests: SPECCHAT_TEST_HOOKS=1)."""
         super().__init__(parent)
         self.guard = guard
-        self._next_id = 0
-        self.loaded: dict[str, dict] = {}  # role -> summary, as the signals said (GUI thread)
+        self.loaded: dict[str, p.ModelSummary] = {}  # role -> model, as the signals said (GUI thread)
         self.cpu = ""  # the engine's CPU and weight-buffer line
         self.facts: dict[str, str] = {}  # the engine's llama.cpp build facts (Help > About)
         self._loading: dict[str, str] = {}  # role -> path of the load under way
@@ -73,29 +73,29 @@ class EngineHost(QObject):
         self.client.start()
 
     # ---- requests ---------------------------------------------------------------------------------------------
-    def load(self, role: str, path: str, options: LoadOptions) -> None:
+    def load(self, role: p.ModelRole, path: str, options: LoadOptions) -> None:
         if self.guard is not None:
             self.guard.begin(path, role)  # the whole app killed from here on is seen at the next start
         self._loading[role] = path
         self.client.send(p.Load(role, path, options))
 
-    def unload(self, role: str) -> None:
+    def unload(self, role: p.ModelRole) -> None:
         self.client.send(p.Unload(role))
 
     def generate(self, request: GenerateRequest) -> int:
-        self._next_id += 1
-        self.client.send(p.Generate(self._next_id, request))
-        return self._next_id
+        rid = self.client.next_id()  # ids shared with the local server's requests
+        self.client.send(p.Generate(rid, request))
+        return rid
 
     def bench(self, request: BenchRequest) -> int:
-        self._next_id += 1
-        self.client.send(p.Bench(self._next_id, request))
-        return self._next_id
+        rid = self.client.next_id()  # ids shared with the local server's requests
+        self.client.send(p.Bench(rid, request))
+        return rid
 
     def measure(self, request: GenerateRequest) -> int:
-        self._next_id += 1
-        self.client.send(p.Measure(self._next_id, request))
-        return self._next_id
+        rid = self.client.next_id()  # ids shared with the local server's requests
+        self.client.send(p.Measure(rid, request))
+        return rid
 
     def cancel(self, request_id: int) -> None:
         """Stop that generation or benchmark (a no-op if it already ended); the engine acts on it at once."""
@@ -117,7 +117,7 @@ class EngineHost(QObject):
             return
         if isinstance(ev, p.Tokens):
             self.tokens.emit(ev.request_id, ev.pieces)
-            self.liveStats.emit(ev.request_id, ev.live.to_json())
+            self.liveStats.emit(ev.request_id, ev.live)
         elif isinstance(ev, p.PromptProgress):
             self.promptProgress.emit(ev.request_id, ev.done, ev.total)
         elif isinstance(ev, p.Finished):
@@ -125,7 +125,7 @@ class EngineHost(QObject):
         elif isinstance(ev, p.LoadProgress):
             self.loadProgress.emit(ev.role, ev.fraction)
         elif isinstance(ev, p.Loaded):
-            path = self._loading.pop(ev.role, ev.summary.get("path", ""))
+            path = self._loading.pop(ev.role, ev.summary.path)
             if self.guard is not None:
                 self.guard.succeeded(path)
             self.loaded[ev.role] = ev.summary
@@ -137,12 +137,12 @@ class EngineHost(QObject):
             self._set_loaded(ev.role, ev.kept)
             self.loadFailed.emit(ev.role, ev.message, ev.retry_gpu_layers, ev.kept)
         elif isinstance(ev, p.Unloaded):
-            self._set_loaded(ev.role, {})
+            self._set_loaded(ev.role, None)
             self.modelUnloaded.emit(ev.role)
         elif isinstance(ev, p.BenchProgress):
             self.benchProgress.emit(ev.request_id, ev.line, ev.fraction)
         elif isinstance(ev, p.BenchFinished):
-            self.benchFinished.emit(ev.request_id, ev.report)
+            self.benchFinished.emit(ev.request_id, ev.report, ev.error)
         elif isinstance(ev, p.Measured):
             self.measured.emit(ev.request_id, ev.tokens)
         elif isinstance(ev, p.Ready):
@@ -152,7 +152,7 @@ class EngineHost(QObject):
         elif isinstance(ev, p.Died):
             self._died(ev)
 
-    def _set_loaded(self, role: str, summary: dict) -> None:
+    def _set_loaded(self, role: str, summary: p.ModelSummary | None) -> None:
         if summary:
             self.loaded[role] = summary
         else:
@@ -164,22 +164,23 @@ class EngineHost(QObject):
         """Every request the dead engine owed fails with the crash's sentence; what it held is gone."""
         log.error("%s", ev.message)
         if self.guard is not None:
-            for summary in ev.loaded.values():  # a model that crashed the engine is not loaded by itself again
-                self.guard.failed(summary.get("path", ""))
+            for model in ev.loaded.values():  # a model that crashed the engine is not loaded by itself again
+                self.guard.failed(model.path)
         for cmd in ev.lost:
             if isinstance(cmd, p.Generate):
-                self.finished.emit(cmd.request_id, {"stop_reason": "error", "error": ev.message, "crashed": True,
-                                                    "log": ev.log_path})
+                self.finished.emit(cmd.request_id, AnswerStats(stop_reason="error", error=ev.message,
+                                                               error_code="engine_crashed", crashed=True,
+                                                               log=ev.log_path))
             elif isinstance(cmd, p.Load):
                 self._loading.pop(cmd.role, None)
                 if self.guard is not None:
                     self.guard.failed(cmd.path)
-                self.loadFailed.emit(cmd.role, ev.message, -1, {})
+                self.loadFailed.emit(cmd.role, ev.message, -1, None)
             elif isinstance(cmd, p.Bench):
-                self.benchFinished.emit(cmd.request_id, {"error": ev.message})
+                self.benchFinished.emit(cmd.request_id, None, ev.message)
             elif isinstance(cmd, p.Measure):
                 self.measured.emit(cmd.request_id, -1)
         for role in ("draft", "main"):
             if self.loaded.pop(role, None) is not None:
                 self.modelUnloaded.emit(role)
-        self.engineCrashed.emit(ev.message, ev.loaded)
+        self.engineCrashed.emit(ev.message, ev.loaded.get("main"))

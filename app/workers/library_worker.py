@@ -10,6 +10,7 @@ import logging
 import sqlite3
 import threading
 from pathlib import Path
+from typing import cast
 
 from PySide6.QtCore import QObject, Signal
 
@@ -59,7 +60,7 @@ class LibraryScanner(QObject):
         if kind == "scan":
             self.scanned.emit(value)
         else:
-            main_path, fits, others = value  # type: ignore[misc]
+            main_path, fits, others = cast("tuple[str, list[DraftCandidate], list[DraftCandidate]]", value)
             self.candidates.emit(main_path, fits, others, pick_default_drafter(fits))
 
     def _errored(self, _id: int, kind: str, message: str) -> None:

@@ -14,7 +14,7 @@ log = logging.getLogger("specchat.worker")
 
 
 class RpcChecker(QObject):
-    checked = Signal(list)  # [{"endpoint", "ok", "in_use", "free", "total", "error"}] in the order asked
+    checked = Signal(list)  # [ServerState] in the order asked
 
     def check(self, endpoints: list[str]) -> None:
         threading.Thread(target=self._check, args=(list(endpoints),), name="rpc-check", daemon=True).start()

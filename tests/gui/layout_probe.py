@@ -21,7 +21,7 @@ def problems(window: QWidget, name: str) -> list[str]:
     if window.width() > free.width() or window.height() > free.height():
         out.append(f"{name}: {window.width()}x{window.height()} on a {free.width()}x{free.height()} screen")
     inside = QRect(0, 0, window.width(), window.height())
-    from app.ui.eliding_button import ElidingButton
+    from app.ui.widgets.eliding_button import ElidingButton
 
     for b in window.findChildren(QPushButton):
         if not b.isVisibleTo(window):
@@ -84,8 +84,8 @@ def main_window_problems(app: QApplication) -> list[str]:
 def main() -> int:
     app = QApplication.instance() or QApplication(sys.argv)
     from app.core.infra.paths import app_paths
-    from app.ui.bench_panel import BenchPanel
-    from app.ui.downloads_window import DownloadsWindow
+    from app.ui.bench.bench_panel import BenchPanel
+    from app.ui.downloads.downloads_window import DownloadsWindow
     from app.workers.download_worker import DownloadHost, HubTasks
     from app.workers.engine_worker import EngineHost
 

@@ -5,14 +5,16 @@ stays responsive through a run, and reports cancel and errors in words."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QTimer
 
+from app.core.inference.bench_report import BenchReport
 from app.core.infra.requests import GenerateRequest, LoadOptions, SpeculationConfig
-from app.ui.bench_panel import BenchPanel, first_words
+from app.ui.bench.bench_panel import BenchPanel, first_words
 from app.workers.engine_worker import EngineHost
 
 LONG = 60_000
@@ -31,7 +33,7 @@ def host(qtbot, fixtures: dict[str, Path]) -> Iterator[EngineHost]:
 def load_draft(qtbot, host: EngineHost, path: Path) -> str:
     with qtbot.waitSignal(host.modelLoaded, timeout=LONG) as loaded:
         host.requestLoad.emit("draft", str(path), LoadOptions(n_ctx=1024))
-    return loaded.args[1]["name"]
+    return loaded.args[1].name
 
 
 def panel_for(qtbot, host: EngineHost, mode: str, main_name: str | None = None,
@@ -45,10 +47,10 @@ def panel_for(qtbot, host: EngineHost, mode: str, main_name: str | None = None,
     return panel
 
 
-def run_to_end(qtbot, panel: BenchPanel) -> dict:
+def run_to_end(qtbot, panel: BenchPanel) -> tuple[BenchReport | None, str]:
     with qtbot.waitSignal(panel.host.benchFinished, timeout=LONG) as done:
         panel.run_button.click()
-    return done.args[1]
+    return done.args[1], done.args[2]
 
 
 def plotted_x(panel: BenchPanel) -> set[float]:
@@ -70,11 +72,11 @@ def test_panel_names_prompt_main_and_draft_and_plots_the_sweep(qtbot, host: Engi
     panel.draft_tokens.setText("1,2,auto")
     panel.max_tokens.setValue(16)
     panel.rounds.setValue(1)
-    report = run_to_end(qtbot, panel)
-    assert "error" not in report and report["models"]["draft"] == draft
+    report, error = run_to_end(qtbot, panel)
+    assert report is not None and not error and report.models.draft == draft
     after = panel.tested.text()
-    assert "Tested" in after and f"{report['prompt_tokens']} tokens with the chat template" in after
-    assert report["models"]["main"] in after and draft in after
+    assert "Tested" in after and f"{report.prompt_tokens} tokens with the chat template" in after
+    assert report.models.main and report.models.main in after and draft in after
     assert panel.table.rowCount() == 4 and panel.table.item(3, 0).text().startswith("auto (")
 
     plot = panel.plot
@@ -89,14 +91,14 @@ def test_panel_names_prompt_main_and_draft_and_plots_the_sweep(qtbot, host: Engi
     ticks = plot.plot_item.getAxis("bottom")._tickLevels[0]
     assert [label for _, label in ticks] == ["1", "2"]
     lines = [i for i in plot.plot_item.vb.addedItems if isinstance(i, pg.InfiniteLine)]
-    auto = next(r for r in report["runs"] if r["draft_tokens"] == "auto")
-    assert sorted(line.value() for line in lines) == sorted([report["plain"]["tokens_per_second"],
-                                                             auto["tokens_per_second"]])
+    auto = next(r for r in report.runs if r.draft_tokens == "auto")
+    assert sorted(line.value() for line in lines) == sorted([report.plain_tokens_per_second, auto.tokens_per_second])
     assert panel.apply_button.isEnabled() and panel.status.text().startswith("Fastest:")
 
     # auto that drafted (75% accepted, faster than plain) and backed off to k = 0 near the end: it "ended
     # plain"; "went plain" read as if it never drafted
-    auto.update(last_draft_tokens=0, acceptance_rate=0.75)
+    report = replace(report, runs=[replace(r, last_draft_tokens=0, acceptance_rate=0.75) if r is auto else r
+                                   for r in report.runs])
     panel._fill_table(report)
     plot.set_report(report)
     assert panel.table.item(3, 0).text() == "auto (ended plain)" and panel.table.item(3, 3).text() == "75%"
@@ -135,7 +137,7 @@ def test_closing_the_panel_cancels_its_run(qtbot, host: EngineHost) -> None:
     qtbot.waitUntil(lambda: panel.progress.value() > 0, timeout=LONG)
     with qtbot.waitSignal(host.benchFinished, timeout=LONG) as done:
         panel.close()
-    assert done.args[1] == {"error": "the benchmark was cancelled"}
+    assert done.args[1] is None and done.args[2] == "the benchmark was cancelled"
 
 
 def test_errors_and_bad_input_are_messages(qtbot, host: EngineHost) -> None:
@@ -147,9 +149,9 @@ def test_errors_and_bad_input_are_messages(qtbot, host: EngineHost) -> None:
     panel.draft_tokens.setText("2")
     panel.max_tokens.setValue(16)
     panel.rounds.setValue(1)
-    report = run_to_end(qtbot, panel)
-    assert "error" in report
-    assert panel.status.text() == f"The benchmark stopped: {report['error']}" and panel.run_button.isEnabled()
+    report, error = run_to_end(qtbot, panel)
+    assert report is None and error
+    assert panel.status.text() == f"The benchmark stopped: {error}" and panel.run_button.isEnabled()
 
     panel.set_request(GenerateRequest(speculation=SpeculationConfig(mode="ngram")))
     panel.run_button.click()

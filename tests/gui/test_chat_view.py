@@ -12,8 +12,8 @@ from PySide6.QtWidgets import QApplication
 
 from app.cli import main as cli_main
 from app.core.chats.chat_store import ChatStore, spans_from_flags
-from app.ui.bench_view import markdown_pieces, synthetic_pieces
-from app.ui.chat_view import ChatView, ShownMessage
+from app.cli.view_bench import markdown_pieces, synthetic_pieces
+from app.ui.chat.chat_view import ChatView, ShownMessage
 
 ANSWER = ("Some **bold word** here and `inline code` there.\n\n"
           "```python\ndef add(a, b):\n    return a + b\n```\n\n"

@@ -4,6 +4,7 @@ start, and the speculation status says what really runs."""
 
 from __future__ import annotations
 
+from app.core.inference.answer_stats import AnswerStats
 from app.core.chats.chat_store import ChatStore
 from app.core.inference.engine import Engine
 from app.core.inference.llama_runtime import LoadOptions
@@ -14,7 +15,7 @@ from app.ui.main_window import MainWindow
 from tests.gui.test_main_window import library, load_main, open_window  # noqa: F401  (library: a fixture)
 
 
-def ask(qtbot, w: MainWindow, text: str) -> dict:
+def ask(qtbot, w: MainWindow, text: str) -> AnswerStats:
     w.input.setPlainText(text)
     with qtbot.waitSignal(w.host.finished, timeout=30_000) as done:
         w.send()
@@ -65,7 +66,7 @@ def test_an_answer_stopped_before_its_first_token_is_not_kept(qtbot, library):
     with qtbot.waitSignal(w.host.finished, timeout=30_000) as done:
         w.send()
         w.stop()  # before the engine produced anything
-    assert done.args[1]["generated_tokens"] == 0 and done.args[1]["stop_reason"] == "cancelled"
+    assert done.args[1].generated_tokens == 0 and done.args[1].stop_reason == "cancelled"
     msgs = w.store.messages(w.chat_id)
     assert [m.role for m in msgs] == ["user"]  # no empty answer with a zeroed footer
     shown = w.view.toPlainText()
@@ -125,7 +126,7 @@ def test_draft_mode_without_a_draft_says_it_decodes_plainly(qtbot, library):
     w.host.liveStats.connect(lambda *_: seen.append(w.live.text()))  # after the window's own slot
     stats = ask(qtbot, w, "Tell me a story")
     assert seen and all("plain decoding: no draft loaded" in s and "acceptance" not in s for s in seen)
-    assert stats["drafted"] == 0 and "accepted" not in w.view.messages()[-1].footer
+    assert stats.drafted == 0 and "accepted" not in w.view.messages()[-1].footer
 
 
 def test_the_ngram_footer_names_the_ngram(qtbot, library):
@@ -139,7 +140,7 @@ def test_the_ngram_footer_names_the_ngram(qtbot, library):
     load_main(qtbot, w, "Tiny Main")
     assert w.sidebar.spec_state.text() == "n-gram (n=3)"
     stats = ask(qtbot, w, "red green blue red green blue red green blue red green blue")
-    assert stats["drafted"] > 0  # greedy on this prompt: the lookup finds matches
+    assert stats.drafted > 0  # greedy on this prompt: the lookup finds matches
     footer = w.view.messages()[-1].footer
     assert "n-gram (n=3) · accepted" in footer and "draft:" not in footer
     assert w.store.messages(w.chat_id)[-1].stats["speculation"] == "n-gram (n=3)"
@@ -158,21 +159,21 @@ def test_a_useless_draft_is_flagged_after_its_first_answer(qtbot, library):
         w.choose_draft(str(library / "small-draft.gguf"))  # other random weights: it nearly never agrees
     assert w.sidebar.spec_state.text() == f"draft: {w.models.draft_name}"
     stats = ask(qtbot, w, "Tell me a story")
-    assert stats["drafted"] >= 32 and stats["accepted"] / stats["drafted"] < 0.10
+    assert stats.drafted >= 32 and stats.accepted / stats.drafted < 0.10
     advice = w.sidebar.advice.text()
-    assert f"Only {stats['accepted']} of {stats['drafted']} drafted tokens" in advice and "Off" in advice
+    assert f"Only {stats.accepted} of {stats.drafted} drafted tokens" in advice and "Off" in advice
 
 
 def test_continue_resumes_an_answer_cut_short_from_its_text(qtbot, library):
     w = plain_window(qtbot, max_tokens=8)
     first = ask(qtbot, w, "Tell me a story")
-    assert first["stop_reason"] == "length"
+    assert first.stop_reason == "length"
     cut = w.store.messages(w.chat_id)[1]
     assert w.view.messages()[1].can_continue and "msg-cont:1" in w.view.toHtml()
 
     with qtbot.waitSignal(w.host.finished, timeout=30_000) as done:
         w.view.continueRequested.emit(1)  # the answer's Continue link
-    assert done.args[1]["generated_tokens"] > 0
+    assert done.args[1].generated_tokens > 0
     msgs = w.store.messages(w.chat_id)
     assert len(msgs) == 2 and msgs[1].id == cut.id  # the same answer, grown in place
     assert msgs[1].content.startswith(cut.content) and len(msgs[1].content) > len(cut.content)
@@ -202,7 +203,10 @@ def test_continue_resumes_an_answer_cut_short_from_its_text(qtbot, library):
 def test_footers_of_answers_saved_by_earlier_versions():
     """Answers already in a chat store: an empty one stopped before its first token reads as such, without
     figures; one saved with only a draft name still names it; one with an empty name gets no "draft: "."""
-    from app.core.inference.speculation_status import footer_text
+    from app.core.inference.speculation_status import footer_text as footer
+
+    def footer_text(saved: dict) -> str:  # as the window reads a saved answer
+        return footer(AnswerStats.from_json(saved))
 
     zero = {"generated_tokens": 0, "tokens_per_second": 0.0, "ttft_s": 0.0, "stop_reason": "cancelled",
             "drafted": 0, "accepted": 0, "acceptance_rate": 0.0}
@@ -220,7 +224,7 @@ def test_the_context_gauge_follows_the_open_chat(qtbot, library):
     with qtbot.waitSignal(w.context_meter.changed, timeout=30_000, check_params_cb=lambda used, n: used > 0):
         ask(qtbot, w, "A first question about the weather")
     qtbot.waitUntil(lambda: w.context_gauge.isVisible() and w.context_gauge.value() > 0, timeout=30_000)
-    n_ctx = w.models.main["n_ctx"]
+    n_ctx = w.models.main.n_ctx
     used = w.context_gauge.value()
     assert w.context_gauge.format() == f"context {used:,} / {n_ctx:,}" and w.context_gauge.maximum() == n_ctx
     first_chat = w.chat_id
@@ -236,14 +240,14 @@ def test_the_context_gauge_follows_the_open_chat(qtbot, library):
 
 def test_editing_an_early_question_asks_with_the_count_the_edit_bar_gave(qtbot, library, monkeypatch):
     """The edit bar said "the 3 message(s) after it" and the dialog then said "The 2 message(s)": the same
-    three messages go, and both say so."""
+    three messages go, and both say so, in real plurals."""
     from PySide6.QtWidgets import QMessageBox
 
     w = plain_window(qtbot)
     ask(qtbot, w, "First question")
     ask(qtbot, w, "Second question")
     w.view.editRequested.emit(0)
-    assert "the 3 message(s) after it" in w.edit_label.text()
+    assert "the 3 messages after it" in w.edit_label.text()
     asked: list[str] = []
     monkeypatch.setattr(QMessageBox, "question",
                         lambda _parent, _title, text, *a, **k: asked.append(text) or QMessageBox.StandardButton.No)
@@ -274,11 +278,11 @@ def test_a_chat_that_outgrows_the_context_says_so_and_loses_nothing(qtbot, libra
         w.sidebar.load_button.click()
     question = "Please read this carefully. " * 80
     stats = ask(qtbot, w, question)
-    assert stats["stop_reason"] == "context" and "more than the model's context of 256" in stats["error"]
+    assert stats.stop_reason == "context" and "more than the model's context of 256" in stats.error
     msgs = w.store.messages(w.chat_id)
     assert [m.role for m in msgs] == ["user", "assistant"] and msgs[0].content == question.strip()
     text = w.view.toPlainText()
     note = text[text.index("No text: the chat is"):]
     assert "larger context (sidebar, Context)" in note and "Retry" in note and "Copy" not in note
     w.new_chat()
-    assert ask(qtbot, w, "Hi")["stop_reason"] in ("length", "eos")
+    assert ask(qtbot, w, "Hi").stop_reason in ("length", "eos")

@@ -16,9 +16,9 @@ from app.core.hub.client import HubClient
 from app.core.hub.downloads import State
 from app.core.hub.gguf_files import MemoryBudget, group_gguf_files
 from app.core.infra.paths import app_paths
-from app.ui.downloads_window import IN_LIBRARY, PAIRS_TAB, QUEUE_TAB, SEARCH_TAB, DownloadsWindow
-from app.ui.item_models import DownloadRoles
-from app.ui.pairs_tab import COL_FIT, COL_LIBRARY, COL_SIZE
+from app.ui.downloads.downloads_window import IN_LIBRARY, PAIRS_TAB, QUEUE_TAB, SEARCH_TAB, DownloadsWindow
+from app.ui.widgets.item_models import DownloadRoles
+from app.ui.downloads.pairs_tab import COL_FIT, COL_LIBRARY, COL_SIZE
 from app.workers.download_worker import DownloadHost, HubTasks
 from tests.fixtures.fake_hub import FakeHub
 
@@ -110,6 +110,7 @@ def test_pairs_show_size_and_fit_with_the_fitting_first(qtbot, window: Downloads
     qtbot.waitUntil(lambda: jobs.rowCount() == 2 and all(jobs.job_at(r).state == State.DONE for r in range(2)),
                     timeout=LONG)
     assert window.queue_tab.status.text() == ""  # the lookup ended: its message went with it
+    assert not window.queue_tab.empty.isVisible()  # "No downloads yet" went with the first job
     assert sorted(j.error for j in window.host.jobs()) == ["", "already in the library"]
     window.tabs.setCurrentIndex(PAIRS_TAB)
     assert tab.tree.topLevelItem(row).text(COL_LIBRARY) == "✓ main and draft"

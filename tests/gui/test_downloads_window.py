@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from app.core.hub.catalog import CatalogModel, CatalogPair
 from app.core.hub.downloads import State
 from app.core.infra.paths import app_paths
-from app.ui.item_models import DownloadListModel, DownloadRoles
+from app.ui.widgets.item_models import DownloadListModel, DownloadRoles
 from tests.fixtures.fake_hub import FakeHub
 from tests.gui.test_main_window import open_window
 
@@ -151,7 +151,7 @@ def test_welcome_panel_starter_model(qtbot, model_cache: Path) -> None:
     with qtbot.waitSignal(w.host.modelLoaded, timeout=LONG * 2):
         w.welcome.starter_button.click()
     assert not w.welcome.isVisible() and w.view.isVisible()
-    assert w.models.main is not None and "SmolLM2" in w.models.main["path"]
+    assert w.models.main is not None and "SmolLM2" in w.models.main.path
 
 
 def test_find_drafts_for_a_model_still_on_the_hub(qtbot, hub: FakeHub) -> None:
@@ -177,7 +177,7 @@ def test_a_job_change_while_the_window_opens_is_not_lost(qtbot, fixtures: dict[s
     import threading
 
     from app.core.hub.download_jobs import DownloadJob
-    from app.ui.downloads_window import DownloadsWindow
+    from app.ui.downloads.downloads_window import DownloadsWindow
     from app.workers.download_worker import DownloadHost, HubTasks
 
     host = DownloadHost(app_paths().ensure())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.core.inference.answer_stats import AnswerStats
 from app.core.inference.engine import Engine, SpeculationConfig
 from app.core.inference.llama_runtime import LoadOptions
 from app.core.inference.speculative import GenerationStats
@@ -31,7 +32,7 @@ def test_streamed_batches_equal_the_engines_own_events(qtbot, host, fixtures):
     progress: list[float] = []
     host.loadProgress.connect(lambda role, f: progress.append(f))
     info = load(qtbot, host, "main", fixtures["base"])
-    assert info["name"] and info["backend"] == "CPU" and progress and progress[-1] == pytest.approx(1.0)
+    assert info.name and info.backend == "CPU" and progress and progress[-1] == pytest.approx(1.0)
     load(qtbot, host, "draft", fixtures["base"])
     received: list[tuple[str, bool]] = []
     host.tokens.connect(lambda rid, batch: received.extend(batch))
@@ -39,8 +40,8 @@ def test_streamed_batches_equal_the_engines_own_events(qtbot, host, fixtures):
                               speculation=SpeculationConfig(mode="draft", draft_tokens=3))
     with qtbot.waitSignal(host.finished, timeout=30_000) as done:
         rid = host.generate(request)
-    assert done.args[0] == rid and done.args[1]["stop_reason"] == "length"
-    assert done.args[1]["generated_tokens"] == len(received) == 40
+    assert done.args[0] == rid and done.args[1].stop_reason == "length"
+    assert done.args[1].generated_tokens == len(received) == 40
 
     # the same request straight on the engine, in this thread: same text, same draft flags
     engine = Engine()
@@ -61,13 +62,13 @@ def test_stop_ends_a_running_generation(qtbot, host, fixtures):
         rid = host.generate(GenerateRequest(raw="Once", max_tokens=100_000))
         qtbot.waitUntil(lambda: bool(first_batch), timeout=10_000)
         host.cancel(rid)
-    assert done.args[1]["stop_reason"] == "cancelled"
+    assert done.args[1].stop_reason == "cancelled"
 
 
 def test_errors_come_back_as_a_finished_error_and_the_thread_lives_on(qtbot, host, fixtures, tmp_path):
     with qtbot.waitSignal(host.finished, timeout=10_000) as done:
         host.generate(GenerateRequest(raw="x"))
-    assert done.args[1]["stop_reason"] == "error" and "no model" in done.args[1]["error"]
+    assert done.args[1].stop_reason == "error" and "no model" in done.args[1].error
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"GGUF" + b"\0" * 50)
     with qtbot.waitSignal(host.loadFailed, timeout=10_000) as failed:
@@ -105,7 +106,7 @@ def test_a_native_crash_mid_answer_costs_the_answer_not_the_app(qtbot, crashable
     host.tokens.connect(lambda rid, batch: first_batch.append(batch))
     unloaded: list[str] = []
     host.modelUnloaded.connect(unloaded.append)
-    ended: list[dict] = []
+    ended: list[AnswerStats] = []
     host.finished.connect(lambda _rid, st: ended.append(st))
     with qtbot.waitSignal(host.engineCrashed, timeout=30_000):
         host.generate(GenerateRequest(raw="Once", max_tokens=100_000))
@@ -113,16 +114,16 @@ def test_a_native_crash_mid_answer_costs_the_answer_not_the_app(qtbot, crashable
         host.crash_for_test(how)
     assert len(ended) == 1
     stats = ended[0]
-    assert stats["stop_reason"] == "error" and stats["crashed"]
-    assert f"the engine crashed ({signal_name}) while answering with {info['name']}; log: " in stats["error"]
+    assert stats.stop_reason == "error" and stats.crashed
+    assert f"the engine crashed ({signal_name}) while answering with {info.name}; log: " in stats.error
     log = host.client.log_path
-    assert log is not None and stats["error"].endswith(str(log)) and "Fatal Python error" in log.read_text()
+    assert log is not None and stats.error.endswith(str(log)) and "Fatal Python error" in log.read_text()
     assert unloaded == ["main"] and "main" not in host.loaded
     assert host.client.pid != old_pid
     load(qtbot, host, "main", fixtures["base"])  # the new engine, nothing loaded until asked
     with qtbot.waitSignal(host.finished, timeout=30_000) as done:
         host.generate(GenerateRequest(raw="Once", max_tokens=8))
-    assert done.args[1]["stop_reason"] == "length" and done.args[1]["generated_tokens"] == 8
+    assert done.args[1].stop_reason == "length" and done.args[1].generated_tokens == 8
 
 
 def test_the_crash_hook_is_off_unless_tests_turn_it_on(qtbot, host, fixtures):
@@ -131,7 +132,7 @@ def test_the_crash_hook_is_off_unless_tests_turn_it_on(qtbot, host, fixtures):
     host.crash_for_test("segv")
     with qtbot.waitSignal(host.finished, timeout=30_000) as done:
         host.generate(GenerateRequest(raw="Once", max_tokens=4))
-    assert done.args[1]["generated_tokens"] == 4 and host.client.pid == pid
+    assert done.args[1].generated_tokens == 4 and host.client.pid == pid
 
 
 def test_a_crash_while_loading_costs_a_message_and_the_engine_comes_back(qtbot, crashable, tmp_path, fixtures):

@@ -16,9 +16,9 @@ def test_the_only_model_is_loaded_on_a_first_run(qtbot, fixtures):
     qtbot.addWidget(w)
     with qtbot.waitSignal(w.host.modelLoaded, timeout=60_000) as loaded:
         w.show()
-    assert loaded.args[0] == "main" and loaded.args[1]["path"] == str(only.absolute())
+    assert loaded.args[0] == "main" and loaded.args[1].path == str(only.absolute())
     qtbot.waitUntil(lambda: w.models.main is not None, timeout=5_000)
-    assert w.sidebar.main_combo.currentText().startswith(loaded.args[1]["name"].split(" ·")[0][:10])
+    assert w.sidebar.main_combo.currentText().startswith(loaded.args[1].name.split(" ·")[0][:10])
 
 
 def test_with_several_models_and_no_last_one_nothing_is_loaded_unasked(qtbot, fixtures):

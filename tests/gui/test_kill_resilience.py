@@ -80,7 +80,7 @@ def test_kill_9_mid_answer_keeps_the_settings_the_chat_and_what_was_shown(qtbot,
     assert answer.content and facts["shown"].startswith(answer.content[:20])  # the checkpoint of what was shown
     assert w.sidebar.temperature.value() == 0.0 and w.sidebar.max_tokens.value() == 32768
     qtbot.waitUntil(lambda: w.models.main is not None, timeout=30_000)  # the model it had comes back by itself
-    assert w.models.main["path"].endswith("main.gguf")
+    assert w.models.main.path.endswith("main.gguf")
     w.close()
 
 

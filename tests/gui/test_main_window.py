@@ -17,7 +17,7 @@ from app.core.models.model_info import read_model_info
 from app.core.infra.paths import app_paths
 from app.core.infra.settings import load_settings
 from app.core.inference.speculative import GenerationStats
-from app.ui.item_models import ChatListModel, ModelListModel
+from app.ui.widgets.item_models import ChatListModel, ModelListModel
 from app.ui.main_window import MainWindow
 from tests.fixtures.model_factory import write_tiny_model
 
@@ -162,7 +162,7 @@ def test_stop_and_a_window_closed_mid_answer(qtbot, library):
     w = streaming_without_end(qtbot)
     with qtbot.waitSignal(w.host.finished, timeout=10_000) as done:
         w.stop_button.click()
-    assert done.args[1]["stop_reason"] == "cancelled" and w.send_button.isEnabled()
+    assert done.args[1].stop_reason == "cancelled" and w.send_button.isEnabled()
 
     # regenerate while streaming: the old answer is cut off, and none of its late tokens reach the new one
     w.input.setPlainText("Run long")
@@ -231,11 +231,11 @@ def test_benchmark_panel_sweeps_and_applies_the_best(qtbot, library):
     with qtbot.waitSignal(w.host.benchFinished, timeout=60_000) as done:
         panel.run_button.click()
     report = done.args[1]
-    assert "error" not in report and [r["draft_tokens"] for r in report["runs"]] == [2, "auto"]
+    assert report is not None and [r.draft_tokens for r in report.runs] == [2, "auto"]
     assert panel.table.rowCount() == 3 and panel.progress.value() == 100 and panel.plot.report == report
-    assert all(r["identical"] for r in report["runs"])
+    assert all(r.identical for r in report.runs)
     panel.apply_button.click()
-    best = report["best"]["draft_tokens"]
+    best = report.best_draft_tokens
     if best == 0:
         assert w.sidebar.mode.currentData() == "off"
     elif best == "auto":
@@ -250,7 +250,7 @@ def test_the_app_remembers_the_last_model_and_its_draft(qtbot, library):
     w.close()
     again = open_window(qtbot)  # the next start: the same main model, its chosen draft, the same settings
     qtbot.waitUntil(lambda: again.models.main is not None and bool(again.models.draft_path), timeout=30_000)
-    assert again.models.main["path"] == str(library / "main.gguf")
+    assert again.models.main.path == str(library / "main.gguf")
     assert again.models.draft_path == str(library / "same-weights.gguf")
     assert again.sidebar.temperature.value() == 0.3
 
@@ -265,7 +265,7 @@ def test_a_failed_switch_shows_what_the_engine_holds(qtbot, library, tmp_path):
     with qtbot.waitSignal(w.host.loadFailed, timeout=30_000):
         w.load_main(str(bad))
     assert "main" in w.host.loaded and w.models.main is not None
-    assert w.models.main["path"] == str(library / "main.gguf") and w.sidebar.main_loaded
+    assert w.models.main.path == str(library / "main.gguf") and w.sidebar.main_loaded
     assert "bad.gguf" in w.sidebar.model_state.text()
 
 
@@ -280,8 +280,8 @@ def test_yes_to_a_draft_gpu_retry_reloads_the_draft_with_that_many_layers(qtbot,
         w.host.unload("draft")
     w.models.draft_name = w.models.draft_path = ""
     with qtbot.waitSignal(w.host.modelLoaded, timeout=30_000) as loaded:
-        w.host.loadFailed.emit("draft", "out of GPU memory", 0, {})  # as the engine thread reports it
-    assert loaded.args[0] == "draft" and loaded.args[1]["path"] == str(library / "same-weights.gguf")
+        w.host.loadFailed.emit("draft", "out of GPU memory", 0, None)  # as the engine thread reports it
+    assert loaded.args[0] == "draft" and loaded.args[1].path == str(library / "same-weights.gguf")
     assert w.sidebar.draft_gpu_layers.value() == 0
     w.close()
     assert load_settings().drafts.gpu_layers == 0

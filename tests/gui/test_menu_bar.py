@@ -51,9 +51,9 @@ class UrlCatcher(QObject):
 def test_menus_and_new_chat(qtbot):
     w = open_window(qtbot)
     bar = w.menuBar()
-    assert [a.text() for a in bar.actions()] == ["&File", "&Chat", "&View", "&Help"]
+    assert [a.text() for a in bar.actions()] == ["&File", "&Chat", "&View", "&Server", "&Help"]
     assert texts(bar.file_menu) == ["New chat", "Export chat as Markdown…", "Export chat as JSON…",
-                                    "Open &models folder", "Open &logs folder", "&Quit"]
+                                    "&Import GGUF files…", "Open &models folder", "Open &logs folder", "&Quit"]
     assert texts(bar.help_menu) == ["&About SpecChat"]
     before = len(w.store.chats())
     bar.new_chat_action.trigger()
@@ -133,3 +133,19 @@ def test_about_names_versions_backend_and_paths(qtbot):
     assert "llama-cpp-python 0.3.36" in text
     assert "Backend" in text and ("CPU" in text or "CUDA" in text)
     assert str(app_paths().models) in text and LOG_NAME in text or "no log file" in text
+
+
+def test_file_import_opens_the_downloads_tab_which_says_when_it_is_empty(qtbot, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    from app.ui.downloads.downloads_window import QUEUE_TAB
+
+    asked: list[str] = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames",
+                        lambda _parent, title, *_a, **_k: asked.append(title) or ([], ""))
+    w = open_window(qtbot)
+    w.menuBar().import_action.trigger()
+    window = w.downloads_window
+    assert asked == ["Import GGUF models"] and window is not None and window.isVisible()
+    assert window.tabs.currentIndex() == QUEUE_TAB
+    assert window.queue_tab.empty.isVisible() and "No downloads yet" in window.queue_tab.empty.text()

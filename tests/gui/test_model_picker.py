@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.core.infra.paths import app_paths
-from app.ui.item_models import ModelListModel, ModelRoles
+from app.ui.widgets.item_models import ModelListModel, ModelRoles
 from app.ui.main_window import MainWindow
 from tests.fixtures.model_factory import sdist_vocab
 

@@ -10,8 +10,9 @@ import pytest
 
 from app.core.infra.paths import app_paths
 from app.core.models.memory_estimate import estimate_memory
-from app.core.models.model_info import format_bytes, read_model_info
-from app.ui import memory_hint
+from app.core.models.formatting import format_bytes
+from app.core.models.model_info import read_model_info
+from app.ui.sidebar import memory_hint
 from app.ui.main_window import MainWindow
 from tests.fixtures.model_factory import write_tiny_model
 
@@ -54,16 +55,16 @@ def test_one_click_switches_and_a_selection_alone_never_loads(qtbot, two_models)
     w.host.requestLoad.connect(lambda role, path, _opts: requested.append((role, path)))
     select(w, "Second Model")
     qtbot.wait(300)  # a selection costs nothing: nothing is asked of the engine
-    assert requested == [] and w.host.loaded["main"]["path"] == str(two_models / "first.gguf")
+    assert requested == [] and w.host.loaded["main"].path == str(two_models / "first.gguf")
     assert s.load_button.full_text().startswith("Switch to Second Model")
     assert "Tiny Main" in s.load_button.toolTip() and "Second Model" in s.load_button.toolTip()
 
     with qtbot.waitSignal(w.host.modelLoaded, timeout=LONG) as loaded:
         s.load_button.click()  # one click: the engine unloads the first model and loads the second
     assert requested == [("main", str(two_models / "second.gguf"))]
-    assert loaded.args[1]["path"] == str(two_models / "second.gguf")
-    assert w.host.loaded["main"]["path"] == str(two_models / "second.gguf")
-    assert s.load_button.full_text() == "Unload" and w.models.main["path"].endswith("second.gguf")
+    assert loaded.args[1].path == str(two_models / "second.gguf")
+    assert w.host.loaded["main"].path == str(two_models / "second.gguf")
+    assert s.load_button.full_text() == "Unload" and w.models.main.path.endswith("second.gguf")
 
     select(w, "Tiny Main")  # back to the other one: Switch again; the loaded one selected: Unload
     assert s.load_button.full_text().startswith("Switch to Tiny Main")

@@ -16,12 +16,14 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from app.core.inference.answer_stats import AnswerStats
+from app.core.inference.engine_process.protocol import ModelSummary
 from app.core.infra.paths import app_paths
 from app.core.infra.requests import RpcServers
 from app.core.infra.settings import Settings, save_settings
 from app.ui.main_window import MainWindow
-from app.ui.rpc_servers import RpcServersBox
-from app.ui.sidebar import Sidebar
+from app.ui.sidebar.rpc_servers import RpcServersBox
+from app.ui.sidebar.sidebar import Sidebar
 from tests.fixtures.rpc_server import Server
 
 
@@ -93,8 +95,9 @@ def test_the_sidebar_keeps_the_servers_in_the_settings_and_shows_where_layers_we
     out = Settings()
     bar.collect_settings(out)
     assert out.runtime.rpc == RpcServers(("10.0.0.2:50052",), (1.0, 3.0))
-    bar.set_main_state({"name": "M", "offloaded_layers": 21, "n_layers": 31, "backend": "RPC", "n_ctx": 512,
-                        "chat_format": "x", "devices": [("CPU", 10), ("RPC 10.0.0.2:50052", 21)]})
+    bar.set_main_state(ModelSummary(path="/m/m.gguf", name="M", size_label="", quantization="", offloaded_layers=21,
+                                   n_layers=31, backend="RPC", n_ctx=512, chat_format="x",
+                                   devices=[("CPU", 10), ("RPC 10.0.0.2:50052", 21)]))
     assert "layers: CPU 10 · RPC 10.0.0.2:50052 21" in bar.model_state.text()
 
 
@@ -149,7 +152,7 @@ def test_a_server_killed_mid_answer_keeps_the_answer_and_the_offer_reloads_witho
         w.host.modelLoaded.connect(lambda role, summary: loads.append(summary) if role == "main" else None)
         w.show()
         qtbot.waitUntil(lambda: len(loads) == 1, timeout=60_000)
-        assert loads[0]["devices"] == [("CPU", 1), (f"RPC {survivor.endpoint}", 1), (f"RPC {doomed.endpoint}", 1)]
+        assert loads[0].devices == [("CPU", 1), (f"RPC {survivor.endpoint}", 1), (f"RPC {doomed.endpoint}", 1)]
         assert f"RPC {doomed.endpoint} 1" in w.sidebar.model_state.text()
 
         streamed: list = []
@@ -160,15 +163,15 @@ def test_a_server_killed_mid_answer_keeps_the_answer_and_the_offer_reloads_witho
                 doomed.kill()  # SIGKILL mid-answer: the next decode meets a reset connection
 
         w.host.tokens.connect(kill_after_a_few)
-        finished: list[dict] = []
+        finished: list[AnswerStats] = []
         w.host.finished.connect(lambda _request, stats: finished.append(stats))
         w.input.setPlainText("Go on forever")
         qtbot.keyClick(w.input, Qt.Key.Key_Return)
         qtbot.waitUntil(lambda: len(loads) == 2, timeout=60_000)  # the offer was accepted: the reload is done
 
         stats = finished[0]
-        assert stats["stop_reason"] == "error" and stats["rpc_lost"] == doomed.endpoint
-        assert f"RPC server {doomed.endpoint} stopped answering" in stats["error"]
+        assert stats.stop_reason == "error" and stats.rpc_lost == doomed.endpoint
+        assert f"RPC server {doomed.endpoint} stopped answering" in stats.error
         assert len(answerer.seen) == 1
         title, text = answerer.seen[0]
         assert title == "RPC server lost" and f"RPC server {doomed.endpoint} stopped answering" in text
@@ -178,7 +181,7 @@ def test_a_server_killed_mid_answer_keeps_the_answer_and_the_offer_reloads_witho
         assert [m.role for m in msgs[-2:]] == ["user", "assistant"] and msgs[-2].content == "Go on forever"
         assert msgs[-1].state == "error" and msgs[-1].content and len(streamed) >= 5
         # reloaded on this machine and the surviving server only, and the list says which one was lost
-        assert [name for name, _ in loads[1]["devices"]] == ["CPU", f"RPC {survivor.endpoint}"]
+        assert [name for name, _ in loads[1].devices] == ["CPU", f"RPC {survivor.endpoint}"]
         assert doomed.endpoint not in w.sidebar.model_state.text()
         rows = {w.sidebar.rpc_servers.list.item(i).text() for i in range(w.sidebar.rpc_servers.list.count())}
         assert f"{doomed.endpoint} — lost" in rows
@@ -188,7 +191,7 @@ def test_a_server_killed_mid_answer_keeps_the_answer_and_the_offer_reloads_witho
         w.input.setPlainText("Once more")
         qtbot.keyClick(w.input, Qt.Key.Key_Return)
         qtbot.waitUntil(lambda: bool(finished), timeout=30_000)
-        assert finished[0]["stop_reason"] in ("length", "eos") and not finished[0].get("rpc_lost")
+        assert finished[0].stop_reason in ("length", "eos") and not finished[0].rpc_lost
         w.close()
     finally:
         survivor.stop()

@@ -14,10 +14,10 @@ from app.core.inference.load_guard import STATE_FILE, LoadGuard
 from app.core.infra.paths import app_paths
 from app.core.infra.requests import GenerateRequest, LoadOptions, SpeculationConfig
 from app.core.infra.settings import Settings
-from app.workers.answer_session import AnswerSession
+from app.session.answer_session import AnswerSession
 from app.workers.engine_worker import EngineHost
 from app.workers.library_worker import LibraryScanner
-from app.workers.model_session import ModelSession
+from app.session.model_session import ModelSession
 from tests.fixtures.model_factory import write_tiny_model
 
 LONG = 60_000
@@ -85,7 +85,7 @@ def test_a_first_run_loads_the_models_and_says_what_runs(qtbot, parts):
         qtbot.waitUntil(lambda: bool(models.library), timeout=LONG)
         assert models.main is None
         models.load_main(str(paths.models / "main.gguf"))  # ... until the user asks
-    assert models.main["name"].startswith("Tiny Main") and models.settings.ui.last_main_model.endswith("main.gguf")
+    assert models.main.name.startswith("Tiny Main") and models.settings.ui.last_main_model.endswith("main.gguf")
     # the small draft never loaded here: offered, not attached; choosing it loads it
     with qtbot.waitSignal(models.draftsOffered, timeout=LONG) as offered:
         pass
@@ -113,7 +113,7 @@ def test_a_failed_switch_keeps_and_reports_the_loaded_model(qtbot, parts, tmp_pa
     with qtbot.waitSignal(models.mainChanged, timeout=LONG, check_params_cb=lambda s, e: bool(e)) as changed:
         models.load_main(str(bad))
     summary, error = changed.args
-    assert summary["path"].endswith("main.gguf") and models.main == summary and "bad.gguf" in error
+    assert summary.path.endswith("main.gguf") and models.main == summary and "bad.gguf" in error
 
 
 def test_an_answer_streams_into_the_store_and_a_stop_before_text_keeps_nothing(qtbot, parts):
@@ -162,7 +162,7 @@ def test_a_late_batch_of_an_abandoned_answer_lands_nowhere(qtbot, parts):
 
 def test_the_context_meter_counts_the_chat_with_the_models_template(qtbot, parts):
     from app.core.inference.engine import Engine
-    from app.workers.context_meter import ContextMeter
+    from app.session.context_meter import ContextMeter
 
     models, answers, store, _, _, paths = parts
     meter = ContextMeter(answers.host, store)
@@ -173,7 +173,7 @@ def test_the_context_meter_counts_the_chat_with_the_models_template(qtbot, parts
     chat = store.create_chat()
     store.add_message(chat.id, "user", "What is the capital of France? " * 20)
     with qtbot.waitSignal(meter.changed, timeout=LONG) as changed:
-        meter.measure(chat.id, "Be brief.", models.main["n_ctx"])
+        meter.measure(chat.id, "Be brief.", models.main.n_ctx)
     used, n_ctx = changed.args
     # the same count a plain engine gives for the same chat through the same template
     engine = Engine()
@@ -196,7 +196,7 @@ def test_the_context_meter_counts_the_chat_with_the_models_template(qtbot, parts
 
 
 def test_the_gauge_warns_before_the_context_is_full():
-    from app.ui.context_gauge import gauge_text
+    from app.ui.sidebar.context_gauge import gauge_text
 
     assert gauge_text(1234, 4096)[0] == "context 1,234 / 4,096"
     label, tip = gauge_text(3800, 4096)

@@ -12,7 +12,7 @@ from PySide6.QtGui import QAction, QKeySequence
 
 from app.core.infra.paths import app_paths
 from app.core.infra.settings import load_settings
-from app.ui.chat_view import ShownMessage
+from app.ui.chat.chat_view import ShownMessage
 from app.ui.main_window import MainWindow
 
 LONG = 60_000

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import asdict
 
 import pytest
 
 from app.cli import main as cli_main
 from app.core.inference.chat_format import TRANSCRIPT_STOPS, ChatFormat, ChatTemplateError, choose_chat_format
 from app.core.inference.bench import first_difference
+from app.core.inference.bench_report import FirstDifference
 from app.core.inference.engine import Engine, SpeculationConfig
 from app.core.inference.llama_runtime import LoadedModel, LoadOptions, ModelLoadError
 from app.core.inference.speculative import GenerationStats
@@ -189,11 +191,10 @@ def test_cli_bench_json(fixtures, tmp_path, capsys):
 
 
 def test_bench_names_where_a_greedy_run_left_plain():
-    assert first_difference([1, 2, 3, 4], [1, 2, 9, 4], round_no=2) == \
-        {"round": 2, "position": 2, "plain_token": 3, "token": 9}
+    assert first_difference([1, 2, 3, 4], [1, 2, 9, 4], round_no=2) == FirstDifference(2, 2, 3, 9)
     # one run stopped early (an end-of-text the other did not pick): the first missing token is the difference
-    assert first_difference([1, 2, 3], [1, 2], round_no=1) == {"round": 1, "position": 2, "plain_token": 3,
-                                                             "token": -1}
+    assert first_difference([1, 2, 3], [1, 2], round_no=1) == FirstDifference(1, 2, 3, -1)
+    assert asdict(FirstDifference(1, 2, 3, -1)) == {"round": 1, "position": 2, "plain_token": 3, "token": -1}
 
 
 def test_cli_errors_are_one_clear_line(tmp_path, capsys):

@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 from app.core.infra.paths import app_paths
-from app.core.models.labels import count_phrase, entry_labels, model_title, others_dont_fit
+from app.core.models.formatting import count_phrase, model_title, others_dont_fit
+from app.core.models.labels import entry_labels
 from app.core.models.library import ModelLibrary
 
 
@@ -75,7 +76,7 @@ def test_count_phrase():
 def test_a_name_the_converter_made_up_gives_way_to_the_files(smollm2_path):
     """SmolLM2-135M-Instruct's general.name is "Smollm2 135M 8k Lc100K Mix1 Ep2" (basename + size + finetune, made
     up by convert_hf_to_gguf); its file says what it is."""
-    from app.core.models.labels import readable_name
+    from app.core.models.formatting import readable_name
     from app.core.models.model_info import read_model_info
 
     assert read_model_info(smollm2_path).display_name == "SmolLM2 135M Instruct Q4_1"

@@ -15,9 +15,10 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from app.core.infra.damaged_files import set_aside
+from app.core.models.formatting import count_phrase
 
 log = logging.getLogger("specchat.store")
 
@@ -46,6 +47,10 @@ CREATE INDEX IF NOT EXISTS messages_by_chat ON messages (chat_id, position);
 """
 
 Span = tuple[int, int]
+Role = Literal["system", "user", "assistant"]
+# an answer's state: being written (checkpointed), finished, cut short (stopped, killed, continued after a
+# failure), or ended by an error (its text so far kept); questions are "done"
+MessageState = Literal["streaming", "done", "interrupted", "error"]
 
 
 @dataclass
@@ -62,9 +67,9 @@ class Message:
     id: int
     chat_id: int
     position: int
-    role: str
+    role: Role
     content: str
-    state: str = "done"
+    state: MessageState = "done"
     stats: dict[str, Any] = field(default_factory=dict)
     highlights: list[Span] = field(default_factory=list)
 
@@ -144,7 +149,7 @@ class ChatStore:
             self.db = self._connect(path)
         n = self.db.execute("UPDATE messages SET state='interrupted' WHERE state='streaming'").rowcount
         if n:
-            log.info("%d answer(s) cut off by the last exit kept as interrupted", n)
+            log.info("%s cut off by the last exit kept as interrupted", count_phrase(n, "answer"))
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
@@ -230,9 +235,9 @@ class ChatStore:
         rows = self.db.execute("SELECT id, chat_id, position, role, content, state, stats, highlights "
                                "FROM messages WHERE chat_id=? ORDER BY position", (chat_id,))
         return [Message(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]),
-                        [tuple(s) for s in json.loads(r[7])]) for r in rows]  # type: ignore[misc]
+                        [(int(a), int(b)) for a, b in json.loads(r[7])]) for r in rows]
 
-    def add_message(self, chat_id: int, role: str, content: str, state: str = "done") -> Message:
+    def add_message(self, chat_id: int, role: Role, content: str, state: MessageState = "done") -> Message:
         pos = self.db.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM messages WHERE chat_id=?",
                               (chat_id,)).fetchone()[0]
         cur = self.db.execute("INSERT INTO messages (chat_id, position, role, content, state, created) "
@@ -244,15 +249,11 @@ class ChatStore:
         return self.add_message(chat_id, "assistant", "", state="streaming")
 
     def save_answer(self, message_id: int, content: str, highlights: list[Span], stats: dict[str, Any] | None = None,
-                    state: str = "streaming") -> None:
+                    state: MessageState = "streaming") -> None:
         """A checkpoint while streaming, or the final write (state done / interrupted / error)."""
         self.db.execute("UPDATE messages SET content=?, highlights=?, stats=COALESCE(?, stats), state=? WHERE id=?",
                         (content, json.dumps(highlights), None if stats is None else json.dumps(stats), state,
                          message_id))
-
-    def edit_message(self, message_id: int, content: str) -> None:
-        self.db.execute("UPDATE messages SET content=?, highlights='[]', stats='{}' WHERE id=?",
-                        (content, message_id))
 
     def delete_message(self, message_id: int) -> None:
         """One message (an answer stopped before its first token: nothing worth keeping)."""

@@ -232,8 +232,8 @@ class DownloadManager:
         """Stop every transfer, keeping partial files; running jobs resume at the next start."""
         with self._lock:
             self._closed = True
-            for t in self._timers.values():
-                t.cancel()
+            for timer in self._timers.values():
+                timer.cancel()
             for job_id in list(self._threads):
                 self._stop[job_id] = "shutdown"
             threads = list(self._threads.values())

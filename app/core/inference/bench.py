@@ -22,7 +22,8 @@ from app.core.inference.engine import Engine, SpeculationConfig
 from app.core.inference.sampling import SamplerParams
 from app.core.inference.speculative import GenerationStats
 
-from app.core.infra.requests import AUTO  # noqa: F401  (re-exported: the report's word for the adaptive length)
+from app.core.inference.bench_report import BenchReport, BenchRun, FirstDifference, TestedModels
+from app.core.infra.requests import AUTO, DraftTokens
 
 
 @dataclass
@@ -32,7 +33,7 @@ class _Series:
     ratios: list[float]  # each run over the plain run of its round and seed
     identical: bool = True
     settled_k: int = 0
-    first_difference: dict[str, int] | None = None
+    first_difference: FirstDifference | None = None
 
 
 def peak_rss_mib() -> float:
@@ -57,31 +58,27 @@ def run_once(engine: Engine, prompt: list[int], max_tokens: int, spec: Speculati
     return tokens, stats
 
 
-def first_difference(plain: list[int], other: list[int], round_no: int) -> dict[str, int]:
+def first_difference(plain: list[int], other: list[int], round_no: int) -> FirstDifference:
     """Where a greedy run first left the plain one: the round, the position and both tokens (-1: ended)."""
     at = next((i for i, (a, b) in enumerate(zip(plain, other)) if a != b), min(len(plain), len(other)))
-    return {"round": round_no, "position": at,
-            "plain_token": plain[at] if at < len(plain) else -1, "token": other[at] if at < len(other) else -1}
+    return FirstDifference(round_no, at, plain[at] if at < len(plain) else -1, other[at] if at < len(other) else -1)
 
 
-def tested_models(engine: Engine, base: SpeculationConfig) -> dict[str, Any]:
-    """What a report measured, named: the main model, and the draft model or the n-gram size. A report read later
-    (or the panel after the user switched models) must not have to guess."""
+def tested_models(engine: Engine, base: SpeculationConfig) -> TestedModels:
+    """The main model, and the draft model or the n-gram size."""
     main, draft = engine.main, engine.draft
-    out: dict[str, Any] = {"main": main.info.display_name if main else None,
-                           "main_path": main.path if main else None}
+    tested = TestedModels(main.info.display_name if main else None, main.path if main else None)
     if base.mode == "draft":
-        out.update(draft=draft.info.display_name if draft else None, draft_path=draft.path if draft else None)
-    else:
-        out["ngram_size"] = base.ngram_size
-    return out
+        return replace(tested, draft=draft.info.display_name if draft else None,
+                       draft_path=draft.path if draft else None)
+    return replace(tested, ngram_size=base.ngram_size)
 
 
-def run_bench(engine: Engine, prompt: list[int], base: SpeculationConfig, draft_tokens: list[int | str],
+def run_bench(engine: Engine, prompt: list[int], base: SpeculationConfig, draft_tokens: list[DraftTokens],
               max_tokens: int = 200, rounds: int = 3,
               progress: Callable[[str, float], None] = lambda line, fraction: None,
               cancel: threading.Event | None = None, sampling: SamplerParams = SamplerParams(),
-              seeds: int = 1) -> dict[str, Any]:
+              seeds: int = 1) -> BenchReport:
     """`base` gives the mode (draft or ngram) and its options; `draft_tokens` the k values (or "auto") to try;
     `sampling` the sampler (greedy by default) and, when it samples, `seeds` runs per configuration and round.
 
@@ -128,24 +125,15 @@ def run_bench(engine: Engine, prompt: list[int], base: SpeculationConfig, draft_
     runs = []
     for k, s in series.items():
         tps = statistics.median(s.tps)
-        run: dict[str, Any] = {"draft_tokens": k, "tokens_per_second": round(tps, 2),
-                               "acceptance_rate": round(statistics.median(s.acceptance), 4),
-                               "speedup": round(tps / plain, 3) if plain else 0.0,
-                               "paired_speedup": round(statistics.median(s.ratios), 3) if s.ratios else 0.0,
-                               "tokens_per_second_all": [round(x, 2) for x in s.tps]}
-        if greedy:
-            run["identical"] = s.identical
-            if s.first_difference:
-                run["first_difference"] = s.first_difference
-        if k == AUTO:
-            run["last_draft_tokens"] = s.settled_k
-        runs.append(run)
-    winner = max(runs, key=lambda r: r["tokens_per_second"])
+        runs.append(BenchRun(k, round(tps, 2), round(statistics.median(s.acceptance), 4),
+                             round(tps / plain, 3) if plain else 0.0,
+                             round(statistics.median(s.ratios), 3) if s.ratios else 0.0,
+                             [round(x, 2) for x in s.tps], identical=s.identical if greedy else None,
+                             first_difference=s.first_difference if greedy else None,
+                             last_draft_tokens=s.settled_k if k == AUTO else None))
+    winner = max(runs, key=lambda run: run.tokens_per_second)
     # the setting to apply: the fastest run, unless plain decoding is faster (then speculation off)
-    best = ({"draft_tokens": winner["draft_tokens"], "speedup": winner["speedup"]} if winner["speedup"] > 1.0
-            else {"draft_tokens": 0, "speedup": 1.0})
-    return {"plain": {"tokens_per_second": round(plain, 2), "tokens_per_second_all": [round(x, 2) for x in plain_tps]},
-            "runs": runs, "best": best, "mode": base.mode, "max_tokens": max_tokens, "rounds": rounds,
-            "models": tested_models(engine, base),
-            "temperature": sampling.temperature, "seeds": seed_list if not greedy else [],
-            "prompt_tokens": len(prompt), "peak_rss_mib": round(peak_rss_mib(), 1)}
+    best, speedup = (winner.draft_tokens, winner.speedup) if winner.speedup > 1.0 else (0, 1.0)
+    return BenchReport(round(plain, 2), [round(x, 2) for x in plain_tps], runs, best, speedup, base.mode, max_tokens,
+                       rounds, tested_models(engine, base), sampling.temperature, seed_list if not greedy else [],
+                       len(prompt), round(peak_rss_mib(), 1))

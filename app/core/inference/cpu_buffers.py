@@ -157,10 +157,16 @@ def decide() -> CpuBuffers:
         kept = [arr[i] for i in keep]
         for i in range(len(offered)):
             arr[i] = kept[i] if i < len(kept) else None
-        amx = any(name.upper().startswith("AMX") for name in left_out)
-        reason = (f"{', '.join(left_out)} left out" +
-                  (": llama.cpp's AMX kernel crashes on batches of 3+ tokens (llama.cpp #20824)" if amx else
-                   ": SPECCHAT_CPU_BUFT_SKIP"))
+        # each left out for its own reason: on an AMX CPU with SPECCHAT_CPU_BUFT_SKIP=cpu_repack both are said
+        amx_names = [name for name in left_out if name.upper().startswith("AMX")]
+        named = [name for name in left_out if name not in amx_names]
+        reasons = []
+        if amx_names:
+            reasons.append(f"{', '.join(amx_names)} left out: llama.cpp's AMX kernel crashes on batches of 3+ tokens "
+                           "(llama.cpp #20824)")
+        if named:
+            reasons.append(f"{', '.join(named)} left out: SPECCHAT_CPU_BUFT_SKIP")
+        reason = "; ".join(reasons)
     elif any(name.upper().startswith("AMX") for name in offered):
         reason = "AMX kept: SPECCHAT_CPU_AMX=1"
     in_use = tuple(_names(lib, arr))

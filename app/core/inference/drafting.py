@@ -106,8 +106,9 @@ class ModelDrafter:
         return drafts, qs
 
     def commit(self, last: int, proposed: list[int], accepted: int) -> None:
-        if self._decoded is None:  # nothing drafted this round: the draft sees `last` later, in a batch
+        if self._decoded is None:  # it did not draft this round: the draft reads the new text later, in a batch
             self.pending.append(last)
+            self.pending.extend(proposed[:accepted])  # tokens a predicted output proposed and the main kept
             return
         self.model.truncate(self._after_last + min(accepted, self._decoded))
         self.pending = proposed[self._decoded:accepted]

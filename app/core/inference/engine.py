@@ -17,7 +17,8 @@ from app.core.inference.draft_length import CostTable, DraftLength
 from app.core.inference.drafting import Drafter, ModelDrafter, NgramDrafter
 from app.core.inference.llama_runtime import LoadedModel, LoadOptions, ModelLoadError, preflight
 from app.core.inference.sampling import SamplerParams
-from app.core.infra.requests import GenerateRequest, SpeculationConfig  # noqa: F401  (SpeculationConfig re-exported)
+from app.core.inference.prediction import PredictionDrafter
+from app.core.infra.requests import GenerateRequest, RequestRejected, SpeculationConfig  # noqa: F401 (re-exported)
 from app.core.inference.speculative import GenerationRequest, GenerationStats, TokenEvent, generate
 
 log = logging.getLogger("specchat.engine")
@@ -110,12 +111,12 @@ class Engine:
     def prompt(self, request: GenerateRequest) -> tuple[list[int], tuple[str, ...]]:
         """Tokens and stop strings for the request's raw text (as it is) or its messages (the chat format)."""
         if request.raw is not None:
-            return self.raw_prompt(request.raw), ()
+            return self.raw_prompt(request.raw), request.stop
         tokens, stop = self.chat_prompt(list(request.messages))
         if request.answer_prefix:  # continue an answer: its text follows the template's "assistant speaks" part
             tokens = tokens + self._require_main().tokenize(request.answer_prefix, add_special=False,
                                                             parse_special=False)
-        return tokens, stop
+        return tokens, stop + request.stop
 
     def answer(self, request: GenerateRequest, stats: GenerationStats, cancel: threading.Event | None = None,
                prompt_progress: Callable[[int, int], None] | None = None) -> Iterator[TokenEvent]:
@@ -123,7 +124,19 @@ class Engine:
         prompt_progress(done, total): after each n_batch chunk of the prompt is evaluated."""
         tokens, stop = self.prompt(request)
         return self.generate(tokens, stats, max_tokens=request.max_tokens, sampling=request.sampling,
-                             spec=request.speculation, stop=stop, cancel=cancel, prompt_progress=prompt_progress)
+                             spec=request.speculation, stop=stop, cancel=cancel, prompt_progress=prompt_progress,
+                             prediction=self.prediction_tokens(request.prediction))
+
+    def prediction_tokens(self, text: str) -> list[int]:
+        """A predicted output as tokens (as the answer would spell it: no BOS, special tokens as text)."""
+        if not text:
+            return []
+        main = self._require_main()
+        tokens = main.tokenize(text, add_special=False, parse_special=False)
+        if len(tokens) > main.n_ctx:
+            raise RequestRejected(f"the prediction is {len(tokens):,} tokens, more than the model's context of "
+                                  f"{main.n_ctx:,}", "prediction_too_long")
+        return tokens
 
     # ---- generation -----------------------------------------------------------------------------------------
     def drafter(self, spec: SpeculationConfig, greedy: bool = True) -> tuple[Drafter | None, DraftLength | None]:
@@ -146,9 +159,12 @@ class Engine:
     def generate(self, prompt_tokens: list[int], stats: GenerationStats, *, max_tokens: int = 256,
                  sampling: SamplerParams = SamplerParams(), spec: SpeculationConfig = SpeculationConfig(),
                  stop: tuple[str, ...] = (), cancel: threading.Event | None = None,
-                 prompt_progress: Callable[[int, int], None] | None = None) -> Iterator[TokenEvent]:
+                 prompt_progress: Callable[[int, int], None] | None = None,
+                 prediction: list[int] | None = None) -> Iterator[TokenEvent]:
+        """prediction: a predicted output's tokens, proposed first wherever the answer follows them."""
         main = self._require_main()
         drafter, length = self.drafter(spec, sampling.greedy)
+        predictor = PredictionDrafter(prediction, len(prompt_tokens)) if prediction else None
         req = GenerationRequest(prompt_tokens, max_tokens, sampling, spec.min_draft, spec.p_min, stop,
-                                cancel or threading.Event(), prompt_progress)
+                                cancel or threading.Event(), prompt_progress, predictor)
         return generate(main, drafter, length, req, stats)

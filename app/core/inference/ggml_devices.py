@@ -34,8 +34,14 @@ def _find(stem: str) -> Path | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Ggml:
+    lib: ctypes.CDLL  # libggml: the registry
+    base: ctypes.CDLL  # libggml-base: the device calls
+
+
 @functools.cache
-def _ggml() -> ctypes.CDLL:
+def _ggml() -> _Ggml:
     """libggml (the registry) and libggml-base (the device calls): already loaded by libllama, same handles."""
     lib = ctypes.CDLL(str(_find("ggml") or "libggml.so"))
     base = ctypes.CDLL(str(_find("ggml-base") or "libggml-base.so"))
@@ -55,8 +61,7 @@ def _ggml() -> ctypes.CDLL:
     base.ggml_backend_reg_dev_count.restype = ctypes.c_size_t
     base.ggml_backend_reg_dev_get.argtypes = [_reg_t, ctypes.c_size_t]
     base.ggml_backend_reg_dev_get.restype = _dev_t
-    lib.base = base  # type: ignore[attr-defined]
-    return lib
+    return _Ggml(lib, base)
 
 
 @functools.cache
@@ -100,7 +105,7 @@ def _device(handle: int) -> Device:
 
 def devices() -> list[Device]:
     """This machine's devices in ggml's registry (RPC servers are not registered there: see add_rpc_server)."""
-    lib = _ggml()
+    lib = _ggml().lib
     return [_device(lib.ggml_backend_dev_get(i)) for i in range(lib.ggml_backend_dev_count())]
 
 
@@ -109,7 +114,7 @@ def local_gpus() -> list[Device]:
 
 
 def cpu_device() -> Device:
-    handle = _ggml().ggml_backend_dev_by_type(DEV_CPU)
+    handle = _ggml().lib.ggml_backend_dev_by_type(DEV_CPU)
     if not handle:
         raise RuntimeError("llama.cpp has no CPU backend")
     return _device(handle)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -24,8 +23,8 @@ from app.core.infra.machine import total_ram
 from app.core.infra.requests import LoadOptions  # noqa: F401  (the one load-options dataclass; re-exported)
 from app.core.models.model_info import ModelInfo, read_model_info
 from app.core.models.usability import not_a_chat_model
-from app.core.inference import cpu_buffers, rpc
-from app.core.inference.ggml_devices import local_gpus
+from app.core.inference import rpc
+from app.core.inference.llama_backend import backend_name, gpu_offload_supported, init_backend, physical_cores
 from app.core.inference.rpc_protocol import RpcError
 
 log = logging.getLogger("specchat.runtime")
@@ -62,45 +61,6 @@ class DecodeCancelled(DecodeError):
     """A long decode (prompt evaluation) was stopped by the cancel flag; the cache keeps what was decoded."""
 
 
-def physical_cores() -> int:
-    """Physical cores this process may use (hyperthreads share one core's arithmetic units and slow decoding).
-
-    llama-cpp-python's default is cpu_count//2, a guess at the same number that halves speed on a machine
-    without hyperthreading (2 cores here: 1 thread). Linux's topology files give the real count.
-    """
-    try:
-        allowed = os.sched_getaffinity(0)
-        cores = set()
-        for cpu in allowed:
-            topo = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
-            cores.add(((topo / "physical_package_id").read_text().strip(), (topo / "core_id").read_text().strip()))
-        return max(1, len(cores))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
-def backend_name() -> str:
-    """The compute backend llama.cpp was built with, for the UI's "GPU: n/m layers" line."""
-    info = llama_cpp.llama_print_system_info().decode("utf-8", "replace").upper()
-    for name in ("CUDA", "Metal", "Vulkan", "ROCm", "SYCL", "HIP"):
-        if f"{name.upper()} :" in info or f"{name.upper()} =" in info:
-            return name
-    return "GPU" if gpu_offload_supported() else "CPU"
-
-
-def build_facts() -> dict[str, str]:
-    """What this llama.cpp build is, for Help > About: the binding's version, the backend, the CPU features."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        binding = version("llama-cpp-python")
-    except PackageNotFoundError:  # a bundle without dist-info
-        binding = getattr(llama_cpp, "__version__", "unknown")
-    system = llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()
-    return {"llama_cpp_python": binding, "backend": backend_name(),
-            "gpu_offload": "yes" if gpu_offload_supported() else "no", "system_info": system}
-
-
 def read_info(path: str | Path) -> ModelInfo:
     """The model's facts, read before llama.cpp sees the file, so a broken file gets a clear error."""
     try:
@@ -120,35 +80,10 @@ def preflight(path: str | Path, options: LoadOptions) -> ModelInfo:
         rpc.check_split(options.rpc)
     except ValueError as e:
         raise ModelLoadError(str(e)) from e
-    down = [s for s in rpc.check_servers(options.rpc) if not s["ok"]] if options.rpc.endpoints else []
+    down = [s for s in rpc.check_servers(options.rpc) if not s.ok] if options.rpc.endpoints else []
     if down:
-        raise ModelLoadError("; ".join(str(s["error"]) for s in down))
+        raise ModelLoadError("; ".join(s.error for s in down))
     return info
-
-
-def gpu_offload_supported() -> bool:
-    """This machine has a GPU llama.cpp can use (llama_supports_gpu_offload() counts RPC servers too)."""
-    return bool(local_gpus())
-
-
-_backend_ready = False
-
-
-@llama_cpp.llama_log_callback
-def _llama_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-    # llama.cpp's chatter goes to our log file (DEBUG), not the terminal
-    log.debug("llama.cpp: %s", text.decode("utf-8", "replace").rstrip())
-
-
-def init_backend() -> cpu_buffers.CpuBuffers:
-    """Once per process: llama.cpp's backends, its log routed into ours, and the CPU weight buffer types made safe
-    (AMX left out: cpu_buffers.py). Returns that decision; it is logged once."""
-    global _backend_ready
-    if not _backend_ready:
-        llama_cpp.llama_log_set(_llama_log, ctypes.c_void_p(0))
-        llama_cpp.llama_backend_init()
-        _backend_ready = True
-    return cpu_buffers.decide()
 
 
 class LoadedModel:
@@ -177,7 +112,8 @@ class LoadedModel:
             except (RpcError, ValueError) as e:
                 raise ModelLoadError(str(e)) from e
             self.n_gpu_layers = mparams.n_gpu_layers = self.placement.n_gpu_layers
-            mparams.devices = ctypes.cast(self.placement.devices, ctypes.c_void_p)
+            if self.placement.devices is not None:  # None: the default devices (none of them an RPC server)
+                mparams.devices = ctypes.cast(self.placement.devices, ctypes.c_void_p)
             mparams.tensor_split = self.placement.tensor_split
         stopped = False
         if progress is not None:
@@ -404,10 +340,11 @@ class LoadedModel:
             raise IndexError(f"row {row} has no logits in the last decode")
         ptr = llama_cpp.llama_get_logits(self.ctx)
         key = (ctypes.cast(ptr, ctypes.c_void_p).value, self._n_out)
-        if key != self._view_key:
-            self._view = np.ctypeslib.as_array(ptr, shape=(self._n_out, self.n_vocab))
+        view = self._view
+        if key != self._view_key or view is None:
+            view = self._view = np.ctypeslib.as_array(ptr, shape=(self._n_out, self.n_vocab))
             self._view_key = key
-        return self._view[out]
+        return view[out]
 
     def _drop_tail(self, n: int) -> None:
         llama_cpp.llama_memory_seq_rm(self.memory, 0, n, -1)

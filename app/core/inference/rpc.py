@@ -74,22 +74,32 @@ def layer_layout(n_layer: int, n_gpu_layers: int, weights: list[float]) -> list[
     return counts
 
 
-def check_servers(servers: RpcServers) -> dict[str, str | int]:
-    """Every server's state for the UI and `models --rpc`: {"endpoint", "ok", "free", "total", "error"}."""
+@dataclass(frozen=True)
+class ServerState:
+    """One RPC server as the sidebar's list shows it."""
+    endpoint: str  # as the user wrote it
+    ok: bool  # reachable (or in use by the loaded model)
+    in_use: bool = False  # the loaded model holds a connection through it: not probed again
+    free: int = 0  # bytes, from its probe
+    total: int = 0
+    error: str = ""  # why it is not reachable
+
+
+def check_servers(servers: RpcServers) -> list[ServerState]:
+    """Every server's state, in the order given."""
     out = []
     for text in servers.endpoints:
         ep = parse_endpoints(text)[0]
         relay = relay_for(ep)
         if relay.connected and relay.lost is None:
-            out.append({"endpoint": text, "ok": True, "in_use": True, "free": 0, "total": 0, "error": ""})
+            out.append(ServerState(text, ok=True, in_use=True))
             continue
         try:
             info = probe(ep, PROBE_TIMEOUT_S)
-            out.append({"endpoint": text, "ok": True, "in_use": False, "free": info.free, "total": info.total,
-                        "error": ""})
+            out.append(ServerState(text, ok=True, free=info.free, total=info.total))
         except RpcError as e:
-            out.append({"endpoint": text, "ok": False, "in_use": False, "free": 0, "total": 0, "error": str(e)})
-    return out  # type: ignore[return-value]
+            out.append(ServerState(text, ok=False, error=str(e)))
+    return out
 
 
 def _server_devices(ep: Endpoint) -> tuple[RpcRelay, list[Device]]:
@@ -150,7 +160,7 @@ def place(servers: RpcServers, n_layer: int, n_gpu_layers: int) -> Placement:
     counts = layer_layout(n_layer, n_gpu, [w for _, w in offload])
     layout = [("CPU", counts[0])] if counts[0] or not gpus else []
     layout += [(device_label(d, labels), c) for (d, _), c in zip(offload, counts[1:])]
-    devs = (ctypes.c_void_p * (len(offload) + 1))(*[d.handle for d, _ in offload], None)
+    handles = (ctypes.c_void_p * (len(offload) + 1))(*[d.handle for d, _ in offload], None)
     split = (ctypes.c_float * llama_cpp.llama_max_devices())(*[w for _, w in offload])
     log.info("RPC placement: %s", ", ".join(f"{n} {c}" for n, c in layout))
-    return Placement(n_gpu, devs, split, layout, relays)
+    return Placement(n_gpu, handles, split, layout, relays)

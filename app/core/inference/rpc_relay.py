@@ -19,7 +19,6 @@ import logging
 import socket
 import struct
 import threading
-from collections.abc import Callable
 
 from app.core.inference.rpc_protocol import (CMD_ALLOC_BUFFER, CMD_BUFFER_GET_BASE, CMD_GET_ALIGNMENT,
                                              CMD_GET_MAX_SIZE, CMD_HELLO, CMD_SET_TENSOR_HASH, CONN_CAPS_SIZE,
@@ -72,7 +71,6 @@ class RpcRelay:
         self._lock = threading.Lock()
         self._sessions = 0  # live client connections (ggml-rpc keeps one per server while buffers live)
         self.lost: str | None = None  # why the server of the current connection was lost
-        self._listeners: list[Callable[[str], None]] = []
         self._closed = False
         threading.Thread(target=self._accept, name=f"rpc-relay {upstream}", daemon=True).start()
 
@@ -80,9 +78,6 @@ class RpcRelay:
     def connected(self) -> bool:
         """ggml-rpc holds a connection through this relay (a loaded model uses the server)."""
         return self._sessions > 0
-
-    def on_lost(self, callback: Callable[[str], None]) -> None:
-        self._listeners.append(callback)
 
     def close(self) -> None:
         self._closed = True
@@ -103,11 +98,6 @@ class RpcRelay:
                 return
             self.lost = f"RPC server {self.upstream} stopped answering ({why})"
         log.error("%s", self.lost)
-        for callback in list(self._listeners):
-            try:
-                callback(self.lost)
-            except Exception:
-                log.exception("rpc lost callback failed")
 
     def _open_upstream(self) -> socket.socket | None:
         try:

@@ -7,6 +7,9 @@ model that is not there (the engine then decodes plainly, and no acceptance figu
 
 from __future__ import annotations
 
+from app.core.inference.answer_stats import AnswerStats
+from app.core.inference.engine_process.protocol import LiveStats
+
 PLAIN_NO_DRAFT = "plain decoding: no draft loaded"
 PLAIN_OFF = "plain decoding (speculation off)"
 
@@ -33,31 +36,39 @@ def speculates(label: str) -> bool:
     return label not in (PLAIN_NO_DRAFT, PLAIN_OFF)
 
 
-def footer_text(stats: dict) -> str:
+def footer_text(stats: AnswerStats) -> str:
     """The answer's figures; none for an answer that never finished (no made-up "0.0 tok/s · 0 tokens"), and
     none for one stopped before its first token."""
-    if "generated_tokens" not in stats:
-        return stats.get("error", "")
-    if not stats.get("generated_tokens"):
-        if stats.get("error"):
-            return stats["error"]
-        return "stopped before any text" if stats.get("stop_reason") == "cancelled" else "no text generated"
-    tokens = f"{stats['generated_tokens']} {'more tokens (continued)' if stats.get('continued') else 'tokens'}"
-    parts = [f"{stats.get('tokens_per_second', 0):.1f} tok/s", tokens,
-             f"{stats.get('ttft_s', 0):.2f} s to first token", stats.get("stop_reason", "")]
-    if stats.get("drafted"):
+    if stats.crashed:
+        return stats.error
+    if not stats.generated_tokens:
+        if stats.error:
+            return stats.error
+        return "stopped before any text" if stats.stop_reason == "cancelled" else "no text generated"
+    tokens = f"{stats.generated_tokens} {'more tokens (continued)' if stats.continued else 'tokens'}"
+    parts = [f"{stats.tokens_per_second:.1f} tok/s", tokens, f"{stats.ttft_s:.2f} s to first token",
+             stats.stop_reason]
+    if stats.drafted:
         # "speculation" is what ran ("draft: X", "n-gram (n=3)"); answers saved before it had only draft_name
-        label = stats.get("speculation") or (f"draft: {stats['draft_name']}" if stats.get("draft_name") else "")
-        parts.append(label)
-        parts.append(f"accepted {stats['accepted']}/{stats['drafted']} ({stats['acceptance_rate']:.0%})")
-    if stats.get("error"):
-        parts.append(stats["error"])
+        parts.append(stats.speculation or (f"draft: {stats.draft_name}" if stats.draft_name else ""))
+        parts.append(f"accepted {stats.accepted}/{stats.drafted} ({stats.acceptance_rate:.0%})")
+    if stats.prediction_drafted:
+        parts.append(f"prediction {stats.prediction_accepted}/{stats.prediction_drafted}")
+    if stats.error:
+        parts.append(stats.error)
     return " · ".join(p for p in parts if p)
 
 
-def acceptance_advice(stats: dict, recent: list[float]) -> str:
+def live_text(live: LiveStats, label: str) -> str:
+    """The status line while an answer streams: speed, tokens, what runs (`label`) and, when something drafts, the
+    acceptance so far (no acceptance figure for plain decoding)."""
+    acc = f" · acceptance {live.acceptance_rate:.0%}" if speculates(label) else ""
+    return f"{live.tokens_per_second:.1f} tok/s · {live.generated_tokens} tokens · {label}{acc}"
+
+
+def acceptance_advice(stats: AnswerStats, recent: list[float]) -> str:
     """Advice after an answer (`recent`: acceptance rates of the last answers, this one included), or ""."""
-    drafted, accepted = stats.get("drafted", 0), stats.get("accepted", 0)
+    drafted, accepted = stats.drafted, stats.accepted
     if drafted >= BAD_ACCEPTANCE_MIN_DRAFTED and accepted / drafted < BAD_ACCEPTANCE:
         return (f"Only {accepted} of {drafted} drafted tokens ({accepted / drafted:.0%}) were accepted in the last "
                 "answer: this drafter rarely agrees with the main model, so drafting costs time. Try fewer draft "

@@ -5,7 +5,8 @@ logits on exactly those rows; accepted draft tokens are emitted, then the main m
 rejection (or after all k: a bonus token). Rejected rows are removed from the main model's KV cache and the
 drafter is told what was accepted, so every cache follows the emitted text. Without a drafter, or in a round
 where the draft length is 0, the same loop decodes one token: plain decoding is this loop with k = 0, never a
-second implementation.
+second implementation. A predicted output (prediction.py) proposes first wherever the answer follows it; the
+drafter fills the rounds where it does not, and is told of the prediction's accepted tokens like of its own.
 
 - temperature 0: a draft token is accepted when it equals the main model's greedy pick (numpy argmax over the
   logits row, LoadedModel.argmax), so the output equals plain greedy decoding, except at float near-ties where the
@@ -25,10 +26,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from app.core.inference.answer_stats import FIGURES, AnswerStats
 from app.core.inference.draft_length import DraftLength
 from app.core.inference.drafting import Drafter
 from app.core.inference.llama_runtime import ContextFull, DecodeCancelled, DecodeError, LoadedModel
-from app.core.inference.sampling import Distribution, SamplerParams, distribution, make_rng, penalty_window, residual
+from app.core.inference.prediction import PredictionDrafter
+from app.core.inference.sampling import (Distribution, SamplerParams, distribution, make_rng, penalty_window,
+                                         point_mass, residual)
 from app.core.inference.stop_strings import StopStringFilter
 
 log = logging.getLogger("specchat.engine")
@@ -41,6 +45,10 @@ class TokenEvent:
     from_draft: bool  # an accepted draft token
 
 
+# the record's figures as `generate --json` has printed them since before the record existed (no elapsed_s)
+_JSON_FIGURES = tuple(name for name in FIGURES if name != "elapsed_s")
+
+
 @dataclass
 class GenerationStats:
     prompt_tokens: int = 0
@@ -51,9 +59,14 @@ class GenerationStats:
     drafted: int = 0
     accepted: int = 0
     draft_tokens_last: int = 0  # the draft length of the last round (what `auto` settled on)
+    # of `drafted` and `accepted`: the tokens a predicted output proposed (OpenAI's accepted/rejected
+    # prediction tokens: rejected = prediction_drafted - prediction_accepted, computed and thrown away)
+    prediction_drafted: int = 0
+    prediction_accepted: int = 0
     started_at: float = 0.0  # time.perf_counter() at the start, for live rates while it runs
     stop_reason: str = ""  # eos | stop | length | context | cancelled | error
     error: str = ""
+    error_code: str = ""  # with stop_reason "error" for a request refused before any token (OpenAI's `code`)
 
     @property
     def tokens_per_second(self) -> float:
@@ -73,10 +86,19 @@ class GenerationStats:
         return self.accepted / self.drafted if self.drafted else 0.0
 
     def to_json(self) -> dict[str, float | int | str]:
-        return {"prompt_tokens": self.prompt_tokens, "prompt_eval_s": round(self.prompt_eval_s, 4),
-                "ttft_s": round(self.ttft_s, 4), "generated_tokens": self.generated_tokens,
-                "tokens_per_second": round(self.tokens_per_second, 2), "drafted": self.drafted,
-                "accepted": self.accepted, "acceptance_rate": round(self.acceptance_rate, 4)}
+        """The figures as `generate --json` and the benchmarks print them (the record's, rounded the same)."""
+        record = self.answer_stats().to_json()
+        return {key: record[key] for key in _JSON_FIGURES}
+
+    def answer_stats(self, rpc_lost: str = "") -> AnswerStats:
+        """The record of the ended generation, as the engine sends it (the figures rounded for reading)."""
+        return AnswerStats(stop_reason=self.stop_reason, error=self.error, error_code=self.error_code,
+                           prompt_tokens=self.prompt_tokens, prompt_eval_s=round(self.prompt_eval_s, 4),
+                           ttft_s=round(self.ttft_s, 4), generated_tokens=self.generated_tokens,
+                           tokens_per_second=round(self.tokens_per_second, 2), drafted=self.drafted,
+                           accepted=self.accepted, acceptance_rate=round(self.acceptance_rate, 4),
+                           prediction_drafted=self.prediction_drafted, prediction_accepted=self.prediction_accepted,
+                           elapsed_s=round(self.elapsed_s, 4), rpc_lost=rpc_lost)
 
 
 @dataclass
@@ -89,6 +111,7 @@ class GenerationRequest:
     stop: tuple[str, ...] = ()
     cancel: threading.Event = field(default_factory=threading.Event)
     prompt_progress: Callable[[int, int], None] | None = None  # (evaluated, total) after each prompt chunk
+    prediction: PredictionDrafter | None = None  # a predicted output: proposed first wherever the answer follows it
 
 
 def context_full_message(prompt_tokens: int, n_ctx: int) -> str:
@@ -116,6 +139,7 @@ def generate(main: LoadedModel, drafter: Drafter | None, length: DraftLength | N
     stats.prompt_tokens = len(prompt)
     seq = list(prompt)  # the whole text as tokens: the repetition penalty's window and nothing else
     length = length or DraftLength()  # only consulted when there is a drafter
+    predictor = req.prediction
 
     def row_distribution(row: int, extra: list[int]) -> Distribution:
         return distribution(main.logits_np(row), params, penalty_window(seq, extra, params))
@@ -164,7 +188,13 @@ def generate(main: LoadedModel, drafter: Drafter | None, length: DraftLength | N
             drafts: list[int] = []
             qs = None
             n = 0
-            if drafter is not None:
+            predicted = False
+            if predictor is not None:  # the prediction first: its tokens cost nothing to propose
+                drafts = predictor.propose(seq, min(room, req.max_tokens - stats.generated_tokens))
+                if drafts:
+                    predicted, proposed = True, drafts
+                    qs = None if greedy else [point_mass(t) for t in drafts]
+            if drafter is not None and not predicted:
                 n = min(length.next(), room, req.max_tokens - stats.generated_tokens)
                 if n > 0:
                     proposed, qs = drafter.propose(last, n, seq, None if greedy else params, rng, req.p_min)
@@ -194,9 +224,14 @@ def generate(main: LoadedModel, drafter: Drafter | None, length: DraftLength | N
                 if nxt < 0:  # every draft accepted (or none): the bonus token comes from p
                     nxt = sample_row(len(drafts), drafts)
             main.truncate(base + 1 + accepted)
+            if predicted:
+                assert predictor is not None
+                predictor.feedback(len(drafts), accepted)
+                stats.prediction_drafted += len(drafts)
+                stats.prediction_accepted += accepted
             if drafter is not None:
-                drafter.commit(last, proposed, accepted)
-                if length.auto:  # only `auto` learns from timings; a fixed k does no bookkeeping
+                drafter.commit(last, proposed, accepted)  # a prediction's tokens too: its cache follows the text
+                if length.auto and not predicted:  # only `auto` learns from timings; a fixed k does no bookkeeping
                     asked = n > 0  # the drafter's timings are this round's only if it was asked
                     draft_s = drafter.draft_s if asked else 0.0
                     catchup_s = drafter.catchup_s if asked else 0.0
@@ -204,6 +239,7 @@ def generate(main: LoadedModel, drafter: Drafter | None, length: DraftLength | N
                     length.record(len(drafts), accepted, draft_s,
                                   time.perf_counter() - t_round - draft_s - catchup_s,
                                   drafter.catchup_tokens if asked else 0, catchup_s)
+            if drafter is not None or predicted:
                 stats.drafted += len(drafts)
                 stats.accepted += accepted
                 stats.draft_tokens_last = len(drafts)

@@ -12,7 +12,8 @@ from typing import Protocol, TypeVar
 
 
 class HasText(Protocol):
-    text: str
+    @property
+    def text(self) -> str: ...  # read-only: the events are frozen dataclasses
 
 
 E = TypeVar("E", bound=HasText)

@@ -11,9 +11,9 @@ a row in the sidebar's SAMPLING_ROWS, and its use in app/core/inference/sampling
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Final, Literal
 
-AUTO = "auto"  # the draft length that adapts to measured acceptance and cost
+AUTO: Final = "auto"  # the draft length that adapts to measured acceptance and cost
 DraftTokens = int | Literal["auto"]
 MODES = ("off", "draft", "ngram")
 
@@ -134,6 +134,19 @@ class GenerateRequest:
     # the start of the assistant's answer, already written (an interrupted answer the user continues): the
     # prompt ends with it, so generation picks up where it stopped instead of answering afresh
     answer_prefix: str = ""
+    stop: tuple[str, ...] = ()  # stop strings of the request's own, beside the chat format's
+    # a predicted output (OpenAI's `prediction`): text the answer will mostly repeat, proposed as draft tokens
+    # wherever the answer follows it, beside the draft model or n-gram lookup (app/core/inference/prediction.py)
+    prediction: str = ""
+
+
+class RequestRejected(ValueError):
+    """A request the engine will not run as asked (a prediction longer than the context...): said before any
+    token, with a stable `code` that the local server hands on as OpenAI's error code."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)

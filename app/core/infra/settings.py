@@ -58,6 +58,16 @@ class UISettings:
 
 
 @dataclass
+class ServerSettings:
+    """The window's local OpenAI-compatible server (app/core/server): where it listens and whether it runs."""
+
+    host: str = "127.0.0.1"  # this machine only; another address makes the server window warn without a key
+    port: int = 1234  # LM Studio's
+    api_key: str = ""  # "": none asked for
+    enabled: bool = False  # on at the next start when it was on at the last one
+
+
+@dataclass
 class Settings:
     """Sections that are engine requests are the engine's own dataclasses (app/core/infra/requests.py)."""
 
@@ -69,6 +79,7 @@ class Settings:
     speculation: SpeculationConfig = CHAT_SPECULATION
     drafts: DraftSettings = field(default_factory=DraftSettings)
     ui: UISettings = field(default_factory=UISettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
 
     def draft_load_options(self) -> LoadOptions:
         return replace(self.runtime, n_gpu_layers=self.drafts.gpu_layers)  # Engine.load_draft keeps it local
@@ -110,7 +121,7 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v
 def _coerce(value: Any, tp: Any, default: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     ok: bool
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         try:
             return _from_dict(tp, value if isinstance(value, dict) else {}, f"{where}.", default)
         except ValueError as e:  # each field had its type, but together they are refused (SpeculationConfig)
@@ -149,8 +160,10 @@ def _from_dict(cls: type, data: dict[str, Any], where: str = "", base: Any = Non
             continue
         if base is not None:
             default = getattr(base, f.name)
-        else:
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        elif f.default is not dataclasses.MISSING:
+            default = f.default
+        else:  # every field of a settings section has a default or a factory
+            default = f.default_factory() if callable(f.default_factory) else None
         kwargs[f.name] = _coerce(data[f.name], hints[f.name], default, f"{where}{f.name}")
     unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
     if unknown:

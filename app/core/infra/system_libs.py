@@ -9,6 +9,7 @@ package, so the message is one command to copy. No Qt is imported here: the chec
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterable
 import logging
 import os
 import re
@@ -97,7 +98,7 @@ class MissingLibraries:
         return "\n".join(lines)
 
 
-def _unique(items) -> list[str]:  # type: ignore[no-untyped-def]
+def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 

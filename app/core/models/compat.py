@@ -16,9 +16,9 @@ import logging
 import os
 from dataclasses import dataclass, field
 
+from app.core.models.formatting import format_bytes, format_parameter_count
 from app.core.models.gguf_reader import GGUFError, GGUFTruncated
-from app.core.models.model_info import (ModelInfo, format_bytes, format_parameter_count, read_model_info,
-                                        read_token_texts, read_truncated_model_info)
+from app.core.models.model_info import ModelInfo, read_model_info, read_token_texts, read_truncated_model_info
 from app.core.models.tokenizer_facts import SPEC_VOCAB_CHECK_START_TOKEN_ID, SPEC_VOCAB_MAX_SIZE_DIFFERENCE
 
 log = logging.getLogger("specchat.compat")

@@ -53,7 +53,7 @@ class LibraryEntry:
     @property
     def problem(self) -> Unusable | None:
         """Why the entry is not offered (broken, or not a chat model), in words; None when it is usable."""
-        return main_model_problem(self)
+        return main_model_problem(self.info, self.error)
 
 
 @dataclass(frozen=True)
@@ -116,20 +116,20 @@ def _walk_gguf(root: Path, roots: list[str]) -> Iterator[tuple[Path, os.stat_res
         except OSError as e:
             log.warning("cannot list %s: %s", d, e)
             continue
-        for e in entries:
-            if e.name.startswith("."):
+        for item in entries:
+            if item.name.startswith("."):
                 continue
             try:
-                if e.is_dir():
-                    stack.append(Path(e.path))
-                elif e.name.lower().endswith(".gguf"):
-                    st = e.stat()  # follows a link: the target must be a regular file
+                if item.is_dir():
+                    stack.append(Path(item.path))
+                elif item.name.lower().endswith(".gguf"):
+                    st = item.stat()  # follows a link: the target must be a regular file
                     if stat.S_ISREG(st.st_mode):
-                        yield Path(e.path), st
+                        yield Path(item.path), st
                     else:
-                        log.warning("skipping %s: not a regular file", e.path)
+                        log.warning("skipping %s: not a regular file", item.path)
             except OSError as err:
-                log.warning("cannot stat %s: %s", e.path, err)
+                log.warning("cannot stat %s: %s", item.path, err)
 
 
 def configured_model_dirs(models_dir: Path, extra_dirs: Iterable[str | Path] = ()) -> list[Path]:

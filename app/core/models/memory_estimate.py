@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from app.core.models.formatting import format_bytes
 from app.core.models.ggml_types import tensor_nbytes
 from app.core.models.gguf_reader import GGUFArray
 
@@ -192,8 +193,6 @@ class MemoryVerdict:
 
 def judge_memory(est: MemoryEstimate, free_ram: int | None, free_vram: int = 0) -> MemoryVerdict:
     """The estimate in words, against what is free here (None: the OS does not say)."""
-    from app.core.models.model_info import format_bytes  # model_info imports this module at its top
-
     ctx_where = ""
     if est.gpu_layers:
         ctx_where = ", on the GPU" if not est.context_ram else (", split GPU/RAM" if est.context_vram else "")

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from app.core.models.formatting import format_parameter_count, model_title, readable_name
 from app.core.models.ggml_types import FILE_TYPES, tensor_nbytes
 from app.core.models.gguf_reader import GGUFError, GGUFHeader, GGUFTruncated, read_header
-from app.core.models.labels import model_title, readable_name
 from app.core.models.memory_estimate import MemoryFacts, memory_facts
 from app.core.models.model_checks import check_loadable, check_metadata_types
 from app.core.models.tokenizer_facts import TOKENS_KEY, VOCAB_NONE, TokenizerFacts, tokenizer_facts
@@ -58,7 +59,7 @@ class ModelInfo:
 
     @property
     def display_name(self) -> str:
-        """The model as people read it: name, size and quantization, none said twice (labels.model_title)."""
+        """The model as people read it: name, size and quantization, none said twice (formatting.model_title)."""
         return model_title(self.name, self.size_label, self.file_type)
 
     def to_json(self) -> dict[str, Any]:
@@ -106,22 +107,6 @@ def shard_paths(first: Path) -> list[Path]:
     return paths
 
 
-def format_parameter_count(n: int) -> str:
-    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if n >= div:
-            v = n / div
-            return f"{v:.0f}{suffix}" if v >= 10 else f"{v:.1f}{suffix}".replace(".0", "")
-    return str(n)
-
-
-def format_bytes(n: float) -> str:
-    """Sizes and speeds as people read them: 1.9 MiB, 4.4 GiB."""
-    for unit, div in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= div:
-            return f"{n / div:.1f} {unit}"
-    return f"{n:.0f} B"
-
-
 def _guess_file_type(header: GGUFHeader) -> str:
     """Quantization from the tensors when general.file_type is missing: the type holding the most bytes."""
     weight: Counter[str] = Counter()
@@ -146,7 +131,7 @@ def _role(header: GGUFHeader, arch: str, tok: TokenizerFacts | None, name: str) 
     return ROLE_GENERATIVE
 
 
-def read_model_info(path: str | Path) -> ModelInfo:
+def read_model_info(path: str | os.PathLike[str]) -> ModelInfo:
     """Read a model's facts from its header (and, for split models, every shard's tensor infos)."""
     first = Path(path).absolute()
     shards = shard_paths(first)
@@ -154,7 +139,7 @@ def read_model_info(path: str | Path) -> ModelInfo:
     return model_info_from_headers(first, [header] + [read_header(extra) for extra in shards[1:]])
 
 
-def read_truncated_model_info(path: str | Path, truncated: GGUFTruncated) -> ModelInfo:
+def read_truncated_model_info(path: str | os.PathLike[str], truncated: GGUFTruncated) -> ModelInfo:
     """What a file cut short would be, from its header alone (whole when the cut lies past it): for saying
     whether the rest of the download is worth having, never for loading. Raises GGUFError when the header itself
     is cut or corrupt."""

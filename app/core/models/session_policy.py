@@ -1,7 +1,7 @@
 """What a chat session does with its models, decided without Qt: which main model opens at start, which draft
 goes with a main model, and whether that draft loads by itself.
 
-The session controller (app/workers/model_session.py) asks these and does what they say; the rules live here so
+The session controller (app/session/model_session.py) asks these and does what they say; the rules live here so
 that they are tested as plain functions, not through a window. The one safety rule in both: a file that never
 loaded successfully here (or crashed doing so) is never loaded without the user asking, because a bad file can
 abort llama.cpp, and an app that crashes at every start locks its user out.

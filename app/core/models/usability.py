@@ -10,13 +10,9 @@ the previous model had already been unloaded.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from app.core.models.model_info import (ROLE_EMBEDDING, ROLE_GENERATIVE, ROLE_NO_VOCAB, ROLE_PROJECTOR,
                                         ROLE_RERANKER, ModelInfo)
-
-if TYPE_CHECKING:
-    from app.core.models.library import LibraryEntry
 
 
 @dataclass(frozen=True)
@@ -73,8 +69,9 @@ def not_a_chat_model(info: ModelInfo) -> Unusable | None:
     return None
 
 
-def main_model_problem(entry: LibraryEntry) -> Unusable | None:
-    """Why this library entry cannot be a main (chat) model or a draft, or None when it can."""
-    if entry.info is None:
-        return unreadable(entry.error or "cannot be read")
-    return not_a_chat_model(entry.info)
+def main_model_problem(info: ModelInfo | None, error: str | None) -> Unusable | None:
+    """Why a library file (its info, or the error that kept it from being read) cannot be a main (chat) model or a
+    draft, or None when it can."""
+    if info is None:
+        return unreadable(error or "cannot be read")
+    return not_a_chat_model(info)

@@ -48,13 +48,13 @@ def signal_name(exit_code: int) -> str:
     return f"exit code {exit_code}"
 
 
-def describe(lost: tuple[p.Command, ...], loaded: dict[str, p.Summary]) -> str:
+def describe(lost: tuple[p.Command, ...], loaded: dict[str, p.ModelSummary]) -> str:
     """What the engine was doing, in words: "answering with X", "loading Y" (a load or an answer before the
     context gauge's count, which is queued beside them)."""
     if not lost:
         return "idle"
     cmd = sorted(lost, key=lambda c: isinstance(c, p.Measure))[0]
-    main = loaded.get("main", {}).get("name") or "the loaded model"
+    main = loaded["main"].name if "main" in loaded else "the loaded model"
     if isinstance(cmd, p.Load):
         return f"loading {Path(cmd.path).name}"
     if isinstance(cmd, p.Generate):
@@ -76,7 +76,10 @@ class EngineClient:
         self.env = env or {}
         self._lock = threading.Lock()
         self._inflight: dict[tuple[str, object], p.Command] = {}
-        self.loaded: dict[str, p.Summary] = {}  # role -> summary, as the engine last said
+        # request id -> who hears that request's events instead of on_event (the local server's requests)
+        self._routes: dict[int, Callable[[p.Event], object]] = {}
+        self._last_id = 0
+        self.loaded: dict[str, p.ModelSummary] = {}  # role -> model, as the engine last said
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._closing = False
@@ -146,11 +149,22 @@ class EngineClient:
         conn.close()
 
     # ---- commands -------------------------------------------------------------------------------------------
-    def send(self, cmd: p.Command) -> None:
+    def next_id(self) -> int:
+        """A request id no other user of this engine has: the window and the local server share it, and the
+        engine keeps a cancel per id."""
+        with self._lock:
+            self._last_id += 1
+            return self._last_id
+
+    def send(self, cmd: p.Command, route: Callable[[p.Event], object] | None = None) -> None:
+        """route: for a Generate, Bench or Measure, the callable that hears its events (on the reader thread)
+        in place of on_event, up to and including its final one; a Died event if the engine dies first."""
         with self._lock:
             key = self._key(cmd)
             if key is not None:
                 self._inflight[key] = cmd
+            if route is not None and isinstance(cmd, (p.Generate, p.Bench, p.Measure)):
+                self._routes[cmd.request_id] = route
             conn = self._conn
         if conn is not None:
             self._send_raw(conn, cmd)  # a dead engine: the reader reports it, with this command in Died.lost
@@ -185,7 +199,12 @@ class EngineClient:
             except (EOFError, OSError):
                 break
             key = self._key(event)
+            rid = getattr(event, "request_id", None)
             with self._lock:
+                route = self._routes.get(rid) if rid is not None else None
+                if rid is not None and route is not None and isinstance(event, (p.Finished, p.BenchFinished,
+                                                                                  p.Measured)):
+                    del self._routes[rid]
                 if key is not None:
                     self._inflight.pop(key, None)
                 if isinstance(event, p.Loaded):
@@ -193,14 +212,15 @@ class EngineClient:
                 elif isinstance(event, p.LoadFailed):
                     self._set_loaded(event.role, event.kept)
                 elif isinstance(event, p.Unloaded):
-                    self._set_loaded(event.role, {})
-            self.on_event(event)
+                    self._set_loaded(event.role, None)
+            (route or self.on_event)(event)
         code = proc.wait()
         with self._lock:
             if self._closing or proc is not self._proc:
                 return
             lost = tuple(self._inflight.values())
             self._inflight.clear()
+            routes, self._routes = self._routes, {}
             loaded = dict(self.loaded)
             self._spawn()  # nothing loaded: the user chooses what to load again
             reason = signal_name(code)
@@ -211,9 +231,12 @@ class EngineClient:
                       ", ".join(type(c).__name__ for c in lost) or "nothing")
             # handed on under the lock: the new engine's events (read under it too) and any command sent after
             # this (send takes it) come after the Died event
-            self.on_event(p.Died(code, reason, message, lost, loaded, str(self.log_path or "")))
+            died = p.Died(code, reason, message, lost, loaded, str(self.log_path or ""))
+            self.on_event(died)
+            for route in routes.values():  # each routed request hears it too: its answer is lost
+                route(died)
 
-    def _set_loaded(self, role: str, summary: p.Summary) -> None:
+    def _set_loaded(self, role: str, summary: p.ModelSummary | None) -> None:
         if summary:
             self.loaded[role] = summary
         else:

@@ -9,26 +9,28 @@ most, BATCH_S), so the hop costs one message per ~16 ms, not one per token.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from app.core.inference.answer_stats import AnswerStats
+from app.core.inference.bench_report import BenchReport
 from app.core.infra.requests import BenchRequest, GenerateRequest, LoadOptions
 
-BATCH_S = 0.016  # one token batch per frame at most: a 1 000 tok/s stream is ~60 messages a second
+ModelRole = Literal["main", "draft"]  # which of the two models a command or event is about
 
-Summary = dict[str, Any]  # what a loaded model is, for the sidebar (server.model_summary)
+BATCH_S = 0.016  # one token batch per frame at most: a 1 000 tok/s stream is ~60 messages a second
 
 
 # ---- commands: app -> engine ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Load:
-    role: str  # "main" | "draft"
+    role: ModelRole
     path: str
     options: LoadOptions
 
 
 @dataclass(frozen=True)
 class Unload:
-    role: str
+    role: ModelRole
 
 
 @dataclass(frozen=True)
@@ -81,32 +83,47 @@ Command = Load | Unload | Generate | Measure | Bench | Cancel | CancelLoad | Shu
 class Ready:
     pid: int
     cpu: str  # cpu_buffers' summary: CPU features and the weight buffer types in use
-    facts: dict[str, str] = field(default_factory=dict)  # llama_runtime.build_facts() (Help > About)
+    facts: dict[str, str] = field(default_factory=dict)  # llama_backend.build_facts() (Help > About)
 
 
 @dataclass(frozen=True)
 class LoadProgress:
-    role: str
+    role: ModelRole
     fraction: float
 
 
 @dataclass(frozen=True)
+class ModelSummary:
+    """What a loaded model is, for the sidebar, the server's model list and crash reports (server.model_summary)."""
+    path: str
+    name: str  # as people read it (ModelInfo.display_name)
+    size_label: str
+    quantization: str
+    offloaded_layers: int
+    n_layers: int  # the model's blocks + the output layer
+    backend: str
+    n_ctx: int
+    devices: list[tuple[str, int]]  # (device name, layers) in the split's order
+    chat_format: str  # the main model's: where its chat format came from ("" for a draft)
+
+
+@dataclass(frozen=True)
 class Loaded:
-    role: str
-    summary: Summary
+    role: ModelRole
+    summary: ModelSummary
 
 
 @dataclass(frozen=True)
 class LoadFailed:
-    role: str
+    role: ModelRole
     message: str
     retry_gpu_layers: int  # a GPU layer count worth offering, -1: none
-    kept: Summary  # what the engine holds for that role now ({}: nothing; unload-first switching)
+    kept: ModelSummary | None  # what the engine holds for that role now (None: nothing; unload-first switching)
 
 
 @dataclass(frozen=True)
 class Unloaded:
-    role: str
+    role: ModelRole
 
 
 @dataclass(frozen=True)
@@ -115,10 +132,6 @@ class LiveStats:
     prompt_tokens: int
     acceptance_rate: float
     tokens_per_second: float
-
-    def to_json(self) -> dict[str, float | int]:
-        return {"generated_tokens": self.generated_tokens, "prompt_tokens": self.prompt_tokens,
-                "acceptance_rate": self.acceptance_rate, "tokens_per_second": self.tokens_per_second}
 
 
 @dataclass(frozen=True)
@@ -139,7 +152,7 @@ class PromptProgress:
 @dataclass(frozen=True)
 class Finished:
     request_id: int
-    stats: dict[str, Any]  # GenerationStats.to_json() + stop_reason, error, elapsed_s, rpc_lost
+    stats: AnswerStats
 
 
 @dataclass(frozen=True)
@@ -152,7 +165,8 @@ class BenchProgress:
 @dataclass(frozen=True)
 class BenchFinished:
     request_id: int
-    report: dict[str, Any]  # app.core.inference.bench's report, or {"error": ...}
+    report: BenchReport | None  # None when it failed or was cancelled
+    error: str = ""  # why
 
 
 @dataclass(frozen=True)
@@ -169,7 +183,7 @@ class Died:
     reason: str  # "SIGSEGV", "SIGABRT", "exit code 1"
     message: str  # the sentence for the user, naming what it was doing and the log file
     lost: tuple[Command, ...]
-    loaded: dict[str, Summary]
+    loaded: dict[str, ModelSummary]  # role -> model
     log_path: str
 
 

@@ -21,6 +21,7 @@ import signal
 import sys
 import threading
 import time
+from collections import OrderedDict
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -29,16 +30,16 @@ from app.core.inference.engine_process import protocol as p
 log = logging.getLogger("specchat.engine_process")
 
 TEST_HOOKS_ENV = "SPECCHAT_TEST_HOOKS"
+DONE_KEPT = 4096  # ended request ids remembered, so a Cancel that arrives after its request ended is dropped
 
 
-def model_summary(engine: Any, role: str) -> p.Summary:
+def model_summary(engine: Any, role: str) -> p.ModelSummary | None:
     m = engine.main if role == "main" else engine.draft
     if m is None:
-        return {}
+        return None
     i = m.info
-    return {"path": m.path, "name": i.display_name, "size_label": i.size_label, "quantization": i.file_type,
-            "offloaded_layers": m.offloaded_layers, "n_layers": m.n_layer + 1, "backend": m.backend,
-            "n_ctx": m.n_ctx, "devices": m.layout, "chat_format": engine.chat_format().source if role == "main" else ""}
+    return p.ModelSummary(m.path, i.display_name, i.size_label, i.file_type, m.offloaded_layers, m.n_layer + 1,
+                         m.backend, m.n_ctx, list(m.layout), engine.chat_format().source if role == "main" else "")
 
 
 class EngineServer:
@@ -51,6 +52,7 @@ class EngineServer:
         self._queue: queue.Queue[p.Command] = queue.Queue()
         self._cancels: dict[int, threading.Event] = {}
         self._cancels_lock = threading.Lock()
+        self._done: OrderedDict[int, None] = OrderedDict()  # ids that ended (the newest DONE_KEPT)
         self._load_cancel = threading.Event()
         self._test_hooks = os.environ.get(TEST_HOOKS_ENV) == "1"
 
@@ -70,6 +72,9 @@ class EngineServer:
             except (EOFError, OSError):
                 os._exit(0)  # the app closed (or was killed): an engine with no app must not linger
             if isinstance(cmd, p.Cancel):
+                with self._cancels_lock:
+                    if cmd.request_id in self._done:
+                        continue  # it ended already: nothing to stop, nothing to keep
                 self._cancel_event(cmd.request_id).set()
             elif isinstance(cmd, p.CancelLoad):
                 self._load_cancel.set()
@@ -88,14 +93,17 @@ class EngineServer:
             return self._cancels.setdefault(request_id, threading.Event())
 
     def _forget_cancel(self, request_id: int) -> None:
+        """The request ended. Ids are not run in order (the window and the local server take them from one
+        counter but send from two threads), so only this id's cancel goes; a later Cancel for it is dropped."""
         with self._cancels_lock:
             self._cancels.pop(request_id, None)
-            for old in [rid for rid in self._cancels if rid < request_id]:
-                del self._cancels[old]  # cancels that arrived after their request had ended
+            self._done[request_id] = None
+            if len(self._done) > DONE_KEPT:
+                self._done.popitem(last=False)
 
     # ---- the engine thread ----------------------------------------------------------------------------------
     def serve(self) -> None:
-        from app.core.inference.llama_runtime import build_facts, init_backend
+        from app.core.inference.llama_backend import build_facts, init_backend
 
         buffers = init_backend()
         threading.Thread(target=self._read, name="engine-reader", daemon=True).start()
@@ -124,6 +132,7 @@ class EngineServer:
             else:
                 self.engine.load_draft(cmd.path, cmd.options, progress)
             summary = model_summary(self.engine, cmd.role)  # inside the try: its chat format renders a template
+            assert summary is not None, "a load that raised nothing left the role empty"
         except ModelLoadError as e:
             log.warning("loading %s failed: %s", cmd.path, e)
             self.send(p.LoadFailed(cmd.role, str(e), -1 if e.retry_gpu_layers is None else e.retry_gpu_layers,
@@ -156,15 +165,14 @@ class EngineServer:
                 self._stream(cmd, stats, cancel)
         except (ModelLoadError, ValueError, TypeError) as e:  # no model, bad settings, a template that failed
             stats.stop_reason, stats.error = "error", str(e)
+            stats.error_code = getattr(e, "code", "")  # RequestRejected says which rule refused it
         except Exception as e:  # the engine must survive anything one request does
             log.exception("generation failed")
             stats.stop_reason, stats.error = "error", f"{type(e).__name__}: {e}"
         finally:
             self._forget_cancel(cmd.request_id)
             lost = self.engine.main.rpc_lost() if self.engine.main is not None else None
-            self.send(p.Finished(cmd.request_id, {**stats.to_json(), "stop_reason": stats.stop_reason,
-                                                  "error": stats.error, "elapsed_s": round(stats.elapsed_s, 4),
-                                                  "rpc_lost": lost[0] if lost else ""}))
+            self.send(p.Finished(cmd.request_id, stats.answer_stats(lost[0] if lost else "")))
 
     def _stream(self, cmd: p.Generate, stats: Any, cancel: threading.Event) -> None:
         """Run one generation, sending its tokens in batches of at most BATCH_S."""
@@ -213,7 +221,8 @@ class EngineServer:
                                progress=lambda line, f: self.send(p.BenchProgress(rid, line, f)),
                                cancel=cancel, sampling=request.prompt.sampling)
         except (BenchCancelled, ModelLoadError, ValueError, TypeError, RuntimeError) as e:
-            report = {"error": str(e)}
+            self.send(p.BenchFinished(rid, None, str(e)))
+            return
         finally:
             self._forget_cancel(rid)
         self.send(p.BenchFinished(rid, report))

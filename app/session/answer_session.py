@@ -1,0 +1,171 @@
+"""The answer being written: one generation at a time, streamed into the chat store and out to the view.
+
+It owns what the window once kept in flags: the request id of the answer shown, its message row, the pieces
+streamed so far (text, drafted-or-not), the answer being continued, the checkpoint clock. The window asks
+(`start`, `stop`, `abandon`) and shows what the signals say; the store is written here and only here:
+- a checkpoint every CHECKPOINT_S while streaming, so a crash keeps what was shown;
+- at the end: done / error / interrupted with its figures (an interrupted answer gets none: no made-up
+  "0.0 tok/s"); an answer stopped before its first token is deleted (nothing to keep); a continuation that
+  added nothing leaves the answer exactly as it was.
+Late token batches of an answer no longer shown (switched chat, regenerate, Stop then a new question) are
+dropped here by request id, in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from app.core.chats.chat_store import ChatStore, Message, MessageState, pieces_from_spans, spans_from_flags
+from app.core.inference.answer_stats import AnswerStats
+from app.core.inference.engine_process.protocol import LiveStats
+from app.core.inference.speculation_status import live_text
+from app.core.infra.requests import GenerateRequest
+from app.workers.engine_worker import EngineHost
+
+log = logging.getLogger("specchat.session")
+
+CHECKPOINT_S = 0.5  # a streaming answer is saved this often, so a crash keeps what was shown
+
+
+def answer_history(store: ChatStore, chat_id: int, continuing: Message | None = None) -> list[Message]:
+    """The turns an answer is written from: failed answers and empty ones (an older version kept answers stopped
+    before any text) are not turns, nor is the answer being continued (it is the prompt's end instead)."""
+    return [m for m in store.messages(chat_id)
+            if m.state != "error" and (m.content or m.role == "user")
+            and (continuing is None or m.id != continuing.id)]
+
+
+def chat_messages(history: list[Message], system_prompt: str) -> tuple[dict[str, str], ...]:
+    """The chat as the engine's chat template takes it: the system prompt, then the turns."""
+    return tuple(([{"role": "system", "content": system_prompt}] if system_prompt else []) +
+                 [{"role": m.role, "content": m.content} for m in history])
+
+
+class AnswerSession(QObject):
+    started = Signal(list)  # the history shown above the answer ([Message]); then streaming begins
+    streaming = Signal(list)  # pieces to append: [(text, from_draft)] (a continued answer's old text first)
+    live = Signal(str)  # the status bar's live figures ("" when no answer runs)
+    contextUsed = Signal(int)  # tokens of the context the streaming answer holds: its prompt and what it wrote
+    ended = Signal(object, str)  # the answer as saved (Message), or None when none was kept; a status message
+    finished = Signal(object)  # the engine's AnswerStats of the answer that was shown (after `ended`)
+    busyChanged = Signal(bool)
+
+    def __init__(self, host: EngineHost, store: ChatStore, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.host, self.store = host, store
+        self.request_id = 0  # the generation shown now (0: none)
+        self.answer: Message | None = None
+        self.continuing: Message | None = None  # the answer as it was before "Continue" (kept if nothing comes)
+        self.continued_from = 0  # pieces it had
+        self.pieces: list[tuple[str, bool]] = []
+        self.label = ""  # what the answer runs with (speculation_label), for its status and footer
+        self.draft_name = ""
+        self._last_checkpoint = 0.0
+        self._stopped_before_text = False  # Stop came before any new text was shown: late text is not kept
+        host.tokens.connect(self._tokens)
+        host.liveStats.connect(self._live_stats)
+        host.finished.connect(self._finished)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.request_id)
+
+    def start(self, chat_id: int, request: GenerateRequest, system_prompt: str, label: str, draft_name: str,
+              continuing: Message | None = None) -> None:
+        """A new answer to the chat's last question; or, with `continuing` (the chat's last message, an answer cut
+        short), more of that answer: it is the prompt's end and grows in place."""
+        self.abandon()
+        history = answer_history(self.store, chat_id, continuing)
+        request = replace(request, messages=chat_messages(history, system_prompt))
+        self.label, self.draft_name, self.continuing = label, draft_name, continuing
+        if continuing is None:
+            self.answer = self.store.start_answer(chat_id)
+            self.pieces = []
+        else:
+            request = replace(request, answer_prefix=continuing.content)
+            self.answer = continuing
+            self.pieces = pieces_from_spans(continuing.content, continuing.highlights)
+            self.store.save_answer(continuing.id, continuing.content, continuing.highlights, state="streaming")
+        self.continued_from = len(self.pieces)
+        self._stopped_before_text = False
+        self._last_checkpoint = time.monotonic()
+        self.started.emit(history)
+        self.streaming.emit(list(self.pieces))
+        self.request_id = self.host.generate(request)
+        self.busyChanged.emit(True)
+
+    def stop(self) -> None:
+        """Stop the answer; what it has is kept when the engine says it ended. A Stop before any new text was shown
+        keeps nothing: the tokens the engine wrote while the cancel was on its way were never seen, so they are
+        dropped rather than saved as an answer the user stopped before it began (what was on screen decides)."""
+        if self.request_id:
+            if len(self.pieces) == self.continued_from:
+                self._stopped_before_text = True
+            self.host.cancel(self.request_id)
+
+    def abandon(self) -> None:
+        """Leave the streaming answer now (chat switched, regenerated, window closed): cancel it and keep what was
+        shown as interrupted; its late batches are dropped by request id."""
+        if self.request_id:
+            self.stop()
+            self._close("interrupted", None)
+
+    # ---- the engine's events --------------------------------------------------------------------------------
+    def _tokens(self, request_id: int, batch: list) -> None:
+        if request_id != self.request_id or self.answer is None or self._stopped_before_text:
+            return  # a stream no longer shown, or stopped before it showed anything
+        self.pieces.extend(batch)
+        self.streaming.emit(batch)
+        if time.monotonic() - self._last_checkpoint > CHECKPOINT_S:
+            self._last_checkpoint = time.monotonic()
+            self.store.save_answer(self.answer.id, "".join(t for t, _ in self.pieces), spans_from_flags(self.pieces))
+
+    def _live_stats(self, request_id: int, live: LiveStats) -> None:
+        if request_id == self.request_id:
+            self.live.emit(live_text(live, self.label))  # what runs, not what the mode asks for
+            self.contextUsed.emit(live.prompt_tokens + live.generated_tokens)
+
+    def _finished(self, request_id: int, stats: AnswerStats) -> None:
+        if request_id != self.request_id:
+            return
+        self._close("error" if stats.stop_reason == "error" else "done", stats)
+        self.finished.emit(stats)
+
+    def _close(self, state: MessageState, stats: AnswerStats | None) -> None:
+        """Write the answer as it stands (done, interrupted or error) and say how it stays."""
+        kept: Message | None = None
+        note = ""
+        if self.answer is not None:
+            content = "".join(t for t, _ in self.pieces)
+            spans = spans_from_flags(self.pieces)
+            stopped = (state == "interrupted" or (stats is not None and stats.stop_reason == "cancelled")
+                       or self._stopped_before_text)
+            if self.continuing is not None and len(self.pieces) == self.continued_from:
+                kept = self.continuing  # continued, then nothing new (stopped, or failed): it stays as it was
+                self.store.save_answer(kept.id, kept.content, kept.highlights, kept.stats, state=kept.state)
+                if stats is not None and stats.error:
+                    note = f"Could not continue: {stats.error}"
+            elif not content and stopped:  # stopped before its first token: no answer to keep, no figures
+                self.store.delete_message(self.answer.id)
+                note = "Stopped before any text: no answer was kept (Ctrl+R asks again)."
+            else:
+                saved: dict[str, Any] = {}  # an interrupted answer has no figures: none are made up, saved or shown
+                if stats is not None:
+                    drafted = bool(stats.drafted)
+                    saved = replace(stats, speculation=self.label if drafted else "",
+                                    draft_name=self.draft_name if drafted else "",
+                                    continued=self.continuing is not None).to_json()  # a continuation's own figures
+                if self.continuing is not None and state == "error":
+                    state = "interrupted"  # the text before the failure is a good answer, still a turn of the chat
+                self.store.save_answer(self.answer.id, content, spans, saved, state=state)
+                kept = replace(self.answer, content=content, highlights=spans, stats=saved, state=state)
+        self.answer = self.continuing = None
+        self.request_id = 0
+        self.live.emit("")
+        self.ended.emit(kept, note)
+        self.busyChanged.emit(False)

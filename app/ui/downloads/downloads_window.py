@@ -1,0 +1,439 @@
+"""The Models & downloads window: hub search, recommended pairs (pairs_tab.py), find a draft, the download queue and
+import (download_queue.py).
+
+Everything slow (hub calls, header checks, transfers, copies) runs in the worker layer; this window only sends
+requests and shows answers. Answers carry request ids: one from a search the user has since replaced is dropped.
+Each tab has its own status line, so a message never shows under a tab it does not belong to. Files the library
+already has are marked wherever the hub offers them.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+                               QListWidget, QListWidgetItem, QPushButton, QTabWidget, QTreeWidget,
+                               QTreeWidgetItem, QVBoxLayout, QWidget)
+
+from app.core.hub.catalog import CatalogPair, load_catalog
+from app.core.hub.client import SORTS, RepoFiles, RepoSummary, resolve_token, save_token, saved_token
+from app.core.hub.download_jobs import installed_file
+from app.core.hub.downloads import DownloadJob, State
+from app.core.hub.draft_finder import DraftSuggestion, suggestion_rank
+from app.core.hub.gguf_files import GgufChoice, MemoryBudget, machine_budget
+from app.core.hub.transfer import PartSpec
+from app.core.models.formatting import format_bytes
+from app.ui.downloads.download_queue import QueueTab
+from app.ui.downloads.pairs_tab import PairsTab
+from app.ui.widgets.screen_fit import fit_to_screen
+from app.ui.widgets.tree_rows import top_level_items
+from app.ui.widgets.wheel_guard import guard_wheel
+from app.workers.download_worker import DownloadHost, HubTasks
+
+log = logging.getLogger("specchat.ui")
+
+CHOICE_ROLE = Qt.ItemDataRole.UserRole + 1
+SEARCH_TAB, PAIRS_TAB, DRAFTS_TAB, QUEUE_TAB = range(4)
+IN_LIBRARY = "✓ in your library"
+
+
+def _status_label() -> QLabel:
+    label = QLabel("")
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
+def _fit_columns(tree: QTreeWidget, stretch: int, elide: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle) -> None:
+    """One column takes the spare width, the others their contents' width; long names elide in the middle (a
+    file's quantization is at its end), and every cell carries its full text as a tooltip."""
+    header = tree.header()
+    header.setStretchLastSection(False)
+    for col in range(tree.columnCount()):
+        header.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch if col == stretch
+                                    else QHeaderView.ResizeMode.ResizeToContents)
+    tree.setTextElideMode(elide)
+    tree.setRootIsDecorated(False)
+    tree.setUniformRowHeights(True)
+
+
+def _tooltips(item: QTreeWidgetItem) -> None:
+    for col in range(item.columnCount()):
+        if not item.toolTip(col):
+            item.setToolTip(col, item.text(col))
+
+
+class DownloadsWindow(QDialog):
+    findDraftsRequested = Signal()  # the main window answers with find_drafts_for(its main model)
+
+    def __init__(self, host: DownloadHost, tasks: HubTasks, parent: QWidget | None = None,
+                 budget: MemoryBudget | None = None) -> None:
+        """`budget`: the memory the recommendations are for; this machine's unless given."""
+        super().__init__(parent)
+        self.setWindowTitle("Models & downloads")
+        self.setAcceptDrops(True)
+        self.host = host
+        self.tasks = tasks
+        self.models_dir: Path = host.paths.models
+        self.budget = budget or machine_budget()
+        self._listing: RepoFiles | None = None
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._build_search(), "Search the hub")
+        self.pairs_tab = PairsTab(load_catalog(), self.budget, self.models_dir)
+        self.tabs.addTab(self.pairs_tab, "Recommended pairs")
+        self.tabs.addTab(self._build_drafts(), "Find a draft")
+        self.queue_tab = QueueTab(host, self.choose_import)
+        self.tabs.addTab(self.queue_tab, "Downloads")
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.tabs, 1)
+        lay.addLayout(self._build_token_row())
+        # connect before copying the jobs: a change in between arrives as a signal instead of being lost
+        host.jobChanged.connect(self._job_changed)
+        for job in host.jobs():
+            self.queue_tab.update_job(job)
+        host.failed.connect(self.show_error)
+        host.importsDone.connect(self._imports_done)
+        tasks.searched.connect(self._searched)
+        tasks.listed.connect(self._listed)
+        tasks.draftFound.connect(self._draft_found)
+        tasks.draftsDone.connect(self._drafts_done)
+        tasks.error.connect(self._task_error)
+        self.pairs_tab.downloadRequested.connect(self.download_pair)
+        self.tabs.currentChanged.connect(self._tab_changed)
+        self.wheel_guard = guard_wheel(self)
+        fit_to_screen(self, 980, 640)
+
+    # ---- building ---------------------------------------------------------------------------------------------
+    def _build_search(self) -> QWidget:
+        w = QWidget()
+        self.query = QLineEdit()
+        self.query.setPlaceholderText("Search GGUF models, e.g. Qwen2.5 7B Instruct")
+        self.sort = QComboBox()
+        for key in SORTS:
+            self.sort.addItem(f"by {key}", key)
+        self.search_button = QPushButton("Search")
+        self.results = QListWidget()
+        self.results.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.files_tree = QTreeWidget()
+        self.files_tree.setHeaderLabels(["File", "Quantization", "Size", "Note"])
+        _fit_columns(self.files_tree, stretch=0)
+        self.fit_label = QLabel("")
+        self.fit_label.setWordWrap(True)
+        self.search_status = _status_label()
+        self.download_button = QPushButton("Download")
+        self.download_button.setEnabled(False)
+        self.remote_drafts_button = QPushButton("Find drafts for this file")
+        self.remote_drafts_button.setToolTip("Before downloading it: which smaller models share its tokenizer")
+        self.remote_drafts_button.setEnabled(False)
+        row = QHBoxLayout()
+        for x in (self.query, self.sort, self.search_button):
+            row.addWidget(x)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.fit_label, 1)
+        bottom.addWidget(self.remote_drafts_button)
+        bottom.addWidget(self.download_button)
+        lay = QVBoxLayout(w)
+        lay.addLayout(row)
+        lay.addWidget(self.results, 1)
+        lay.addWidget(self.files_tree, 1)
+        lay.addLayout(bottom)
+        lay.addWidget(self.search_status)
+        self.query.returnPressed.connect(self.run_search)
+        self.search_button.clicked.connect(self.run_search)
+        self.results.currentItemChanged.connect(self._repo_selected)
+        self.files_tree.currentItemChanged.connect(self._file_selected)
+        self.remote_drafts_button.clicked.connect(self.find_drafts_for_selected_file)
+        self.files_tree.itemDoubleClicked.connect(lambda *_: self.download_selected_file())
+        self.download_button.clicked.connect(self.download_selected_file)
+        return w
+
+    def _build_drafts(self) -> QWidget:
+        w = QWidget()
+        # said before any search, with or without a main model loaded (the window does not follow the sidebar)
+        self.draft_for = QLabel("Search the hub for smaller models with the loaded main model's tokenizer (or "
+                                "for a file's: Search the hub tab, Find drafts for this file).")
+        self.draft_for.setWordWrap(True)
+        self.draft_query = QLineEdit()
+        self.draft_query.setPlaceholderText("Also search for (optional), e.g. Qwen2.5-0.5B")
+        self.draft_button = QPushButton("Search the hub")
+        self.drafts_tree = QTreeWidget()
+        self.drafts_tree.setHeaderLabels(["Repo", "File", "Size", "Verdict"])
+        _fit_columns(self.drafts_tree, stretch=3, elide=Qt.TextElideMode.ElideRight)
+        header = self.drafts_tree.header()
+        for col, chars in ((0, 30), (1, 28)):  # names: a share of the width, elided, the rest for the verdict
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
+            self.drafts_tree.setColumnWidth(col, self.fontMetrics().averageCharWidth() * chars)
+        self.draft_detail = QLabel("")  # the selected row's whole verdict: the column shows its start
+        self.draft_detail.setWordWrap(True)
+        self.drafts_status = _status_label()
+        self.draft_download = QPushButton("Download draft")
+        self.draft_download.setEnabled(False)
+        row = QHBoxLayout()
+        row.addWidget(self.draft_query, 1)
+        row.addWidget(self.draft_button)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.drafts_status, 1)
+        bottom.addWidget(self.draft_download)
+        lay = QVBoxLayout(w)
+        lay.addWidget(self.draft_for)
+        lay.addLayout(row)
+        lay.addWidget(self.drafts_tree, 1)
+        lay.addWidget(self.draft_detail)
+        lay.addLayout(bottom)
+        self.draft_button.clicked.connect(self.findDraftsRequested.emit)
+        self.draft_query.returnPressed.connect(self.findDraftsRequested.emit)
+        self.drafts_tree.currentItemChanged.connect(self._draft_selected)
+        self.draft_download.clicked.connect(self.download_selected_draft)
+        return w
+
+    def _build_token_row(self) -> QHBoxLayout:
+        self.token = QLineEdit()
+        self.token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.token.setPlaceholderText("Hugging Face token for gated or private repos (hf_…)")
+        self.token.setText(saved_token(self.host.paths.hf_token))
+        self.token_button = QPushButton("Save token")
+        self.token_state = QLabel("")
+        self._show_token_state()
+        self.token_button.clicked.connect(self.save_token)
+        row = QHBoxLayout()
+        row.addWidget(self.token, 1)
+        row.addWidget(self.token_button)
+        row.addWidget(self.token_state)
+        return row
+
+    # ---- the library ----------------------------------------------------------------------------------------
+    def installed(self, repo_id: str, choice: GgufChoice | None) -> bool:
+        """Whether this hub file is in the library already (at its download destination, the same size)."""
+        if choice is None:
+            return False
+        parts = [PartSpec(p.path, p.size, p.sha256, p.blob_id) for p in choice.parts]
+        return installed_file(self.models_dir, repo_id, parts) is not None
+
+    def refresh_library_marks(self) -> None:
+        """After a download finished: the marks in every tab follow what the library now holds."""
+        self.pairs_tab.refresh_library()
+        if self._listing is not None:
+            for item in top_level_items(self.files_tree):
+                self._mark_file(item, item.data(0, CHOICE_ROLE))
+            self._file_selected(self.files_tree.currentItem())
+        for item in top_level_items(self.drafts_tree):
+            item.setText(3, self._verdict(item.data(0, CHOICE_ROLE)))
+            item.setToolTip(3, item.text(3))
+        self._draft_selected(self.drafts_tree.currentItem())
+
+    def _tab_changed(self, index: int) -> None:
+        if index in (PAIRS_TAB, QUEUE_TAB):
+            self.pairs_tab.refresh_library()
+
+    # ---- search -----------------------------------------------------------------------------------------------
+    def run_search(self) -> None:
+        self.search_status.setText("Searching…")
+        self.tasks.search(self.query.text(), self.sort.currentData())
+
+    def _searched(self, repos: list[RepoSummary]) -> None:
+        self.results.clear()
+        self.files_tree.clear()
+        self.fit_label.setText("")
+        for r in repos:
+            item = QListWidgetItem(f"{r.repo_id}    ↓ {r.downloads:,}   ♥ {r.likes:,}{'   (gated)' if r.gated else ''}")
+            item.setData(CHOICE_ROLE, r.repo_id)
+            item.setToolTip(item.text())
+            self.results.addItem(item)
+        self.search_status.setText(f"{len(repos)} repo{'s' if len(repos) != 1 else ''} with GGUF files" if repos
+                                   else "No GGUF repos match.")
+
+    def _repo_selected(self, item: QListWidgetItem | None, _: object = None) -> None:
+        if item is None:
+            return
+        self.files_tree.clear()
+        self.fit_label.setText("Reading the file list…")
+        self.tasks.files(item.data(CHOICE_ROLE))
+
+    def _listed(self, listing: RepoFiles, choices: list[GgufChoice], best: GgufChoice | None, budget: str) -> None:
+        self._listing = listing
+        self.files_tree.clear()
+        for c in choices:
+            parts = f"  ({len(c.parts)} parts)" if len(c.parts) > 1 else ""
+            item = QTreeWidgetItem([c.name + parts, c.quant or "?", format_bytes(c.size), ""])
+            item.setData(0, CHOICE_ROLE, c)
+            item.setData(1, CHOICE_ROLE, c is best)
+            if c is best:
+                font = item.font(0)
+                font.setBold(True)
+                for col in range(4):
+                    item.setFont(col, font)
+            self._mark_file(item, c)
+            self.files_tree.addTopLevelItem(item)
+            if c is best:
+                self.files_tree.setCurrentItem(item)
+        self.fit_label.setText(f"Recommended: the best quality that fits {budget}."
+                               if best else f"No file here fits {budget}; smaller quantizations run partly on CPU.")
+
+    def _mark_file(self, item: QTreeWidgetItem, c: GgufChoice) -> None:
+        notes = ["★ recommended"] if item.data(1, CHOICE_ROLE) else []
+        notes += ["vision projector"] if c.is_projector else [] if c.complete else ["incomplete split"]
+        if self._listing is not None and self.installed(self._listing.repo_id, c):
+            notes.append(IN_LIBRARY)
+        item.setText(3, " · ".join(notes))
+        for col in range(4):
+            item.setToolTip(col, "")
+        item.setToolTip(3, "The best quality that fits this machine" if item.data(1, CHOICE_ROLE) else "")
+        _tooltips(item)
+
+    def _file_selected(self, item: QTreeWidgetItem | None, _: object = None) -> None:
+        choice: GgufChoice | None = item.data(0, CHOICE_ROLE) if item else None
+        have = bool(choice and self._listing and self.installed(self._listing.repo_id, choice))
+        self.download_button.setEnabled(choice is not None and not have)
+        self.download_button.setToolTip("Already in your library" if have else "")
+        self.remote_drafts_button.setEnabled(choice is not None and not choice.is_projector)
+
+    def find_drafts_for_selected_file(self) -> None:
+        item = self.files_tree.currentItem()
+        if item is None or self._listing is None:
+            return
+        choice: GgufChoice = item.data(0, CHOICE_ROLE)
+        self._start_draft_search(f"{self._listing.repo_id} · {choice.name}")
+        self.tasks.find_drafts_remote(self._listing.repo_id, self._listing.revision, choice,
+                                                        self.draft_query.text().strip())
+
+    def download_selected_file(self) -> None:
+        item = self.files_tree.currentItem()
+        if item is None or self._listing is None:
+            return
+        self.host.enqueue(self._listing.repo_id, self._listing.revision, item.data(0, CHOICE_ROLE))
+        self.tabs.setCurrentIndex(QUEUE_TAB)
+
+    # ---- pairs --------------------------------------------------------------------------------------------------
+    def download_pair(self, pair: CatalogPair) -> None:
+        self.queue_tab.waiting_for_pair(pair.id, pair.title)
+        self.host.enqueue_pair(pair)
+        self.tabs.setCurrentIndex(QUEUE_TAB)
+
+    # ---- drafts -------------------------------------------------------------------------------------------------
+    def find_drafts_for(self, main_path: str, main_label: str) -> None:
+        self.tabs.setCurrentIndex(DRAFTS_TAB)
+        if not main_path:
+            self.draft_for.setText("Load a main model first: the search is for drafts that fit it.")
+            self.drafts_status.setText("")
+            return
+        self._start_draft_search(main_label)
+        self.tasks.find_drafts(main_path, self.draft_query.text().strip())
+
+    def _start_draft_search(self, main_label: str) -> None:
+        self.tabs.setCurrentIndex(DRAFTS_TAB)
+        self.draft_for.setText(f"Drafts for <b>{main_label}</b>: checked by tokenizer from each file's header "
+                               f"(a few MB), before anything is downloaded.")
+        self.drafts_tree.clear()
+        self.draft_detail.setText("")
+        self.drafts_status.setText("Searching the hub and reading candidate headers…")
+
+    def _verdict(self, s: DraftSuggestion) -> str:
+        verdict = "✓ fits" if s.compatible else "✗ " + "; ".join(s.reasons)
+        if s.compatible and s.advice:
+            verdict += " — " + "; ".join(s.advice)
+        return f"{IN_LIBRARY} · {verdict}" if self.installed(s.repo_id, s.choice) else verdict
+
+    def _draft_found(self, s: DraftSuggestion) -> None:
+        item = QTreeWidgetItem([s.repo_id, s.choice.name if s.choice else "",
+                                format_bytes(s.choice.size) if s.choice else "", self._verdict(s)])
+        item.setData(0, CHOICE_ROLE, s)
+        _tooltips(item)
+        # fits without reservations first, then fits with advice, then the rest; each in the order found
+        rank = suggestion_rank(s)
+        at = sum(1 for row in top_level_items(self.drafts_tree) if suggestion_rank(row.data(0, CHOICE_ROLE)) <= rank)
+        self.drafts_tree.insertTopLevelItem(at, item)
+
+    def _drafts_done(self, note: str) -> None:
+        found = [item.data(0, CHOICE_ROLE) for item in top_level_items(self.drafts_tree)]
+        n = sum(1 for s in found if s.compatible)
+        have = sum(1 for s in found if s.compatible and self.installed(s.repo_id, s.choice))
+        text = note or f"{n} compatible draft{'s' if n != 1 else ''} found"
+        self.drafts_status.setText(text + (f", {have} of them in your library already." if have and not note
+                                           else "." if not note else ""))
+
+    def _draft_selected(self, item: QTreeWidgetItem | None, _: object = None) -> None:
+        s: DraftSuggestion | None = item.data(0, CHOICE_ROLE) if item else None
+        have = bool(s and self.installed(s.repo_id, s.choice))
+        self.draft_download.setEnabled(bool(s and s.compatible and s.choice and not have))
+        if s is None:
+            self.draft_detail.setText("")
+            return
+        where = (f"{s.repo_id} · {s.choice.name} ({format_bytes(s.choice.size)})" if s.choice else s.repo_id)
+        extra = " It is already in your library: choose it in the sidebar's draft list." if have else ""
+        self.draft_detail.setText(f"{where}: {self._verdict(s).removeprefix(IN_LIBRARY + ' · ')}.{extra}")
+
+    def download_selected_draft(self) -> None:
+        item = self.drafts_tree.currentItem()
+        s: DraftSuggestion | None = item.data(0, CHOICE_ROLE) if item else None
+        if s and s.choice and not self.installed(s.repo_id, s.choice):
+            self.host.enqueue(s.repo_id, s.revision, s.choice)
+            self.tabs.setCurrentIndex(QUEUE_TAB)
+
+    # ---- queue --------------------------------------------------------------------------------------------------
+    def _job_changed(self, job: DownloadJob) -> None:
+        self.queue_tab.update_job(job)
+        if job.state == State.DONE:
+            self.refresh_library_marks()
+
+    # ---- import -------------------------------------------------------------------------------------------------
+    def show_pairs(self) -> None:
+        self.tabs.setCurrentIndex(PAIRS_TAB)
+
+    def choose_import(self) -> None:
+        """Pick GGUF files to import; their progress shows on the Downloads tab."""
+        self.tabs.setCurrentIndex(QUEUE_TAB)
+        files, _ = QFileDialog.getOpenFileNames(self, "Import GGUF models", str(Path.home()), "GGUF models (*.gguf)")
+        if files:
+            self.import_files(files)
+
+    def import_files(self, files: list[str]) -> None:
+        self.tabs.setCurrentIndex(QUEUE_TAB)
+        self.queue_tab.say(f"Importing {len(files)} file{'s' if len(files) != 1 else ''}…")
+        self.host.import_files(files, self.queue_tab.import_mode_value())
+
+    def _imports_done(self, imported: list[str], failures: list[str]) -> None:
+        done = (f"Imported {imported[0]} into the library." if len(imported) == 1 else
+                f"Imported {len(imported)} files into the library." if imported else "Nothing was imported.")
+        self.queue_tab.say(" ".join([done, *failures]))
+
+    def dragEnterEvent(self, e: QDragEnterEvent) -> None:
+        if any(u.toLocalFile().lower().endswith(".gguf") for u in e.mimeData().urls()):
+            e.acceptProposedAction()
+
+    def dropEvent(self, e: QDropEvent) -> None:
+        files = [u.toLocalFile() for u in e.mimeData().urls() if u.toLocalFile().lower().endswith(".gguf")]
+        if files:
+            e.acceptProposedAction()
+            self.import_files(files)
+
+    # ---- token and messages ---------------------------------------------------------------------------------
+    def save_token(self) -> None:
+        save_token(self.host.paths.hf_token, self.token.text())
+        self._show_token_state()
+
+    def _show_token_state(self) -> None:
+        if saved_token(self.host.paths.hf_token):
+            self.token_state.setText("saved")
+            self.token_state.setToolTip(f"Kept in {self.host.paths.hf_token}, readable by you only; never logged.")
+        elif resolve_token(None):
+            self.token_state.setText("using huggingface-hub's token")
+            self.token_state.setToolTip("From HF_TOKEN or `hf auth login`.")
+        else:
+            self.token_state.setText("no token")
+            self.token_state.setToolTip("Public repos need none.")
+
+    def show_error(self, message: str) -> None:
+        """A request the download host could not queue (a pair, a file, an import): said under Downloads, where
+        every such request leads."""
+        self.queue_tab.say(message)
+
+    def _task_error(self, kind: str, message: str) -> None:
+        if kind in ("search", "files"):
+            self.search_status.setText(message)
+            if kind == "files":
+                self.fit_label.setText("")
+        else:
+            self.drafts_status.setText(message)

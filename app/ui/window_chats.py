@@ -1,0 +1,109 @@
+"""The main window's chat list and the chat shown: new, open, rename, delete, search, the system prompt, and what a
+stored message looks like in the view (its footer, whether it can be continued).
+
+A mixin of MainWindow (app/ui/main_window.py), over window_parts.py like the others."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QPoint
+from PySide6.QtWidgets import QInputDialog, QMenu
+
+from app.core.chats.chat_store import Message
+from app.core.inference.answer_stats import AnswerStats
+from app.core.inference.speculation_status import footer_text
+from app.ui.chat.chat_view import ShownMessage
+from app.ui.widgets.item_models import ChatRoles
+from app.ui.window_parts import WindowParts
+
+
+class ChatActions(WindowParts):
+    """The chats on the left and the one in the middle (mixed into MainWindow)."""
+
+    def refresh_chats(self) -> None:
+        self.chat_models.set_chats(self.store.chats(self.search.text().strip()))
+        row = self.chat_models.row_of(self.chat_id) if self.chat_id is not None else -1
+        if row >= 0:
+            self.chat_list.setCurrentIndex(self.chat_models.index(row))
+
+    def new_chat(self) -> None:
+        """An empty chat to type in: the current one if it has no message yet, else an empty one that exists
+        (Ctrl+N pressed again never piles up "New chat"s), else a new one."""
+        self.search.clear()
+        if self.chat_id is not None and not self.store.messages(self.chat_id) and self.editing is None:
+            chat_id = self.chat_id
+        else:
+            chat_id = self.store.empty_chat() or self.store.create_chat().id
+        self.refresh_chats()
+        if chat_id != self.chat_id:
+            self.open_chat(chat_id)
+        self.input.setFocus()
+
+    def _chat_clicked(self, index: QModelIndex) -> None:
+        self.open_chat(index.data(ChatRoles.ChatId))
+
+    def open_chat(self, chat_id: int) -> None:
+        self.answers.abandon()
+        if self.editing is not None:
+            self.cancel_edit()
+        self.chat_id = chat_id
+        self.settings.ui.last_chat_id = chat_id  # the chat reopens at the next start, even after a kill
+        self.settings_saver.changed()
+        chat = self.store.chat(chat_id)
+        self.system_prompt.setText(chat.system_prompt)
+        self.view.set_messages([self._shown(m) for m in self.store.messages(chat_id)])
+        row = self.chat_models.row_of(chat_id)
+        if row >= 0:
+            self.chat_list.setCurrentIndex(self.chat_models.index(row))
+        self.measure_context()
+
+    def measure_context(self) -> None:
+        """The context gauge counts the open chat again (with the loaded model's template and context)."""
+        self.context_meter.measure(self.chat_id, self.system_prompt.text(),
+                                   self.models.main.n_ctx if self.models.main else 0)
+
+    def _shown(self, m: Message) -> ShownMessage:
+        stats = AnswerStats.from_json(m.stats) if m.stats else None  # read once, for the footer and Continue
+        return ShownMessage(m.role, m.content, m.highlights, footer_text(stats) if stats else "", m.state,
+                            m.position, can_continue=self._can_continue(m, stats))
+
+    @staticmethod
+    def _can_continue(m: Message, stats: AnswerStats | None = None) -> bool:
+        """An answer cut short (stopped, interrupted, or at the length limit) can be continued. `stats`: the
+        message's own, when the caller has read them already."""
+        stop_reason = (stats or AnswerStats.from_json(m.stats)).stop_reason
+        cut = m.state == "interrupted" or stop_reason in ("cancelled", "length")
+        return m.role == "assistant" and bool(m.content) and cut
+
+    def _chat_menu(self, pos: QPoint) -> None:
+        index = self.chat_list.indexAt(pos)
+        if not index.isValid():
+            return
+        chat_id = index.data(ChatRoles.ChatId)
+        menu = QMenu(self)
+        rename = menu.addAction("Rename…")
+        delete = menu.addAction("Delete")
+        chosen = menu.exec(self.chat_list.viewport().mapToGlobal(pos))
+        if chosen is rename:
+            title, ok = QInputDialog.getText(self, "Rename chat", "Title", text=index.data(ChatRoles.Title))
+            if ok:
+                self.store.rename_chat(chat_id, title)
+                self.chat_models.rename(chat_id, self.store.chat(chat_id).title)
+        elif chosen is delete:
+            self.delete_chat(chat_id)
+
+    def delete_chat(self, chat_id: int) -> None:
+        if chat_id == self.chat_id:
+            self.answers.abandon()
+            if self.editing is not None:
+                self.cancel_edit()
+            self.chat_id = None
+            self.settings.ui.last_chat_id = 0
+            self.settings_saver.changed()
+            self.view.set_messages([])
+            self.measure_context()
+        self.store.delete_chat(chat_id)
+        self.refresh_chats()
+
+    def _save_system_prompt(self) -> None:
+        if self.chat_id is not None:
+            self.store.set_system_prompt(self.chat_id, self.system_prompt.text())
