@@ -83,6 +83,7 @@ class EngineClient:
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._closing = False
+        self._reader: threading.Thread | None = None
         self.pid = 0
         self.generation = 0  # how many engines were started (1 = the first)
 
@@ -123,8 +124,9 @@ class EngineClient:
         self.generation += 1
         self.loaded = {}
         log.info("engine process %d started (engine %d)", self.pid, self.generation)
-        threading.Thread(target=self._read, args=(self._conn, self._proc), name="engine-events",
-                         daemon=True).start()
+        self._reader = threading.Thread(target=self._read, args=(self._conn, self._proc), name="engine-events",
+                                        daemon=True)
+        self._reader.start()
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Cancel what runs, ask the engine to free its models and exit; kill it if it does not in time."""
@@ -146,6 +148,14 @@ class EngineClient:
             log.error("the engine did not exit within %.0f s: killed", timeout_s)
             proc.kill()
             proc.wait()
+        # The reader hands events to on_event until it reads the end of the socket. It must be done before close()
+        # returns: the window (or test) that owns on_event's QObject deletes it next, and a signal emitted on a
+        # QObject being deleted is a segfault (CI saw one at a test's teardown while an answer was streaming).
+        reader = self._reader
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(timeout_s)
+            if reader.is_alive():
+                log.error("the engine's event reader did not end within %.0f s", timeout_s)
         conn.close()
 
     # ---- commands -------------------------------------------------------------------------------------------
