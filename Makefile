@@ -24,9 +24,13 @@ LLAMA_KEY    := $(shell printf '%s' '$(LLAMA_VERSION) $(LLAMA_CMAKE) '"$$($(PYTH
 PIP_CACHE    := $(shell $(PYTHON) -m pip cache dir 2>/dev/null || echo $(HOME)/.cache/pip)
 LLAMA_WHEELS := $(PIP_CACHE)/specchat-llama-wheels/$(LLAMA_KEY)
 STAMP        := $(VENV)/.installed-$(LLAMA_KEY)
+TEST_STAMP   := $(VENV)/.installed-test-$(LLAMA_KEY)
 
-.PHONY: setup run test bundle desktop clean
+.PHONY: setup setup-test run test bundle desktop clean
+# setup: what the app needs and nothing more; setup-test adds the test extras (pytest, mypy, import-linter,
+# pyinstaller, the openai client...) on top, for `make test` and `make bundle`
 setup: $(STAMP)
+setup-test: $(TEST_STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,21 +42,25 @@ $(STAMP): pyproject.toml
 	    --no-cache-dir -w $(LLAMA_WHEELS).tmp llama-cpp-python==$(LLAMA_VERSION) && \
 	  mv $(LLAMA_WHEELS).tmp $(LLAMA_WHEELS); }
 	$(BIN)/python -m pip install --quiet --no-deps --force-reinstall $(LLAMA_WHEELS)/llama_cpp_python-*.whl
-	$(BIN)/python -m pip install --find-links $(LLAMA_WHEELS) -e '.[test]'
+	$(BIN)/python -m pip install --find-links $(LLAMA_WHEELS) -e .
 	@rm -f $(VENV)/.installed*
+	@touch $@
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --find-links $(LLAMA_WHEELS) -e '.[test]'
 	@touch $@
 
 run: setup
 	$(BIN)/python -m app models starter
 	$(BIN)/python -m app
 
-test: setup
+test: setup-test
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 # the one-folder PyInstaller app in dist/SpecChat/, then its own --self-test (CI builds it too, in make test)
-bundle: setup
+bundle: setup-test
 	packaging/build_bundle.sh $(BIN)/python
 
 # SpecChat in this user's application menu (double-click to open); `python -m app desktop uninstall` undoes it

@@ -54,6 +54,10 @@ class AnswerSession(QObject):
     ended = Signal(object, str)  # the answer as saved (Message), or None when none was kept; a status message
     finished = Signal(object)  # the engine's AnswerStats of the answer that was shown (after `ended`)
     busyChanged = Signal(bool)
+    promptProgress = Signal(int, int)  # prompt tokens evaluated, of how many (a long prompt, before any text)
+    # a question that could not fit the context (the "stop" overflow policy) was taken back out of the chat: its
+    # text, for the input (nothing the user typed is lost)
+    questionReturned = Signal(str)
 
     def __init__(self, host: EngineHost, store: ChatStore, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -67,7 +71,11 @@ class AnswerSession(QObject):
         self.draft_name = ""
         self._last_checkpoint = 0.0
         self._stopped_before_text = False  # Stop came before any new text was shown: late text is not kept
+        self._sent: list[int] = []  # the chat positions of the request's messages, after its system prompt
+        self._n_system = 0  # 1 when the request began with a system prompt
+        self.question: Message | None = None  # the question just sent for this answer (taken back if it can't fit)
         host.tokens.connect(self._tokens)
+        host.promptProgress.connect(self._prompt_progress)
         host.liveStats.connect(self._live_stats)
         host.finished.connect(self._finished)
 
@@ -76,12 +84,16 @@ class AnswerSession(QObject):
         return bool(self.request_id)
 
     def start(self, chat_id: int, request: GenerateRequest, system_prompt: str, label: str, draft_name: str,
-              continuing: Message | None = None) -> None:
+              continuing: Message | None = None, question: Message | None = None) -> None:
         """A new answer to the chat's last question; or, with `continuing` (the chat's last message, an answer cut
-        short), more of that answer: it is the prompt's end and grows in place."""
+        short), more of that answer: it is the prompt's end and grows in place. `question`: the chat's last
+        message when the user just sent it: if the chat cannot take it (the context is too small and the overflow
+        policy is "stop"), it is taken out again and handed back (questionReturned)."""
         self.abandon()
         history = answer_history(self.store, chat_id, continuing)
         request = replace(request, messages=chat_messages(history, system_prompt))
+        self._sent, self._n_system = [m.position for m in history], 1 if system_prompt else 0
+        self.question = question if continuing is None else None
         self.label, self.draft_name, self.continuing = label, draft_name, continuing
         if continuing is None:
             self.answer = self.store.start_answer(chat_id)
@@ -125,6 +137,10 @@ class AnswerSession(QObject):
             self._last_checkpoint = time.monotonic()
             self.store.save_answer(self.answer.id, "".join(t for t, _ in self.pieces), spans_from_flags(self.pieces))
 
+    def _prompt_progress(self, request_id: int, done: int, total: int) -> None:
+        if request_id == self.request_id and len(self.pieces) == self.continued_from:
+            self.promptProgress.emit(done, total)
+
     def _live_stats(self, request_id: int, live: LiveStats) -> None:
         if request_id == self.request_id:
             self.live.emit(live_text(live, self.label))  # what runs, not what the mode asks for
@@ -135,6 +151,13 @@ class AnswerSession(QObject):
             return
         self._close("error" if stats.stop_reason == "error" else "done", stats)
         self.finished.emit(stats)
+
+    def _left_out(self, dropped: tuple[int, int]) -> tuple[int, int]:
+        """The chat positions [first, last + 1) of the request's messages [start, end) the engine left out."""
+        start, end = dropped[0] - self._n_system, dropped[1] - self._n_system
+        if not 0 <= start < end <= len(self._sent):
+            return (0, 0)
+        return (self._sent[start], self._sent[end - 1] + 1)
 
     def _close(self, state: MessageState, stats: AnswerStats | None) -> None:
         """Write the answer as it stands (done, interrupted or error) and say how it stays."""
@@ -153,18 +176,26 @@ class AnswerSession(QObject):
             elif not content and stopped:  # stopped before its first token: no answer to keep, no figures
                 self.store.delete_message(self.answer.id)
                 note = "Stopped before any text: no answer was kept (Ctrl+R asks again)."
+            elif not content and stats is not None and stats.stop_reason == "context" and self.question is not None:
+                # the question just sent cannot fit: it goes back to the input, the chat stays as it was before
+                self.store.delete_message(self.answer.id)
+                self.store.delete_message(self.question.id)
+                note = (f"Not sent: {stats.error}. Your message is back in the input; Settings > Context overflow "
+                        "can leave the oldest turns out instead.")
+                self.questionReturned.emit(self.question.content)
             else:
                 saved: dict[str, Any] = {}  # an interrupted answer has no figures: none are made up, saved or shown
                 if stats is not None:
                     drafted = bool(stats.drafted)
                     saved = replace(stats, speculation=self.label if drafted else "",
                                     draft_name=self.draft_name if drafted else "",
-                                    continued=self.continuing is not None).to_json()  # a continuation's own figures
+                                    continued=self.continuing is not None,  # a continuation's own figures
+                                    left_out=self._left_out(stats.dropped)).to_json()
                 if self.continuing is not None and state == "error":
                     state = "interrupted"  # the text before the failure is a good answer, still a turn of the chat
                 self.store.save_answer(self.answer.id, content, spans, saved, state=state)
                 kept = replace(self.answer, content=content, highlights=spans, stats=saved, state=state)
-        self.answer = self.continuing = None
+        self.answer = self.continuing = self.question = None
         self.request_id = 0
         self.live.emit("")
         self.ended.emit(kept, note)

@@ -62,6 +62,8 @@ class ModelSession(QObject):
         self.host, self.scanner, self.settings, self.guard, self.controls = host, scanner, settings, guard, controls
         self.library: list[LibraryEntry] = []
         self.main: ModelSummary | None = None  # the loaded main model, as the engine said it
+        self.main_options: LoadOptions | None = None  # how it was loaded (the Settings window says what differs)
+        self._asked_options: LoadOptions | None = None  # the options of the load under way
         self.draft_name = ""
         self.draft_path = ""
         self.recent_acceptance: list[float] = []  # of the last answers with this main model
@@ -104,7 +106,9 @@ class ModelSession(QObject):
         self._loading_main = path
         self.loading.emit(0.0, path)
         self.mainChanged.emit(None, "")
-        self.host.requestLoad.emit("main", path, self.controls.load_options(self.settings.runtime, without_rpc))
+        options = self.controls.load_options(self.settings.runtime, without_rpc)
+        self._asked_options = options
+        self.host.requestLoad.emit("main", path, options)
 
     def unload_main(self) -> None:
         self.host.requestUnload.emit("main")
@@ -208,6 +212,7 @@ class ModelSession(QObject):
         if role == "main":
             self.loading.emit(None, "")
             self.main = summary
+            self.main_options = self._asked_options
             self.draft_name = self.draft_path = ""
             self.recent_acceptance = []
             self.settings.ui.last_main_model = summary.path

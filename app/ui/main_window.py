@@ -31,10 +31,12 @@ from app.core.infra.paths import app_paths
 from app.core.infra.settings import Settings, load_settings
 from app.ui.bench.bench_panel import BenchPanel
 from app.ui.chat.chat_view import ChatView
+from app.core.inference.context_fit import as_policy
 from app.ui.sidebar.context_gauge import ContextGauge
 from app.ui.downloads.downloads_window import DownloadsWindow
 from app.ui.widgets.item_models import ChatListModel
 from app.ui.menu_bar import AppMenuBar
+from app.ui.window_settings import SettingsActions
 from app.ui import shortcuts
 from app.ui.chat.empty_chat_hint import hint_html
 from app.ui.sidebar.model_file_actions import ModelFileActions
@@ -57,6 +59,7 @@ log = logging.getLogger("specchat.ui")
 
 MIN_RESTORED = (900, 560)  # a saved window smaller than this is not restored at that size
 RESCAN_DEBOUNCE_MS = 700  # a copy in progress fires many changes: scan once it settles
+INPUT_COUNT_DELAY_MS = 400  # typing paused this long: the message is counted against the context
 
 
 class MessageInput(QPlainTextEdit):
@@ -75,7 +78,7 @@ class MessageInput(QPlainTextEdit):
         super().keyPressEvent(e)
 
 
-class MainWindow(AnswerActions, ModelActions, ServerActions, ChatActions):
+class MainWindow(AnswerActions, ModelActions, ServerActions, SettingsActions, ChatActions):
     def __init__(self) -> None:
         super().__init__()
         self.setWindowTitle(APP_NAME)
@@ -93,6 +96,7 @@ class MainWindow(AnswerActions, ModelActions, ServerActions, ChatActions):
         self.editing: int | None = None  # position of the question being edited: replaced only when sent
         self._reload_after_crash = ""  # the main model the engine held when it crashed (Retry loads it again)
         self._retry_index: int | None = None  # the answer Retry regenerates once that model is back
+        self._counted_input = ""
         self._unusable_seen: set[str] = set()  # files listed as unusable already (a new one is said once)
         self.bench_panel: BenchPanel | None = None
         self._build()
@@ -105,8 +109,10 @@ class MainWindow(AnswerActions, ModelActions, ServerActions, ChatActions):
         self.settings_saver.failed.connect(lambda message: self.statusBar().showMessage(message, 15000))
         self._connect()
         self._build_server()  # the local server on this engine process (window_server.py)
-        self.setMenuBar(AppMenuBar(self, self.store, lambda: self.chat_id, self.new_chat, self.settings,
-                                   self.settings_saver.changed, lambda: self.open_downloads().choose_import()))
+        self._build_settings_action()  # the Settings window (window_settings.py)
+        self.menu_bar = AppMenuBar(self, self.store, lambda: self.chat_id, self.new_chat, self.settings,
+                                   self.settings_saver.changed, lambda: self.open_downloads().choose_import())
+        self.setMenuBar(self.menu_bar)
         self.model_file_actions = ModelFileActions(self.sidebar.main_combo, self.sidebar.main_models,
                                                    lambda _path: self.scanner.scan())  # "Remove file…"
         geometry = self.settings.ui.window_geometry
@@ -123,6 +129,8 @@ class MainWindow(AnswerActions, ModelActions, ServerActions, ChatActions):
         last_chat = self.settings.ui.last_chat_id
         if last_chat and self.store.has_chat(last_chat):  # the app opens where the user left it
             self.open_chat(last_chat)
+        else:  # no chat yet: the first one will start with the default system prompt (Settings)
+            self.system_prompt.setText(self.settings.generation.default_system_prompt)
         # the library follows the models dirs: a file dropped in, downloaded or deleted triggers a rescan
         self.rescan_timer = QTimer(self)
         self.rescan_timer.setSingleShot(True)
@@ -131,6 +139,10 @@ class MainWindow(AnswerActions, ModelActions, ServerActions, ChatActions):
         self.watcher = QFileSystemWatcher([str(d) for d in self.model_dirs if d.is_dir()], self)
         self.watcher.directoryChanged.connect(lambda _: self.rescan_timer.start())
         QTimer.singleShot(0, self.scanner.scan)
+
+    def set_theme(self, name: str) -> None:
+        self.menu_bar.set_theme(name)
+        self.view.refresh_theme()
 
     # ---- layout ---------------------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -214,6 +226,7 @@ class MainWindow(AnswerActions, ModelActions, ServerActions, ChatActions):
         self.setCentralWidget(split)
         self.live = QLabel("")
         self.context_gauge = ContextGauge()
+        self.context_gauge.set_policy(as_policy(self.settings.generation.overflow))
         self.statusBar().addPermanentWidget(self.live)
         self.statusBar().addPermanentWidget(self.context_gauge)
 
@@ -286,6 +299,14 @@ class MainWindow(AnswerActions, ModelActions, ServerActions, ChatActions):
         self.answers.ended.connect(self._answer_ended)
         self.answers.finished.connect(self._answer_finished)
         self.answers.busyChanged.connect(self._set_busy)
+        self.answers.promptProgress.connect(self.view.show_prompt_progress)
+        # the message being typed is counted against the context once typing pauses (tokenized off the GUI thread)
+        self.input_count_timer = QTimer(self, singleShot=True, interval=INPUT_COUNT_DELAY_MS)
+        self.input_count_timer.timeout.connect(self.measure_input)
+        self.input.textChanged.connect(self.input_count_timer.start)
+        self.context_meter.inputMeasured.connect(self._input_measured)
+        self.context_meter.changed.connect(lambda *_: self.input_count_timer.start())
+        self.answers.questionReturned.connect(self._question_returned)
         self.answers.ended.connect(lambda *_: self.measure_context())
         self.models.mainChanged.connect(lambda *_: self.measure_context())
         self.context_meter.changed.connect(self.context_gauge.show_usage)
@@ -358,6 +379,8 @@ class MainWindow(AnswerActions, ModelActions, ServerActions, ChatActions):
     def release(self) -> None:
         """Stop every thread and close every file the window holds (settings are not saved here)."""
         self.settings_saver.drop_pending()
+        self.input_count_timer.stop()  # no count of the input after the store is closed
+        self.rescan_timer.stop()
         self.answers.abandon()
         self.server_host.stop()  # before the engine: its requests are cancelled, not cut by a dead engine
         self.downloads.shutdown()  # partial downloads stay; running ones resume at the next start

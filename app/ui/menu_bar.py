@@ -1,4 +1,4 @@
-"""The window's menu bar: File (new chat, export, open the models and logs folders, quit), Chat (regenerate, edit
+"""The window's menu bar: File (new chat, export, import, open the models and logs folders, settings, quit), Chat (regenerate, edit
 last question, stop, search chats), View (sidebar, chat list, theme), Server (serve the loaded model, the Local
 server window), Help (about). It works through what the
 main window hands it (the store, the current chat, New chat, the window's named actions), so the window only
@@ -65,6 +65,10 @@ class AppMenuBar(QMenuBar):
         self._action(file_menu, "Open &models folder", lambda: self.open_folder(app_paths().models))
         self._action(file_menu, "Open &logs folder", lambda: self.open_folder(app_paths().logs))
         file_menu.addSeparator()
+        settings_action = self._window_action("settings")  # the window's own (it owns Ctrl+,)
+        if settings_action is not None:
+            file_menu.addAction(settings_action)
+            file_menu.addSeparator()
         self._action(file_menu, "&Quit", window.close, QKeySequence.StandardKey.Quit)
         self.file_menu = file_menu
 

@@ -17,6 +17,7 @@ SEARCH_CHATS: Key = QKeySequence.StandardKey.Find  # Ctrl+F
 TOGGLE_SIDEBAR: Key = "Ctrl+B"  # the model sidebar on the right (as in editors: Ctrl+B hides a side bar)
 TOGGLE_CHAT_LIST: Key = "Ctrl+Shift+B"
 LOCAL_SERVER: Key = "Ctrl+Shift+L"  # the Local server window
+SETTINGS: Key = "Ctrl+,"  # the Settings window (as in LM Studio, VS Code and most desktop apps)
 
 # (what it does, key) as the empty chat's hint lists them; composing keys first
 HINT_ROWS: list[tuple[str, Key]] = [("send", "Enter"), ("new line", "Shift+Enter"), ("stop", STOP), ("regenerate", REGENERATE),

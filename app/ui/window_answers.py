@@ -39,6 +39,12 @@ class AnswerActions(WindowParts):
             self.refresh_chats()
             self.open_chat(chat.id)
         assert self.chat_id is not None
+        if self._counted_input == text and self.context_gauge.wont_fit():
+            self.statusBar().showMessage(
+                "Not sent: this message does not fit the model's context with the chat before it "
+                f"({self.context_gauge.format()}). Shorten it, start a new chat, reload the model with a larger "
+                "context (sidebar, Context), or let older turns be left out (Settings > Context overflow).", 15000)
+            return
         if self.editing is not None:  # the edited question replaces the old one and what followed it, now
             if not self._confirm_dropping(self.editing, keep_answer=True):
                 return
@@ -47,30 +53,35 @@ class AnswerActions(WindowParts):
         if not self.store.messages(self.chat_id):
             self.store.rename_chat(self.chat_id, title_from_question(text))
             self.refresh_chats()
-        self.store.add_message(self.chat_id, "user", text)
+        question = self.store.add_message(self.chat_id, "user", text)
         self.input.clear()
-        self._generate()
+        self._generate(question=question)
 
-    def _generate(self, continuing: Message | None = None) -> None:
+    def _generate(self, continuing: Message | None = None, question: Message | None = None) -> None:
         """Ask the answer session for an answer to the chat's last question (or more of `continuing`)."""
         assert self.chat_id is not None
         if self.editing is not None:  # a regenerate while editing: the edit's question may be gone
             self.cancel_edit()
         self._save_system_prompt()
         request = self.sidebar.request([])
-        request = replace(request, speculation=self.models.effective_speculation(request.speculation))
+        request = replace(request, speculation=self.models.effective_speculation(request.speculation),
+                          overflow=self.settings.generation.overflow)
         self.answers.start(self.chat_id, request, self.store.chat(self.chat_id).system_prompt,
-                           self.models.running_label(), self.models.draft_name, continuing)
+                           self.models.running_label(), self.models.draft_name, continuing, question)
 
     def _answer_started(self, history: list[Message]) -> None:
-        self.view.set_messages([self._shown(m) for m in history])
+        self.view.set_messages(self._shown_chat(history))
         self.view.begin_answer()
 
     def _answer_ended(self, kept: Message | None, note: str) -> None:
         if kept is None:
             self.view.cancel_stream()
+            if self.chat_id is not None:  # a question taken back (it could not fit) leaves the view
+                self.view.set_messages(self._shown_chat(self.store.messages(self.chat_id)))
         else:
             self.view.end_answer(self._shown(kept))
+            if kept.stats.get("left_out") and self.chat_id is not None:  # the place history was left out
+                self.view.set_messages(self._shown_chat(self.store.messages(self.chat_id)))
         if note:
             self.statusBar().showMessage(note, 15000 if note.startswith("Could not") else 8000)
 
@@ -80,6 +91,28 @@ class AnswerActions(WindowParts):
             self.sidebar.mark_rpc_lost(stats.rpc_lost)
             if offer_reload_without(self, stats.rpc_lost, stats.error):
                 self.models.load_main(self.models.main.path, without_rpc=stats.rpc_lost)
+
+    def measure_input(self) -> None:
+        """Count the chat with the typed message as its next question (an edit: in place of the edited one)."""
+        text = self.input.toPlainText().strip()
+        if not text or not self.models.main:
+            self._counted_input = ""
+            self.context_gauge.show_typed(-1)
+            return
+        self.context_meter.measure_input(self.chat_id, self.system_prompt.text(), text, before=self.editing)
+
+    def _input_measured(self, text: str, total: int) -> None:
+        if text != self.input.toPlainText().strip() or total < 0:
+            return  # typed on since: a newer count is coming
+        self._counted_input = text
+        self.context_gauge.show_typed(total)
+
+    def _question_returned(self, text: str) -> None:
+        """The question could not fit and was taken out of the chat: back into the input (after what the user
+        typed meanwhile, if anything: nothing is overwritten)."""
+        typed = self.input.toPlainText()
+        self.input.setPlainText(text if not typed.strip() else f"{typed}\n\n{text}")
+        self.input.setFocus()
 
     def stop(self) -> None:
         self.answers.stop()

@@ -5,12 +5,15 @@ A mixin of MainWindow (app/ui/main_window.py), over window_parts.py like the oth
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from PySide6.QtCore import QModelIndex, QPoint
 from PySide6.QtWidgets import QInputDialog, QMenu
 
 from app.core.chats.chat_store import Message
 from app.core.inference.answer_stats import AnswerStats
 from app.core.inference.speculation_status import footer_text
+from app.core.models.formatting import count_phrase
 from app.ui.chat.chat_view import ShownMessage
 from app.ui.widgets.item_models import ChatRoles
 from app.ui.window_parts import WindowParts
@@ -32,7 +35,8 @@ class ChatActions(WindowParts):
         if self.chat_id is not None and not self.store.messages(self.chat_id) and self.editing is None:
             chat_id = self.chat_id
         else:
-            chat_id = self.store.empty_chat() or self.store.create_chat().id
+            default = self.settings.generation.default_system_prompt  # Settings: what a new chat starts with
+            chat_id = self.store.empty_chat(default) or self.store.create_chat(system_prompt=default).id
         self.refresh_chats()
         if chat_id != self.chat_id:
             self.open_chat(chat_id)
@@ -50,7 +54,7 @@ class ChatActions(WindowParts):
         self.settings_saver.changed()
         chat = self.store.chat(chat_id)
         self.system_prompt.setText(chat.system_prompt)
-        self.view.set_messages([self._shown(m) for m in self.store.messages(chat_id)])
+        self.view.set_messages(self._shown_chat(self.store.messages(chat_id)))
         row = self.chat_models.row_of(chat_id)
         if row >= 0:
             self.chat_list.setCurrentIndex(self.chat_models.index(row))
@@ -65,6 +69,23 @@ class ChatActions(WindowParts):
         stats = AnswerStats.from_json(m.stats) if m.stats else None  # read once, for the footer and Continue
         return ShownMessage(m.role, m.content, m.highlights, footer_text(stats) if stats else "", m.state,
                             m.position, can_continue=self._can_continue(m, stats))
+
+    def _shown_chat(self, messages: list[Message]) -> list[ShownMessage]:
+        """The chat's messages as shown, with a line where the latest answer's prompt left history out (the
+        overflow policy): after the last message it left out."""
+        shown = [self._shown(m) for m in messages]
+        for m in reversed(messages):
+            if m.role == "assistant" and m.stats:
+                first, end = AnswerStats.from_json(m.stats).left_out
+                if end > first:
+                    after = next((i for i, s in enumerate(shown) if s.position >= end), None)
+                    if after is not None:
+                        n = sum(1 for s in shown if first <= s.position < end)
+                        shown[after] = replace(shown[after], note_above=(
+                            f"{count_phrase(n, 'message')} above {'was' if n == 1 else 'were'} left out of the "
+                            "model's context for the latest answer (Settings > Context overflow)"))
+                break
+        return shown
 
     @staticmethod
     def _can_continue(m: Message, stats: AnswerStats | None = None) -> bool:

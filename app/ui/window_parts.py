@@ -4,6 +4,9 @@ comment), so the type checker sees that `self.view` in AnswerActions is the wind
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from PySide6.QtCore import QFileSystemWatcher
 from PySide6.QtWidgets import QLabel, QLineEdit, QListView, QMainWindow, QPlainTextEdit, QPushButton, QWidget
 
 from app.core.chats.chat_store import ChatStore, Message
@@ -16,10 +19,12 @@ from app.session.context_meter import ContextMeter
 from app.session.model_session import ModelSession
 from app.ui.bench.bench_panel import BenchPanel
 from app.ui.chat.chat_view import ChatView, ShownMessage
+from app.ui.sidebar.context_gauge import ContextGauge
 from app.ui.sidebar.sidebar import Sidebar
 from app.ui.welcome_panel import WelcomePanel
 from app.ui.widgets.item_models import ChatListModel
 from app.workers.engine_worker import EngineHost
+from app.workers.library_worker import LibraryScanner
 from app.workers.settings_saver import SettingsSaver
 
 
@@ -54,6 +59,11 @@ class WindowParts(QMainWindow):
     chat_models: ChatListModel
     chat_list: QListView
     context_meter: ContextMeter
+    context_gauge: ContextGauge
+    scanner: LibraryScanner
+    watcher: QFileSystemWatcher
+    model_dirs: list[Path]
+    _counted_input: str  # the typed text the gauge's "+ N" counts (Send trusts the count only for that text)
 
     # defined by AnswerActions (window_answers.py)
     def cancel_edit(self, clear_input: bool = True) -> None:
@@ -67,6 +77,17 @@ class WindowParts(QMainWindow):
         raise NotImplementedError
 
     def _shown(self, m: Message) -> ShownMessage:
+        raise NotImplementedError
+
+    def _shown_chat(self, messages: list[Message]) -> list[ShownMessage]:
+        raise NotImplementedError
+
+    # defined by MainWindow: View > Theme's choice (its menu bar keeps the check mark right)
+    def set_theme(self, name: str) -> None:
+        raise NotImplementedError
+
+    # defined by ServerActions (window_server.py)
+    def open_server_window(self) -> object:
         raise NotImplementedError
 
     @staticmethod

@@ -53,7 +53,8 @@ def test_menus_and_new_chat(qtbot):
     bar = w.menuBar()
     assert [a.text() for a in bar.actions()] == ["&File", "&Chat", "&View", "&Server", "&Help"]
     assert texts(bar.file_menu) == ["New chat", "Export chat as Markdown…", "Export chat as JSON…",
-                                    "&Import GGUF files…", "Open &models folder", "Open &logs folder", "&Quit"]
+                                    "&Import GGUF files…", "Open &models folder", "Open &logs folder", "&Settings…",
+                                    "&Quit"]
     assert texts(bar.help_menu) == ["&About SpecChat"]
     before = len(w.store.chats())
     bar.new_chat_action.trigger()

@@ -226,3 +226,34 @@ def test_switching_models_unloads_the_old_pair_before_loading(fixtures, tmp_path
         assert engine.main is None and engine.draft is None
     finally:
         engine.close()
+
+
+def test_the_overflow_policy_leaves_the_oldest_turns_out_by_the_models_own_count(fixtures):
+    from app.core.infra.requests import GenerateRequest, RequestRejected
+
+    engine = Engine()
+    engine.load_main(fixtures["base"], LoadOptions(n_ctx=256))
+    try:
+        turns: list[dict[str, str]] = [{"role": "system", "content": "Be brief."}]
+        for i in range(12):
+            turns += [{"role": "user", "content": f"Question {i}: tell me about the number {i} and its friends."},
+                      {"role": "assistant", "content": f"The number {i} is fine, and so are its friends."}]
+        turns.append({"role": "user", "content": "And the last one?"})
+        whole = len(engine.chat_prompt(turns)[0])
+        assert whole > 256  # the chat does not fit
+        request = GenerateRequest(messages=tuple(turns), max_tokens=8, overflow="rolling_window")
+        stats = GenerationStats()
+        text = "".join(ev.text for ev in engine.answer(request, stats))
+        start, end = stats.dropped
+        assert start == 1 and end > start and turns[end]["role"] == "user"  # from a question on
+        assert stats.prompt_tokens + 8 <= 256 and stats.stop_reason != "context" and text
+        assert stats.prompt_tokens == len(engine.chat_prompt(turns[:1] + turns[end:])[0])
+        # the same chat under "stop" goes as it is, and the engine says it cannot be answered
+        stats = GenerationStats()
+        list(engine.answer(GenerateRequest(messages=tuple(turns), max_tokens=8), stats))
+        assert stats.dropped == (0, 0) and stats.stop_reason == "context" and "more than the model's context" in \
+            stats.error
+        with pytest.raises(RequestRejected, match="unknown overflow policy"):
+            engine.fit(GenerateRequest(messages=tuple(turns), overflow="drop it all"))
+    finally:
+        engine.close()

@@ -207,12 +207,12 @@ class ChatStore:
                                    "ORDER BY updated DESC, id DESC")
         return [Chat(*r) for r in rows]
 
-    def empty_chat(self) -> int | None:
-        """The newest chat with no message and no system prompt (New chat reuses it rather than adding another
-        empty "New chat"), or None."""
-        row = self.db.execute("SELECT id FROM chats c WHERE system_prompt = '' AND NOT EXISTS "
+    def empty_chat(self, system_prompt: str = "") -> int | None:
+        """The newest chat with no message and this system prompt (a new chat's: none, or the default one): New
+        chat reuses it rather than adding another empty "New chat"; or None."""
+        row = self.db.execute("SELECT id FROM chats c WHERE system_prompt = ? AND NOT EXISTS "
                               "(SELECT 1 FROM messages m WHERE m.chat_id = c.id) ORDER BY updated DESC, id DESC "
-                              "LIMIT 1").fetchone()
+                              "LIMIT 1", (system_prompt,)).fetchone()
         return None if row is None else int(row[0])
 
     def has_chat(self, chat_id: int) -> bool:

@@ -35,6 +35,10 @@ class AnswerStats:
     prediction_accepted: int = 0
     elapsed_s: float = 0.0
     rpc_lost: str = ""  # the RPC server that stopped answering during it ("" none)
+    # [start, end) of the request's messages the overflow policy left out of the prompt ((0, 0): none); the window
+    # saves the chat positions instead (left_out)
+    dropped: tuple[int, int] = (0, 0)
+    left_out: tuple[int, int] = (0, 0)  # chat positions [first, last + 1) left out of this answer's prompt
     # what the window adds when it saves the answer
     speculation: str = ""  # what drafted ("draft: X", "n-gram (n=3)"); "" when nothing did
     draft_name: str = ""  # answers saved before `speculation` existed had only this
@@ -55,6 +59,10 @@ class AnswerStats:
         known: dict[str, Any] = {}
         for f in fields(cls):
             value = data.get(f.name)
+            if isinstance(getattr(defaults, f.name), tuple):  # a [start, end] pair of ints, or its default
+                pair = isinstance(value, (list, tuple)) and len(value) == 2 and \
+                    all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+                value = tuple(value) if pair and value is not None else None
             if value is not None:
                 try:
                     known[f.name] = type(getattr(defaults, f.name))(value)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from app.core.inference.chat_format import ChatFormat, choose_chat_format
+from app.core.inference.context_fit import OVERFLOW_POLICIES, answer_room, fit_messages
 from app.core.models.compat import check_compatibility
 from app.core.inference.draft_length import CostTable, DraftLength
 from app.core.inference.drafting import Drafter, ModelDrafter, NgramDrafter
@@ -122,10 +124,30 @@ class Engine:
                prompt_progress: Callable[[int, int], None] | None = None) -> Iterator[TokenEvent]:
         """The whole request: its prompt, sampling and speculation (what the window and `generate` run).
         prompt_progress(done, total): after each n_batch chunk of the prompt is evaluated."""
+        request, stats.dropped = self.fit(request)
         tokens, stop = self.prompt(request)
         return self.generate(tokens, stats, max_tokens=request.max_tokens, sampling=request.sampling,
                              spec=request.speculation, stop=stop, cancel=cancel, prompt_progress=prompt_progress,
                              prediction=self.prediction_tokens(request.prediction))
+
+    def fit(self, request: GenerateRequest) -> tuple[GenerateRequest, tuple[int, int]]:
+        """The request with the turns its overflow policy leaves out taken out, and which ([start, end) of its
+        messages; (0, 0): none). A raw prompt, or the "stop" policy, goes as it is."""
+        policy = request.overflow
+        if request.raw is not None or policy == "stop" or not request.messages:
+            return request, (0, 0)
+        if policy not in OVERFLOW_POLICIES:
+            raise RequestRejected(f"unknown overflow policy {policy!r}: one of {', '.join(OVERFLOW_POLICIES)}",
+                                  "invalid_overflow")
+        main = self._require_main()
+        prefix = len(main.tokenize(request.answer_prefix, add_special=False, parse_special=False)) \
+            if request.answer_prefix else 0
+        fitted = fit_messages(request.messages, lambda ms: len(self.chat_prompt(ms)[0]) + prefix, main.n_ctx,
+                              answer_room(main.n_ctx, request.max_tokens), policy)
+        if fitted.dropped_count:
+            log.info("overflow (%s): %d of %d messages left out of the prompt", policy, fitted.dropped_count,
+                     len(request.messages))
+        return replace(request, messages=tuple(fitted.messages)), fitted.dropped
 
     def prediction_tokens(self, text: str) -> list[int]:
         """A predicted output as tokens (as the answer would spell it: no BOS, special tokens as text)."""

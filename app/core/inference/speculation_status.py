@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from app.core.inference.answer_stats import AnswerStats
 from app.core.inference.engine_process.protocol import LiveStats
+from app.core.models.formatting import count_phrase
 
 PLAIN_NO_DRAFT = "plain decoding: no draft loaded"
 PLAIN_OFF = "plain decoding (speculation off)"
@@ -46,17 +47,28 @@ def footer_text(stats: AnswerStats) -> str:
             return stats.error
         return "stopped before any text" if stats.stop_reason == "cancelled" else "no text generated"
     tokens = f"{stats.generated_tokens} {'more tokens (continued)' if stats.continued else 'tokens'}"
-    parts = [f"{stats.tokens_per_second:.1f} tok/s", tokens, f"{stats.ttft_s:.2f} s to first token",
-             stats.stop_reason]
+    # a full context's sentence says "the context is full" and what to do: the short word would say it twice
+    ended = "" if stats.stop_reason == "context" and stats.error else STOP_WORDS.get(stats.stop_reason,
+                                                                                      stats.stop_reason)
+    parts = [ended, f"{stats.tokens_per_second:.1f} tok/s", tokens,
+             f"{stats.ttft_s:.2f} s to first token"]
     if stats.drafted:
         # "speculation" is what ran ("draft: X", "n-gram (n=3)"); answers saved before it had only draft_name
         parts.append(stats.speculation or (f"draft: {stats.draft_name}" if stats.draft_name else ""))
         parts.append(f"accepted {stats.accepted}/{stats.drafted} ({stats.acceptance_rate:.0%})")
     if stats.prediction_drafted:
         parts.append(f"prediction {stats.prediction_accepted}/{stats.prediction_drafted}")
+    left_out = stats.left_out[1] - stats.left_out[0]
+    if left_out > 0:
+        parts.append(f"{count_phrase(left_out, 'earlier message')} left out (context)")
     if stats.error:
         parts.append(stats.error)
     return " · ".join(p for p in parts if p)
+
+
+# how an answer ended, in the footer's words (the engine's stop reasons)
+STOP_WORDS = {"eos": "finished", "stop": "finished (stop string)", "length": "length limit reached",
+              "context": "context full", "cancelled": "stopped", "error": "failed"}
 
 
 def live_text(live: LiveStats, label: str) -> str:

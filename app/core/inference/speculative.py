@@ -67,6 +67,7 @@ class GenerationStats:
     stop_reason: str = ""  # eos | stop | length | context | cancelled | error
     error: str = ""
     error_code: str = ""  # with stop_reason "error" for a request refused before any token (OpenAI's `code`)
+    dropped: tuple[int, int] = (0, 0)  # [start, end) of the request's messages the overflow policy left out
 
     @property
     def tokens_per_second(self) -> float:
@@ -93,6 +94,7 @@ class GenerationStats:
     def answer_stats(self, rpc_lost: str = "") -> AnswerStats:
         """The record of the ended generation, as the engine sends it (the figures rounded for reading)."""
         return AnswerStats(stop_reason=self.stop_reason, error=self.error, error_code=self.error_code,
+                           dropped=self.dropped,
                            prompt_tokens=self.prompt_tokens, prompt_eval_s=round(self.prompt_eval_s, 4),
                            ttft_s=round(self.ttft_s, 4), generated_tokens=self.generated_tokens,
                            tokens_per_second=round(self.tokens_per_second, 2), drafted=self.drafted,

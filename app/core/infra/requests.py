@@ -11,7 +11,20 @@ a row in the sidebar's SAMPLING_ROWS, and its use in app/core/inference/sampling
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Final, Literal
+from typing import Final, Literal, get_args
+
+# what is sent when a chat outgrows the context (app/core/inference/context_fit.py applies it)
+OverflowPolicy = Literal["stop", "truncate_middle", "rolling_window"]
+OVERFLOW_POLICIES: Final[tuple[OverflowPolicy, ...]] = get_args(OverflowPolicy)
+
+
+def as_policy(value: str) -> OverflowPolicy:
+    """A stored or requested policy name as the type ("stop" for anything unknown: the safe one)."""
+    for policy in OVERFLOW_POLICIES:
+        if value == policy:
+            return policy
+    return "stop"
+
 
 AUTO: Final = "auto"  # the draft length that adapts to measured acceptance and cost
 DraftTokens = int | Literal["auto"]
@@ -138,6 +151,9 @@ class GenerateRequest:
     # a predicted output (OpenAI's `prediction`): text the answer will mostly repeat, proposed as draft tokens
     # wherever the answer follows it, beside the draft model or n-gram lookup (app/core/inference/prediction.py)
     prediction: str = ""
+    # when the chat does not fit the context with room for an answer: "stop" (sent as it is), "truncate_middle" or
+    # "rolling_window" (older turns left out: app/core/inference/context_fit.py)
+    overflow: str = "stop"
 
 
 class RequestRejected(ValueError):

@@ -19,7 +19,8 @@ from typing import Any
 
 from app.core.infra.damaged_files import set_aside
 from app.core.infra.paths import app_paths
-from app.core.infra.requests import CHAT_SAMPLING, CHAT_SPECULATION, LoadOptions, SamplerParams, SpeculationConfig
+from app.core.infra.requests import (CHAT_SAMPLING, CHAT_SPECULATION, OVERFLOW_POLICIES, LoadOptions, SamplerParams,
+                                    SpeculationConfig)
 
 log = logging.getLogger("specchat.settings")
 
@@ -34,6 +35,13 @@ class LibrarySettings:
 @dataclass
 class GenerationSettings:
     max_tokens: int = 1024  # the answer's length limit (sampling has its own section: SamplerParams)
+    # a chat longer than the context: "stop" | "truncate_middle" | "rolling_window" (app/core/inference/context_fit)
+    overflow: str = "stop"
+    default_system_prompt: str = ""  # what a new chat's system prompt starts as (Settings window)
+
+    def __post_init__(self) -> None:
+        if self.overflow not in OVERFLOW_POLICIES:
+            raise ValueError(f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}, not {self.overflow!r}")
 
 
 @dataclass
@@ -55,6 +63,7 @@ class UISettings:
     theme: str = "system"  # "system" | "light" | "dark" (View > Theme)
     show_sidebar: bool = True  # the model sidebar on the right (View > Sidebar, Ctrl+B)
     show_chat_list: bool = True  # the chat list on the left (View > Chat list, Ctrl+Shift+B)
+    font_size: int = 0  # points of the window's text (0: the system's; Settings window)
 
 
 @dataclass

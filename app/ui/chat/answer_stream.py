@@ -10,7 +10,7 @@ as it will stay: no reflow, and nothing else in the conversation is rendered aga
 
 from __future__ import annotations
 
-from PySide6.QtGui import QTextBlockFormat, QTextCursor, QTextDocument
+from PySide6.QtGui import QTextBlockFormat, QTextCharFormat, QTextCursor, QTextDocument
 
 from app.core.chats.chat_store import Span, extend_spans
 from app.core.chats.markdown_blocks import SpanIndex, split_blocks, split_point
@@ -66,6 +66,17 @@ class AnswerStream:
             text = text[cut:]
             blocks, lines = split_blocks(self.md, text)
         self.renderer.render(cursor, blocks, text, self.frozen, spans, self.key, self.continuation)
+        cursor.endEditBlock()
+
+    def placeholder(self, text: str, fmt: QTextCharFormat) -> None:
+        """Before the first text: a line where the answer will be ("Processing prompt… 35%"). The first render
+        removes it with the rest of the tail."""
+        if self.length:
+            return
+        cursor = QTextCursor(self.document)
+        cursor.beginEditBlock()
+        self._truncate(cursor)
+        cursor.insertText(text, fmt)
         cursor.endEditBlock()
 
     def _freeze(self, cursor: QTextCursor, offset: int, continuation: bool) -> None:

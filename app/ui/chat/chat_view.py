@@ -50,6 +50,12 @@ def empty_answer_note(state: str, reason: str = "") -> str:
     return f"No text{why}. Retry asks again."
 TURN_GAP = 22
 
+
+def unbroken_items(footer: str) -> str:
+    """A footer that wraps between its items, never inside a short one (no "(100%)" alone on a line): the spaces
+    inside items of up to 40 characters become no-break spaces (a long sentence still wraps)."""
+    return " · ".join(item if len(item) > 40 else item.replace(" ", "\u00a0") for item in footer.split(" · "))
+
 __all__ = ["ChatView", "ShownMessage", "highlight_color"]
 
 
@@ -62,6 +68,8 @@ class ShownMessage:
     state: str = "done"
     position: int = -1  # the message's position in its chat (the store's), for per-message actions
     can_continue: bool = False  # an answer cut short: it gets a Continue action
+    # a line shown above the message: the messages before it were left out of the latest answer's prompt
+    note_above: str = ""
 
 
 class ChatView(QTextBrowser):
@@ -192,6 +200,8 @@ class ChatView(QTextBrowser):
         self._starts.append(cursor.position())
         self._keys.append(key)
         self._messages.append(m)
+        if m.note_above:
+            self._note_line(cursor, m.note_above)
         if m.role == "user":
             self._user_turn(cursor, m, index)
             return
@@ -201,6 +211,16 @@ class ChatView(QTextBrowser):
         spans = SpanIndex(m.highlights) if self.show_highlights and m.highlights else None
         self._renderer.render(cursor, blocks, text, 0, spans, key)
         self._answer_footer(cursor, m, index)
+
+    def _note_line(self, cursor: QTextCursor, text: str) -> None:
+        """A centred small line between turns (where the overflow policy left history out)."""
+        fmt = block_format(TURN_GAP if not cursor.atStart() else 2)
+        fmt.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        if cursor.atStart():
+            cursor.setBlockFormat(fmt)
+        else:
+            cursor.insertBlock(fmt, self._theme.small)
+        cursor.insertText(f"⋯  {text}  ⋯", self._theme.small)
 
     def _heading(self, cursor: QTextCursor, role: str, note: str = "") -> None:
         t = self._theme
@@ -254,7 +274,7 @@ class ChatView(QTextBrowser):
             cursor.insertText("     ", t.small)
             cursor.insertText("Continue", t.action(f"msg-cont:{index}"))
         if m.footer and m.content:  # without text, the footer is the reason, said above
-            cursor.insertText("      " + m.footer, t.small)
+            cursor.insertText("      " + unbroken_items(m.footer), t.small)
 
     # ---- the streaming answer -------------------------------------------------------------------------------
     def begin_answer(self) -> None:
@@ -274,6 +294,13 @@ class ChatView(QTextBrowser):
         self._stream = AnswerStream(self.document(), self._renderer, self._md, cursor.position(),
                                     self._new_key(), self.show_highlights)
         return self._stream
+
+    def show_prompt_progress(self, done: int, total: int) -> None:
+        """While the model reads a long prompt (llama.cpp evaluates it batch by batch): how far it got, where the
+        answer's text will begin. Gone with the first text."""
+        if self._stream is not None and not self._queue and total > 0:
+            self._stream.placeholder(f"Processing prompt… {min(done, total) * 100 // total}%  "
+                                     f"({done:,} of {total:,} tokens)", self._theme.small)
 
     def append_tokens(self, pieces: list[tuple[str, bool]]) -> None:
         """(text, accepted_draft) pieces, in order; shown at the next timer tick."""
