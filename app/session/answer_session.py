@@ -175,11 +175,13 @@ class AnswerSession(QObject):
                     note = f"Could not continue: {stats.error}"
             elif not content and stopped:  # stopped before its first token: no answer to keep, no figures
                 self.store.delete_message(self.answer.id)
-                note = "Stopped before any text: no answer was kept (Ctrl+R asks again)."
+                self.store.versions.drop_empty(self.answer.chat_id, self.answer.position)  # a regenerate's: the
+                note = "Stopped before any text: no answer was kept (Ctrl+R asks again)."  # old answer is back
             elif not content and stats is not None and stats.stop_reason == "context" and self.question is not None:
                 # the question just sent cannot fit: it goes back to the input, the chat stays as it was before
                 self.store.delete_message(self.answer.id)
                 self.store.delete_message(self.question.id)
+                self.store.versions.drop_empty(self.question.chat_id, self.question.position)  # an edit's: undone
                 note = (f"Not sent: {stats.error}. Your message is back in the input; Settings > Context overflow "
                         "can leave the oldest turns out instead.")
                 self.questionReturned.emit(self.question.content)

@@ -290,6 +290,7 @@ class MainWindow(AnswerActions, ModelActions, ServerActions, SettingsActions, Ch
         self.host.modelLoaded.connect(self._retry_once_loaded)
         self.view.editRequested.connect(self.edit_at)
         self.view.continueRequested.connect(self.continue_at)
+        self.view.versionRequested.connect(self.switch_version)
         self.bench_button.clicked.connect(self.open_bench)
         self.sidebar.visualizeToggled.connect(self.view.set_show_highlights)
         self._connect_models()

@@ -45,10 +45,8 @@ class AnswerActions(WindowParts):
                 f"({self.context_gauge.format()}). Shorten it, start a new chat, reload the model with a larger "
                 "context (sidebar, Context), or let older turns be left out (Settings > Context overflow).", 15000)
             return
-        if self.editing is not None:  # the edited question replaces the old one and what followed it, now
-            if not self._confirm_dropping(self.editing, keep_answer=True):
-                return
-            self.store.delete_from(self.chat_id, self.editing)
+        if self.editing is not None:  # the edited question takes the old one's place; that one stays a version
+            self.store.versions.new_version(self.chat_id, self.editing)
             self.cancel_edit(clear_input=False)
         if not self.store.messages(self.chat_id):
             self.store.rename_chat(self.chat_id, title_from_question(text))
@@ -79,9 +77,12 @@ class AnswerActions(WindowParts):
             if self.chat_id is not None:  # a question taken back (it could not fit) leaves the view
                 self.view.set_messages(self._shown_chat(self.store.messages(self.chat_id)))
         else:
-            self.view.end_answer(self._shown(kept))
-            if kept.stats.get("left_out") and self.chat_id is not None:  # the place history was left out
-                self.view.set_messages(self._shown_chat(self.store.messages(self.chat_id)))
+            # the chat as shown now: the answer's versions ("‹ 2/2 ›") and where history was left out, if anywhere
+            full = self._shown_chat(self.store.messages(kept.chat_id))
+            last = full[-1] if full and full[-1].position == kept.position else self._shown(kept)
+            self.view.end_answer(last)
+            if full != self.view.messages():
+                self.view.set_messages(full)
         if note:
             self.statusBar().showMessage(note, 15000 if note.startswith("Could not") else 8000)
 
@@ -133,8 +134,31 @@ class AnswerActions(WindowParts):
         last_user = max((m.position for m in msgs if m.role == "user"), default=None)
         if last_user is None:
             return
-        self.store.delete_from(self.chat_id, last_user + 1)
+        self._new_answer_version(last_user + 1)
         self._generate()
+
+    def _new_answer_version(self, position: int) -> None:
+        """The answer at `position` (and what follows it) stays as a version; a failed or empty one just goes."""
+        assert self.chat_id is not None
+        there = next((m for m in self.store.messages(self.chat_id) if m.position == position), None)
+        if there is None or not there.content or there.state == "error":
+            self.store.delete_from(self.chat_id, position)
+        else:
+            self.store.versions.new_version(self.chat_id, position)
+
+    def switch_version(self, index: int, step: int) -> None:
+        """An answer's or a question's "‹" / "›": the previous or next version of the chat from there on."""
+        shown = self.view.messages()
+        if self.answers.busy or self.chat_id is None or not 0 <= index < len(shown):
+            return
+        position = shown[index].position
+        group = self.store.versions.groups(self.chat_id).get(position)
+        if group is None or not self.store.versions.switch(self.chat_id, position, group.shown + step):
+            return
+        if self.editing is not None:
+            self.cancel_edit()
+        self.view.set_messages(self._shown_chat(self.store.messages(self.chat_id)))
+        self.measure_context()
 
     def edit_last(self) -> None:
         """Put the last question back into the input; sending it replaces it and everything after it."""
@@ -158,10 +182,8 @@ class AnswerActions(WindowParts):
             return
         # nothing is deleted here: Send replaces the question (and what follows, asked then); Cancel keeps all
         self.editing = position
-        later = sum(1 for m in self.store.messages(self.chat_id) if m.position > position)
-        self.edit_label.setText("Editing a question: Send replaces it" +
-                                (f" and the {count_phrase(later, 'message')} after it" if later else "") +
-                                ". Cancel edit (Esc) keeps the chat as it is.")
+        self.edit_label.setText("Editing a question: Send asks it as a new version (the old one and what followed "
+                                "it stay, behind ‹ ›). Cancel edit (Esc) keeps the chat as it is.")
         self.edit_bar.show()
         self.input.setPlainText(content)
         self.input.setFocus()
@@ -186,10 +208,8 @@ class AnswerActions(WindowParts):
             self.statusBar().showMessage("Load a model first (sidebar, Model).", 5000)
             return
         position = shown[index].position
-        if not self._confirm_dropping(position, keep_answer=False):
-            return
         self.answers.abandon()
-        self.store.delete_from(self.chat_id, position)
+        self._new_answer_version(position)  # the old answer and the turns after it stay a version: nothing is lost
         self._generate()
 
     def _engine_crashed(self, message: str, main: ModelSummary | None) -> None:
@@ -217,23 +237,19 @@ class AnswerActions(WindowParts):
         answer = next((m for m in self.store.messages(self.chat_id) if m.position == position), None)
         if answer is None or not self._can_continue(answer):
             return
-        if not self._confirm_dropping(position, keep_answer=False):
+        if not self._confirm_dropping(position):
             return
         self.store.delete_from(self.chat_id, position + 1)
         self._generate(continuing=answer)
 
-    def _confirm_dropping(self, after: int, keep_answer: bool) -> bool:
-        """True when nothing the user would miss goes, or they said yes: messages after `after` (besides the
-        edited question's own answer) are deleted by an edit or a regenerate from the middle of a chat."""
+    def _confirm_dropping(self, after: int) -> bool:
+        """True when nothing the user would miss goes, or they said yes: Continue on an answer in the middle of a
+        chat deletes the messages after it (Regenerate and Edit keep them in a version instead)."""
         assert self.chat_id is not None
         later = [m for m in self.store.messages(self.chat_id) if m.position > after and m.state != "streaming"]
-        own_answer = keep_answer and bool(later) and later[0].role == "assistant"
-        if len(later) <= own_answer:
+        if not later:
             return True
-        # the same count as the edit bar's "Send replaces it and the N messages after it", the answer named
-        text = (f"The {len(later)} messages after this question will be deleted: its answer and the "
-                f"{len(later) - 1} after it. Continue?" if own_answer else
-                f"The {count_phrase(len(later), 'message')} after this one will be deleted. Continue?")
+        text = f"The {count_phrase(len(later), 'message')} after this one will be deleted. Continue?"
         answer = QMessageBox.question(self, "Later messages will go", text)
         return answer == QMessageBox.StandardButton.Yes
 

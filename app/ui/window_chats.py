@@ -74,6 +74,10 @@ class ChatActions(WindowParts):
         """The chat's messages as shown, with a line where the latest answer's prompt left history out (the
         overflow policy): after the last message it left out."""
         shown = [self._shown(m) for m in messages]
+        if messages:  # where Regenerate or Edit kept versions: "‹ 2/3 ›" on that message
+            groups = self.store.versions.groups(messages[0].chat_id)
+            shown = [replace(s, versions=(groups[s.position].shown + 1, groups[s.position].total))
+                     if s.position in groups else s for s in shown]
         for m in reversed(messages):
             if m.role == "assistant" and m.stats:
                 first, end = AnswerStats.from_json(m.stats).left_out

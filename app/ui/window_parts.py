@@ -82,6 +82,9 @@ class WindowParts(QMainWindow):
     def _shown_chat(self, messages: list[Message]) -> list[ShownMessage]:
         raise NotImplementedError
 
+    def measure_context(self) -> None:
+        raise NotImplementedError
+
     # defined by MainWindow: View > Theme's choice (its menu bar keeps the check mark right)
     def set_theme(self, name: str) -> None:
         raise NotImplementedError

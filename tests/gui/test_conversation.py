@@ -4,6 +4,8 @@ start, and the speculation status says what really runs."""
 
 from __future__ import annotations
 
+import pytest
+
 from app.core.inference.answer_stats import AnswerStats
 from app.core.chats.chat_store import ChatStore
 from app.core.inference.engine import Engine
@@ -238,23 +240,32 @@ def test_the_context_gauge_follows_the_open_chat(qtbot, library):
     qtbot.waitUntil(lambda: not w.context_gauge.isVisible(), timeout=5_000)
 
 
-def test_editing_an_early_question_asks_with_the_count_the_edit_bar_gave(qtbot, library, monkeypatch):
-    """The edit bar said "the 3 message(s) after it" and the dialog then said "The 2 message(s)": the same
-    three messages go, and both say so, in real plurals."""
+def test_editing_an_early_question_keeps_the_old_chat_as_a_version_and_asks_nothing(qtbot, library, monkeypatch):
+    """Edit used to delete the question and the 3 messages after it (after a dialog): now the old question and
+    what followed it stay a version ("‹ 1/2 ›" on the question), switched back in one click, across a restart."""
     from PySide6.QtWidgets import QMessageBox
 
     w = plain_window(qtbot)
     ask(qtbot, w, "First question")
     ask(qtbot, w, "Second question")
+    before = [(m.role, m.content) for m in w.store.messages(w.chat_id)]
     w.view.editRequested.emit(0)
-    assert "the 3 messages after it" in w.edit_label.text()
-    asked: list[str] = []
-    monkeypatch.setattr(QMessageBox, "question",
-                        lambda _parent, _title, text, *a, **k: asked.append(text) or QMessageBox.StandardButton.No)
+    assert "new version" in w.edit_label.text()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: pytest.fail("nothing is deleted: no question"))
     w.input.setPlainText("First question, edited")
-    w.send()  # No: nothing goes, the edit stays open
-    assert len(asked) == 1 and "The 3 messages after this question" in asked[0] and "its answer" in asked[0]
-    assert len(w.store.messages(w.chat_id)) == 4 and w.editing is not None
+    with qtbot.waitSignal(w.host.finished, timeout=30_000):
+        w.send()
+    msgs = w.store.messages(w.chat_id)
+    assert [m.content for m in msgs][0] == "First question, edited" and len(msgs) == 2
+    assert w.view.messages()[0].versions == (2, 2) and "‹ 2/2 ›" in w.view.toPlainText()
+    w.view.versionRequested.emit(0, -1)  # "‹": the chat as it was, both turns and their figures
+    assert [(m.role, m.content) for m in w.store.messages(w.chat_id)] == before
+    assert w.view.messages()[0].versions == (1, 2) and "Second question" in w.view.toPlainText()
+    chat_id = w.chat_id
+    w.close()
+    again = open_window(qtbot)
+    again.open_chat(chat_id)
+    assert again.view.messages()[0].versions == (1, 2) and len(again.view.messages()) == 4
 
 
 def test_a_long_first_question_titles_the_chat_cut_at_a_word(qtbot, library):
@@ -286,3 +297,38 @@ def test_a_chat_that_outgrows_the_context_says_so_and_loses_nothing(qtbot, libra
     w.input.clear()
     w.new_chat()
     assert ask(qtbot, w, "Hi").stop_reason in ("length", "eos")
+
+
+def test_regenerate_keeps_each_answer_as_a_version_with_its_own_figures(qtbot, library, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    w = plain_window(qtbot, max_tokens=8)
+    ask(qtbot, w, "First question")
+    ask(qtbot, w, "Second question")
+    first_answer = w.store.messages(w.chat_id)[1]
+    w.sidebar.max_tokens.setValue(5)  # another setting: the versions' figures differ
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: pytest.fail("nothing is deleted: no question"))
+    with qtbot.waitSignal(w.host.finished, timeout=30_000):
+        w.regenerate_at(1)  # the first answer, in the middle of the chat: later turns stay with the old version
+    msgs = w.store.messages(w.chat_id)
+    assert len(msgs) == 2 and msgs[1].stats["generated_tokens"] == 5
+    assert w.view.messages()[1].versions == (2, 2)
+    w.switch_version(1, -1)
+    msgs = w.store.messages(w.chat_id)
+    assert [m.content for m in msgs[:2]] == ["First question", first_answer.content] and len(msgs) == 4
+    assert msgs[1].stats["generated_tokens"] == 8 and "8 tokens" in w.view.messages()[1].footer
+    w.switch_version(1, +1)
+    assert w.store.messages(w.chat_id)[1].stats["generated_tokens"] == 5
+
+    # a regenerate stopped before its first token is no version: the answer shown before comes back
+    w.sidebar.max_tokens.setValue(64)
+    w.input.clear()
+    with qtbot.waitSignal(w.answers.ended, timeout=30_000):
+        w.regenerate()
+        w.stop()
+    assert w.view.messages()[1].versions == (2, 2) and w.store.messages(w.chat_id)[1].stats["generated_tokens"] == 5
+    # an export writes the version shown
+    from app.core.chats.export import export_chat
+
+    out = export_chat(w.store.chat(w.chat_id), w.store.messages(w.chat_id), w.paths.data / "x.md", "markdown")
+    assert "Second question" not in out.read_text()

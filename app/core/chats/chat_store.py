@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from app.core.chats.versions import VERSION_SCHEMA, ChatVersions
 from app.core.infra.damaged_files import set_aside
 from app.core.models.formatting import count_phrase
 
@@ -147,6 +148,7 @@ class ChatStore:
                 if bad is not None and side.exists():
                     os.rename(side, Path(f"{bad}{extra}"))
             self.db = self._connect(path)
+        self.versions = ChatVersions(self.db)  # Regenerate's and Edit's earlier versions ("‹ 1/2 ›")
         n = self.db.execute("UPDATE messages SET state='interrupted' WHERE state='streaming'").rowcount
         if n:
             log.info("%s cut off by the last exit kept as interrupted", count_phrase(n, "answer"))
@@ -164,7 +166,7 @@ class ChatStore:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise ChatStoreError(f"{path.name} was written by a newer SpecChat (schema {version})")
-            db.executescript(SCHEMA)
+            db.executescript(SCHEMA + VERSION_SCHEMA)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             db.execute("SELECT id, chat_id, position, role, content, state, stats, highlights FROM messages "
                        "LIMIT 1").fetchall()
@@ -260,6 +262,8 @@ class ChatStore:
         self.db.execute("DELETE FROM messages WHERE id=?", (message_id,))
 
     def delete_from(self, chat_id: int, position: int) -> None:
-        """Drop the message at `position` and everything after it (regenerate, edit-and-resend)."""
+        """Drop the message at `position` and everything after it, and their versions (Continue drops what
+        followed the answer it continues; Regenerate and Edit keep a version instead: self.versions)."""
         self.db.execute("DELETE FROM messages WHERE chat_id=? AND position>=?", (chat_id, position))
+        self.versions.forget_from(chat_id, position)
         self._touch(chat_id)

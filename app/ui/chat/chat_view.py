@@ -70,6 +70,7 @@ class ShownMessage:
     can_continue: bool = False  # an answer cut short: it gets a Continue action
     # a line shown above the message: the messages before it were left out of the latest answer's prompt
     note_above: str = ""
+    versions: tuple[int, int] = (0, 0)  # (the one shown, 1-based; how many) where Regenerate or Edit kept some
 
 
 class ChatView(QTextBrowser):
@@ -77,6 +78,7 @@ class ChatView(QTextBrowser):
     regenerateRequested = Signal(int)  # index of an answer in the shown messages
     editRequested = Signal(int)  # index of a question in the shown messages
     continueRequested = Signal(int)  # index of an answer cut short, to generate more of
+    versionRequested = Signal(int, int)  # index of a message with versions, -1 (the previous) or +1 (the next)
     followingChanged = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -255,9 +257,21 @@ class ChatView(QTextBrowser):
         actions = block_format(3)
         actions.setAlignment(Qt.AlignmentFlag.AlignRight)
         cursor.setBlockFormat(actions)
+        self._version_switch(cursor, m, index)
         cursor.insertText("Copy", t.action(f"msg-copy:{index}"))
         cursor.insertText("     ", t.small)
         cursor.insertText("Edit", t.action(f"msg-edit:{index}"))
+
+    def _version_switch(self, cursor: QTextCursor, m: ShownMessage, index: int) -> None:
+        """"‹ 2/3 ›" before a message's actions when Regenerate or Edit kept earlier versions of it."""
+        shown, total = m.versions
+        if total < 2:
+            return
+        t = self._theme
+        cursor.insertText("‹", t.action(f"msg-ver:{index}:prev") if shown > 1 else t.small)
+        cursor.insertText(f" {shown}/{total} ", t.small)
+        cursor.insertText("›", t.action(f"msg-ver:{index}:next") if shown < total else t.small)
+        cursor.insertText("     ", t.small)
 
     def _answer_footer(self, cursor: QTextCursor, m: ShownMessage, index: int) -> None:
         t = self._theme
@@ -265,6 +279,7 @@ class ChatView(QTextBrowser):
             cursor.insertBlock(block_format(4), t.small)
             cursor.insertText(empty_answer_note(m.state, m.footer), t.small)
         cursor.insertBlock(block_format(8), t.small)
+        self._version_switch(cursor, m, index)
         if m.content:
             cursor.insertText("Copy", t.action(f"msg-copy:{index}"))
             cursor.insertText("     ", t.small)
@@ -420,6 +435,10 @@ class ChatView(QTextBrowser):
             code = self._codes.get(rest)
             if code is not None:
                 self._copy(code, "Code copied")
+        elif scheme == "msg-ver" and rest.count(":") == 1:
+            index_text, way = rest.split(":")
+            if index_text.isdigit() and int(index_text) < len(self._messages) and way in ("prev", "next"):
+                self.versionRequested.emit(int(index_text), -1 if way == "prev" else 1)
         elif scheme in ("msg-copy", "msg-regen", "msg-edit", "msg-cont") and rest.isdigit() and \
                 int(rest) < len(self._messages):
             index = int(rest)
