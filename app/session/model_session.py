@@ -62,6 +62,11 @@ class ModelSession(QObject):
         self.host, self.scanner, self.settings, self.guard, self.controls = host, scanner, settings, guard, controls
         self.library: list[LibraryEntry] = []
         self.main: ModelSummary | None = None  # the loaded main model, as the engine said it
+        # the advice box's sources; advice() says which apply to the mode and drafter chosen now
+        self._fits: list[DraftCandidate] = []  # the compatible drafts, each with its size advice
+        self._acceptance: tuple[str, str] = ("", "")  # (what drafted, advice) after answers that drafted
+        self._draft_failure = ""  # why the chosen draft did not load
+        self._choice_advice = ""  # why the default draft was (not) attached
         self.main_options: LoadOptions | None = None  # how it was loaded (the Settings window says what differs)
         self._asked_options: LoadOptions | None = None  # the options of the load under way
         self.draft_name = ""
@@ -120,6 +125,7 @@ class ModelSession(QObject):
         self.settings.drafts.draft_for_main[self.main.path] = path
         self.settingsChanged.emit()
         self.draft_name = self.draft_path = ""
+        self._draft_failure = ""
         self._asked_draft = path  # their own choice: loaded even if it never loaded here before
         if path:
             self._pending_draft = path
@@ -148,8 +154,8 @@ class ModelSession(QObject):
         if stats.drafted:
             self.recent_acceptance = (self.recent_acceptance + [stats.acceptance_rate])[-RECENT_ANSWERS:]
             advice = acceptance_advice(stats, self.recent_acceptance)
-            if advice:
-                self.adviceChanged.emit([advice])
+            self._acceptance = (self.running_label(), advice)
+            self._say_advice()
 
     # ---- the library ----------------------------------------------------------------------------------------
     def _scanned(self, entries: list[LibraryEntry]) -> None:
@@ -185,9 +191,9 @@ class ModelSession(QObject):
                                 self.controls.default_drafter_on(), self.guard.has_loaded, self.draft_path,
                                 self._asked_draft)
         self.draftsOffered.emit(fits, others, choice.current, choice.note)
+        self._fits, self._choice_advice = fits, choice.advice
         self._pending_draft = choice.current if choice.load else ""
-        if choice.advice:
-            self.adviceChanged.emit([choice.advice])
+        self._say_advice()
         self._maybe_load_draft()
 
     def _maybe_load_draft(self) -> None:
@@ -221,6 +227,7 @@ class ModelSession(QObject):
         else:
             self._draft_in_flight = False
             self.draft_name, self.draft_path = summary.name, summary.path
+            self._draft_failure = ""
         self.refresh_drafts()
 
     def _load_failed(self, role: str, message: str, retry_layers: int, kept: ModelSummary | None) -> None:
@@ -236,7 +243,7 @@ class ModelSession(QObject):
         else:
             self._draft_in_flight = False
             self.draft_name, self.draft_path = (kept.name, kept.path) if kept else ("", "")
-            self.adviceChanged.emit([message])
+            self._draft_failure = message
         self._say_speculation()
         if retry_layers >= 0:
             self.retryOffered.emit(role, message, retry_layers)
@@ -259,3 +266,30 @@ class ModelSession(QObject):
             done = f" {self._draft_progress}%" if self._draft_progress >= 0 else ""
             label += f" (loading {os.path.basename(self._loading_draft)}…{done})"
         self.speculationChanged.emit(label)
+        self._say_advice()
+
+    def advice(self) -> list[str]:
+        """The advice box for the mode and drafter chosen now: a draft's size advice and load failure only in
+        draft mode, for the draft chosen; acceptance advice only while the drafter it was about still drafts (an
+        n-gram's advice goes when a draft model takes over, and the reverse)."""
+        if not self.main:
+            return []
+        mode = self.controls.speculation().mode
+        lines: list[str] = []
+        if mode == "draft":
+            if self._draft_failure:
+                lines.append(self._draft_failure)
+            chosen = (self.draft_path or (self._loading_draft if self._draft_in_flight else "")
+                      or self.settings.drafts.draft_for_main.get(self.main.path, ""))
+            for c in self._fits:
+                if c.entry.path == chosen:
+                    lines += c.result.advice
+            if self._choice_advice and not lines:
+                lines.append(self._choice_advice)
+        label, text = self._acceptance
+        if mode != "off" and text and label == self.running_label():
+            lines.append(text)
+        return lines
+
+    def _say_advice(self) -> None:
+        self.adviceChanged.emit(self.advice())

@@ -38,7 +38,8 @@ from app.ui.widgets.item_models import ChatListModel
 from app.ui.menu_bar import AppMenuBar
 from app.ui.window_settings import SettingsActions
 from app.ui import shortcuts
-from app.ui.chat.empty_chat_hint import hint_html
+from app.ui.chat.chat_theme import highlight_color
+from app.ui.chat.empty_chat_hint import hint_html, tint_legend
 from app.ui.sidebar.model_file_actions import ModelFileActions
 from app.ui.widgets.screen_fit import fit_to_screen
 from app.ui.sidebar.sidebar import Sidebar
@@ -327,7 +328,9 @@ class MainWindow(AnswerActions, ModelActions, ServerActions, SettingsActions, Ch
 
     def _update_empty_hint(self) -> None:
         s = self.sidebar
-        self.view.set_empty_hint(hint_html(s.loaded_name, s.loading_path, s.spec_state.text()))
+        tint = highlight_color(self.view.palette()).name()
+        self.view.set_empty_hint(hint_html(s.loaded_name, s.loading_path, s.spec_state.text(), tint))
+        s.set_legend(tint_legend(s.spec_state.text(), s.loaded_name, tint))  # under "Highlight accepted tokens"
 
     # ---- downloads ------------------------------------------------------------------------------------------
     def open_downloads(self) -> DownloadsWindow:

@@ -186,6 +186,12 @@ class Sidebar(QWidget):
         self.visualize.setToolTip("Tint each draft token the main model accepted, in the answers")
         self.visualize.toggled.connect(self.visualizeToggled)
         s.addRow(self.visualize)
+        self.legend = QLabel("")  # what the tint means for what runs now (the window words it: set_legend)
+        self.legend.setObjectName("tintLegend")
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setWordWrap(True)
+        self.legend.setProperty("class", "hint")
+        s.addRow(self.legend)
         self.default_drafter = QCheckBox("Auto-attach the best draft")
         self.default_drafter.setToolTip("When a main model loads and you never chose a draft for it, the smallest "
                                         "compatible draft that fits the size advice is attached")
@@ -350,17 +356,21 @@ class Sidebar(QWidget):
         self.others_list.setVisible(bool(n) and self.others_toggle.isChecked())
 
     def select_draft(self, path: str) -> None:
-        """Show `path` as the draft (none if it is not a compatible one), with its size advice."""
-        row = self.draft_models.row_of(path)
-        self.draft_combo.setCurrentIndex(row)
-        self.set_advice(self.draft_models.index(row).data(ModelRoles.Advice) or [] if row >= 0 else [])
+        """Show `path` as the draft (none if it is not a compatible one); its advice is the session's to say
+        (ModelSession.advice: it knows the mode and what drafted)."""
+        self.draft_combo.setCurrentIndex(self.draft_models.row_of(path))
 
     def set_speculation_state(self, text: str) -> None:
         self.spec_state.setText(text)
         self.stateChanged.emit()
 
+    def set_legend(self, html_text: str) -> None:
+        self.legend.setText(f"<small>{html_text}</small>")
+
     def set_advice(self, lines: list[str]) -> None:
-        self.advice.setText("<br>".join(_esc(a) for a in lines))
+        """Each line as a sentence (the rules word their reasons as clauses: "the draft (3.2M) is large…")."""
+        self.advice.setText("<br>".join(_esc(_sentence(a)) for a in lines))
+        self.advice.setVisible(bool(lines))
 
     # ---- internals ------------------------------------------------------------------------------------------
     def selection_is_loaded(self) -> bool:
@@ -431,6 +441,13 @@ class Sidebar(QWidget):
 
 def _same_file(a: str, b: str) -> bool:
     return a == b or os.path.realpath(a) == os.path.realpath(b)  # a symlinked model is its target
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return text
+    return text[0].upper() + text[1:] + ("" if text.endswith((".", "!", "?", ")")) else ".")
 
 
 def _esc(text: str) -> str:
