@@ -28,6 +28,7 @@ class ModelActions(WindowParts):
         m.mainChanged.connect(sb.set_main_state)
         m.draftsOffered.connect(sb.set_draft_candidates)
         m.speculationChanged.connect(sb.set_speculation_state)
+        m.speculationChanged.connect(lambda _: sb.draft_models.set_loaded(m.draft_path))  # the draft loaded now
         m.adviceChanged.connect(sb.set_advice)
         m.retryOffered.connect(self._offer_retry)
         sb.loadMainRequested.connect(m.load_main)

@@ -13,6 +13,7 @@ from app.core.infra.paths import app_paths
 from app.ui.widgets.item_models import ModelListModel, ModelRoles
 from app.ui.main_window import MainWindow
 from tests.fixtures.model_factory import sdist_vocab
+from tests.gui.test_main_window import library  # noqa: F401  (a fixture)
 
 
 @pytest.fixture
@@ -136,3 +137,21 @@ def test_a_broken_file_that_arrives_is_said_when_it_arrives(qtbot, odd_models):
     with qtbot.waitSignal(w.models.libraryChanged, timeout=30_000):
         w.scanner.scan()  # the next scan does not say it again
     assert w.statusBar().currentMessage() == ""
+
+
+def test_the_dropdowns_mark_the_loaded_model_and_tell_its_whole_name(qtbot, library):
+    from PySide6.QtCore import Qt
+
+    from tests.gui.test_main_window import load_main, open_window
+
+    w = open_window(qtbot)
+    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("off"))
+    load_main(qtbot, w, "Tiny Main")
+    m = w.sidebar.main_models
+    loaded = [i for i in range(m.usable_count()) if m.index(i).data(Qt.ItemDataRole.DecorationRole) is not None]
+    assert len(loaded) == 1 and m.entry_at(loaded[0]).path == w.models.main.path
+    tip = m.index(loaded[0]).data(Qt.ItemDataRole.ToolTipRole)
+    assert tip.splitlines()[:2] == [m.index(loaded[0]).data(), "Loaded now"]
+    with qtbot.waitSignal(w.host.modelUnloaded, timeout=30_000):
+        w.models.unload_main()
+    assert all(m.index(i).data(Qt.ItemDataRole.DecorationRole) is None for i in range(m.rowCount()))

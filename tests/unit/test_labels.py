@@ -88,3 +88,29 @@ def test_a_name_the_converter_made_up_gives_way_to_the_files(smollm2_path):
     assert readable_name(made_up, *args, "model.gguf") == made_up  # a file name that says nothing: the name stays
     assert readable_name("SmolLM2 135M Instruct", *args, "x-smollm2.gguf") == "SmolLM2 135M Instruct"  # a real name
     assert readable_name(made_up, "", "135M", "", "SmolLM2-135M-Instruct.gguf") == made_up  # no basename: no rule
+
+
+def test_a_name_made_up_by_the_converter_shows_the_file_and_same_named_files_are_told_apart(tmp_path,
+                                                                                          smol_tokenizer):
+    """Issue 27.5: a copy named my-draft-smollm2.gguf read "Smollm2 135M 8k Lc100K Mix1 Ep2 F16" everywhere; two
+    files of one model name read the same but for their size."""
+    from tests.fixtures.model_factory import write_tiny_model
+
+    import gguf
+
+    made_up = {"general.basename": ("smollm2", gguf.GGUFValueType.STRING),
+               "general.size_label": ("135M", gguf.GGUFValueType.STRING),
+               "general.finetune": ("8k-lc100k-mix1-ep2", gguf.GGUFValueType.STRING)}
+    folder = tmp_path / "m"
+    write_tiny_model(folder / "my-draft-smollm2.gguf", smol_tokenizer, name="Smollm2 135M 8k Lc100K Mix1 Ep2",
+                     extra_kv=made_up)
+    write_tiny_model(folder / "tiny-a.gguf", smol_tokenizer, name="Tiny Chat", seed=1)
+    write_tiny_model(folder / "tiny-b-finetuned.gguf", smol_tokenizer, name="Tiny Chat", seed=2, n_ff=96)
+    write_tiny_model(folder / "model.gguf", smol_tokenizer, name="model", seed=4)
+    lib = ModelLibrary([folder], app_paths().ensure().database)
+    labels = dict(zip((e.path.rsplit("/", 1)[-1] for e in lib.scan()), entry_labels(lib.entries)))
+    assert labels["my-draft-smollm2.gguf"].startswith("my-draft-smollm2.gguf (Smollm2 135M 8k Lc100K Mix1 Ep2")
+    assert labels["tiny-a.gguf"].endswith(" · tiny-a.gguf") and labels["tiny-b-finetuned.gguf"].endswith(
+        " · tiny-b-finetuned.gguf")  # the same title: each says its file
+    assert labels["model.gguf"].startswith("model.gguf")
+    assert len(set(labels.values())) == 4

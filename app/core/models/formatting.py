@@ -43,6 +43,18 @@ def readable_name(name: str, basename: str, size_label: str, finetune: str, file
     return re.sub(r"[-_]+", " ", stem).strip() or name
 
 
+GENERIC_NAMES = {"", "model", "models", "llama", "gguf", "unknown", "untitled"}
+
+
+def is_generic_name(name: str, basename: str, size_label: str, finetune: str) -> bool:
+    """A name that does not tell one model from another: none at all, a placeholder ("model"), or one llama.cpp's
+    converter made up from the parts ("Smollm2 135M 8k Lc100K Mix1 Ep2": a training-run id). The file's name
+    says more then, and labels add it (labels.entry_label)."""
+    if _squash(name) in GENERIC_NAMES:
+        return True
+    return bool(basename) and _squash(name) == _squash(basename + size_label + finetune)
+
+
 def model_title(name: str, size_label: str = "", file_type: str = "") -> str:
     """"SmolLM2 135M Instruct Q4_1": the name, then the size and quantization it does not already say."""
     parts = [name.strip()]

@@ -28,20 +28,28 @@ def entry_label(entry: LibraryEntry) -> str:
     problem = entry.problem
     if entry.info is None or problem is not None:
         return f"{os.path.basename(entry.path)}{SEP}{problem.short if problem else 'cannot be read'}"
-    return f"{info_title(entry.info)}{SEP}{format_bytes(entry.info.file_size)}"
+    title = info_title(entry.info)
+    if entry.info.generic_name:  # "Smollm2 135M 8k Lc100K Mix1 Ep2 F16" names no file: its file name does
+        title = f"{os.path.basename(entry.path)} ({title})" if title.strip() else os.path.basename(entry.path)
+    return f"{title}{SEP}{format_bytes(entry.info.file_size)}"
 
 
 def entry_labels(entries: Sequence[LibraryEntry]) -> list[str]:
     """The labels of a list, each distinct: where two files would read the same (a copy, the same model in two
     folders), the file name is added, then its folder, then the whole path."""
     labels = [entry_label(e) for e in entries]
+    # two files of one model name (two quantizations, a copy renamed) read as their files, not only by a size
+    titles = Counter(info_title(e.info) for e in entries if e.info is not None and e.problem is None)
+    labels = [f"{lab}{SEP}{os.path.basename(e.path)}" if e.info is not None and e.problem is None and
+              not e.info.generic_name and titles[info_title(e.info)] > 1 else lab for lab, e in zip(labels, entries)]
+    first = list(labels)
     for extra in (lambda p: os.path.basename(p),
                   lambda p: os.path.join(os.path.basename(os.path.dirname(p)), os.path.basename(p)),
                   lambda p: p):
         counts = Counter(labels)
         if all(c == 1 for c in counts.values()):
             break
-        base = [entry_label(e) for e in entries]
+        base = first
         labels = [f"{b}{SEP}{extra(e.path)}" if counts[lab] > 1 and extra(e.path) not in b else lab
                   for b, lab, e in zip(base, labels, entries)]
     return labels

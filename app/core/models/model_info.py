@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from app.core.models.formatting import format_parameter_count, model_title, readable_name
+from app.core.models.formatting import format_parameter_count, is_generic_name, model_title, readable_name
 from app.core.models.ggml_types import FILE_TYPES, tensor_nbytes
 from app.core.models.gguf_reader import GGUFError, GGUFHeader, GGUFTruncated, read_header
 from app.core.models.memory_estimate import MemoryFacts, memory_facts
@@ -52,6 +52,7 @@ class ModelInfo:
     role: str
     tokenizer: TokenizerFacts | None
     memory: MemoryFacts | None = None  # layer sizes and KV widths, for the estimate before loading
+    generic_name: bool = False  # `name` tells this model from no other (formatting.is_generic_name): show the file
 
     @property
     def is_generative(self) -> bool:
@@ -180,8 +181,10 @@ def _model_info(first: Path, headers: list[GGUFHeader]) -> ModelInfo:
     if not name:
         parts = split_parts(first)
         name = parts[0] if parts else first.stem
-    name = readable_name(name, str(header.get("general.basename") or ""), str(header.get("general.size_label") or ""),
-                         str(header.get("general.finetune") or ""), first.name)
+    parts_of_name = (str(header.get("general.basename") or ""), str(header.get("general.size_label") or ""),
+                     str(header.get("general.finetune") or ""))
+    name = readable_name(name, *parts_of_name, first.name)
+    generic = is_generic_name(name, *parts_of_name)
     ftype = header.get("general.file_type")
     file_type = FILE_TYPES.get(ftype, "") if isinstance(ftype, int) else ""
     if not file_type:
@@ -205,6 +208,7 @@ def _model_info(first: Path, headers: list[GGUFHeader]) -> ModelInfo:
         role=_role(header, arch, tok, name),
         tokenizer=tok,
         memory=memory_facts(headers, arch, tok.n_tokens if tok is not None else 0),
+        generic_name=generic,
     )
 
 

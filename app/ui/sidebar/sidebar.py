@@ -322,6 +322,7 @@ class Sidebar(QWidget):
     def set_main_state(self, summary: ModelSummary | None, error: str = "") -> None:
         self.main_loaded = summary is not None
         self.loaded_path = summary.path if summary else ""
+        self.main_models.set_loaded(self.loaded_path)
         self.loaded_name = summary.name if summary else ""
         self._update_load_button()
         self._update_memory_hint()

@@ -8,6 +8,7 @@ from enum import IntEnum
 from typing import Any, Generic, TypeVar
 
 from PySide6.QtCore import QAbstractListModel, QByteArray, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 
 from app.core.chats.chat_store import Chat
 from app.core.hub.downloads import DownloadJob
@@ -91,6 +92,25 @@ def model_label(e: LibraryEntry) -> str:
     return entry_label(e)
 
 
+_LOADED_MARK: QIcon | None = None
+
+
+def loaded_mark() -> QIcon:
+    """The loaded model's mark: a green dot (made once, after the application exists)."""
+    global _LOADED_MARK
+    if _LOADED_MARK is None:
+        pixmap = QPixmap(12, 12)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setBrush(QColor(46, 160, 67))
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.drawEllipse(2, 2, 8, 8)
+        painter.end()
+        _LOADED_MARK = QIcon(pixmap)
+    return _LOADED_MARK
+
+
 class ModelListModel(RowListModel[tuple[LibraryEntry, list[str]]]):
     """Library entries with a label each ("SmolLM2 135M Instruct Q4_1 · 93.9 MiB") and optional advice.
 
@@ -101,6 +121,7 @@ class ModelListModel(RowListModel[tuple[LibraryEntry, list[str]]]):
     def __init__(self) -> None:
         super().__init__()
         self._labels: list[str] = []
+        self._loaded = ""  # the real path of the model loaded now (marked with a green dot in the list)
 
     def set_entries(self, rows: list[tuple[LibraryEntry, list[str]]]) -> None:
         self.set_rows(rows)
@@ -141,9 +162,29 @@ class ModelListModel(RowListModel[tuple[LibraryEntry, list[str]]]):
             return Qt.ItemFlag.ItemNeverHasChildren
         return super().flags(index)
 
+    def set_loaded(self, path: str) -> None:
+        """Mark the model loaded now ("" for none): the list says which one runs, not only which is chosen."""
+        real = os.path.realpath(path) if path else ""
+        if real != self._loaded:
+            self._loaded = real
+            if self._rows:
+                self.dataChanged.emit(self.index(0), self.index(len(self._rows) - 1),
+                                      [Qt.ItemDataRole.DecorationRole, Qt.ItemDataRole.ToolTipRole])
+
+    def is_loaded(self, row: int) -> bool:
+        entry = self.entry_at(row)
+        return bool(self._loaded) and entry is not None and os.path.realpath(entry.path) == self._loaded
+
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if role == Qt.ItemDataRole.DisplayRole and index.isValid() and 0 <= index.row() < len(self._labels):
             return self._labels[index.row()]
+        if role == Qt.ItemDataRole.DecorationRole and index.isValid() and self.is_loaded(index.row()):
+            return loaded_mark()  # a green dot before the loaded model's name, in the list and the closed combo
+        if role == Qt.ItemDataRole.ToolTipRole and index.isValid() and 0 <= index.row() < len(self._labels):
+            entry, advice = self._rows[index.row()]
+            if entry.usable:  # the whole name (the combo elides it), whether it runs, where it is
+                loaded = ["Loaded now"] if self.is_loaded(index.row()) else []
+                return "\n".join([self._labels[index.row()], *loaded, entry.path, *advice])
         return super().data(index, role)
 
     def row_data(self, row: tuple[LibraryEntry, list[str]], role: int) -> Any:
