@@ -36,6 +36,7 @@ from app.ui.sidebar.context_gauge import ContextGauge
 from app.ui.downloads.downloads_window import DownloadsWindow
 from app.ui.widgets.item_models import ChatListModel
 from app.ui.menu_bar import AppMenuBar
+from app.ui.widgets.chat_list import dress_chat_list
 from app.ui.window_settings import SettingsActions
 from app.ui import shortcuts
 from app.ui.chat.chat_theme import highlight_color
@@ -159,6 +160,7 @@ class MainWindow(AnswerActions, ModelActions, ServerActions, SettingsActions, Ch
         # long titles end in "…" rather than scrolling the list sideways
         self.chat_list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.chat_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        dress_chat_list(self.chat_list)  # a date on each row; a right-click keeps the open chat highlighted
         lv.addWidget(self.new_chat_button)
         lv.addWidget(self.search)
         lv.addWidget(self.chat_list, 1)
