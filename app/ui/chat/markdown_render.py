@@ -269,10 +269,14 @@ class MarkdownRenderer:
             cf.setPadding(5)
             cf.setLeftPadding(10)
             cf.setRightPadding(10)
-            if col == 0:  # one header bar: no rule between the label and the copy link
-                cf.setRightBorderBrush(t.code_header_bg)
+            if col == 0:  # one header bar: no rule between the label and the copy link (collapsed borders take
+                cf.setRightBorderBrush(t.code_header_bg)  # the wider of the two sides: both go to zero)
+                cf.setRightBorder(0)
+                cf.setRightBorderStyle(QTextFrameFormat.BorderStyle.BorderStyle_None)
             else:
                 cf.setLeftBorderBrush(t.code_header_bg)
+                cf.setLeftBorder(0)
+                cf.setLeftBorderStyle(QTextFrameFormat.BorderStyle.BorderStyle_None)
             cell.setFormat(cf)
         c = table.cellAt(0, 0).firstCursorPosition()
         c.insertText(language or "text", t.code_label)
