@@ -187,9 +187,11 @@ class MainWindow(AnswerActions, ModelActions, ServerActions, SettingsActions, Ch
         side.addWidget(self.stop_button)
         side.addStretch(1)
         side.addWidget(self.bench_button)
-        composer = QHBoxLayout()
+        composer = self.composer = QHBoxLayout()
         composer.addWidget(self.input, 1)
         composer.addLayout(side)
+        # in a wide window the messages are a centred column: the input and the edit bar line up with it
+        self.view.columnMarginChanged.connect(self._line_up_composer)
         # while a question is edited: nothing is deleted until Send; Cancel (or Esc) keeps the chat as it was
         self.edit_bar = QWidget()
         eb = QHBoxLayout(self.edit_bar)
@@ -226,6 +228,8 @@ class MainWindow(AnswerActions, ModelActions, ServerActions, SettingsActions, Ch
         split.addWidget(scroll)
         split.setStretchFactor(1, 1)
         split.setChildrenCollapsible(False)  # hiding is the View menu's job; a drag never loses a pane
+        self._split_by_hand = False  # a drag of the splitter: the user's widths stay (no more sharing on resize)
+        split.splitterMoved.connect(lambda *_: setattr(self, "_split_by_hand", True))
         self.setCentralWidget(split)
         self.live = QLabel("")
         self.context_gauge = ContextGauge()
@@ -271,10 +275,16 @@ class MainWindow(AnswerActions, ModelActions, ServerActions, SettingsActions, Ch
         side = min(360, max(280, int(width * 0.25))) if self.sidebar_scroll.isVisibleTo(self) else 0
         self.split.setSizes([chats or 200, width - chats - side, side or 300])  # hidden ones keep a size for later
 
+    def _line_up_composer(self, margin: int) -> None:
+        extra = max(0, margin - 16)  # the narrowest column's own margin is the layout's
+        self.composer.setContentsMargins(extra, 0, extra, 0)
+        self.edit_bar.setContentsMargins(extra, 0, extra, 0)
+
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
         super().resizeEvent(event)
-        # a splitter gives a shrinking window's loss to its stretchy middle: past a point, the sides give too
-        if self.split.sizes()[1] < 480:
+        # a splitter gives a shrinking window's loss to its stretchy middle: past a point, the sides give too;
+        # and a window made wider gives its side panels their share, until the user sets them by hand
+        if self.split.sizes()[1] < 480 or not self._split_by_hand:
             self._share_width()
         if hasattr(self, "settings_saver"):  # the geometry is saved soon after (Qt resizes it while building)
             self.settings_saver.changed()

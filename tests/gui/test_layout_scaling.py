@@ -4,6 +4,8 @@ child process on an offscreen screen of the given size."""
 
 from __future__ import annotations
 
+from tests.gui.test_main_window import library  # noqa: F401  (a fixture)
+
 import json
 import os
 import shutil
@@ -33,3 +35,24 @@ def test_windows_fit_the_screen_without_clipping(tmp_path: Path, specchat_home: 
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["screen"] == [round(width / scale), round(height / scale)]
     assert report["problems"] == []
+
+
+def test_a_wider_window_widens_the_side_panels_and_lines_the_input_up_with_the_messages(qtbot, library):
+    from tests.gui.test_main_window import open_window
+
+    w = open_window(qtbot)
+    qtbot.waitUntil(lambda: w.view.isVisible(), timeout=10_000)  # a library: the chat view, not the welcome
+    w.resize(900, 600)
+    qtbot.wait(50)
+    narrow = w.split.sizes()
+    w.resize(1600, 1000)
+    qtbot.waitUntil(lambda: w.split.sizes()[2] > narrow[2], timeout=5_000)  # the sidebar got its share
+    assert w.split.sizes()[0] >= narrow[0]
+    margin = w.view.document().rootFrame().frameFormat().leftMargin()
+    qtbot.waitUntil(lambda: w.composer.contentsMargins().left() == max(0, int(margin) - 16), timeout=5_000)
+    assert margin > 16 and w.composer.contentsMargins().left() > 0
+    w.split.splitterMoved.emit(300, 1)  # the user set the widths: a resize keeps them
+    sizes = w.split.sizes()
+    w.resize(1500, 1000)
+    qtbot.wait(50)
+    assert w.split.sizes()[0] == sizes[0]

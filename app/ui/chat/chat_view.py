@@ -80,6 +80,8 @@ class ChatView(QTextBrowser):
     continueRequested = Signal(int)  # index of an answer cut short, to generate more of
     versionRequested = Signal(int, int)  # index of a message with versions, -1 (the previous) or +1 (the next)
     followingChanged = Signal(bool)
+    # the reading column's side margin changed (px): the window lines the input up with the messages
+    columnMarginChanged = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -426,6 +428,7 @@ class ChatView(QTextBrowser):
             fmt.setTopMargin(12)
             fmt.setBottomMargin(16)
             root.setFrameFormat(fmt)
+            self.columnMarginChanged.emit(margin)
 
     # ---- links: actions, code copy, the web ---------------------------------------------------------------------
     def _anchor_clicked(self, url: QUrl) -> None:
