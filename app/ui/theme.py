@@ -29,6 +29,10 @@ class _Start:
 _started_with: _Start | None = None
 
 
+DARK_EXTRA = ("QCheckBox::indicator:unchecked, QGroupBox::indicator:unchecked { border: 1px solid #8c8c92; "
+              "background: #1f1f22; width: 12px; height: 12px; border-radius: 2px; }")
+
+
 def dark_palette() -> QPalette:
     """A dark palette with readable disabled text (greyed list rows must still be legible) and visible links."""
     p = QPalette()
@@ -82,6 +86,9 @@ def apply_theme(name: str, app: QApplication | None = None) -> str:
         app.setPalette(dark_palette() if name == "dark" else light_palette())
         # window decorations and native dialogs follow where the platform supports it
         hints.setColorScheme(Qt.ColorScheme.Dark if name == "dark" else Qt.ColorScheme.Light)
+    # Fusion draws an unchecked box in Base with a rule a shade darker than Window: on the dark palette it was
+    # all but invisible. Only the unchecked state is styled (a checked box keeps Fusion's own mark).
+    app.setStyleSheet(DARK_EXTRA if name == "dark" else "")
     # the new palette reaches each widget through posted events: deliver them before reading widget palettes
     QApplication.sendPostedEvents()
     for widget in app.allWidgets():  # the chat view's cached formats come from the palette: rebuild them

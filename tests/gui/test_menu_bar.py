@@ -150,3 +150,19 @@ def test_file_import_opens_the_downloads_tab_which_says_when_it_is_empty(qtbot, 
     assert asked == ["Import GGUF models"] and window is not None and window.isVisible()
     assert window.tabs.currentIndex() == QUEUE_TAB
     assert window.queue_tab.empty.isVisible() and "No downloads yet" in window.queue_tab.empty.text()
+
+
+def test_the_dark_theme_draws_unchecked_boxes_that_can_be_seen(qtbot, system_theme_after):
+    from PySide6.QtWidgets import QCheckBox
+
+    apply_theme("dark")
+    box = QCheckBox("off")
+    qtbot.addWidget(box)
+    box.show()
+    image = box.grab().toImage()
+    # the box's rule: some pixel of the indicator is much lighter than the dark window behind it
+    lightest = max(image.pixelColor(x, y).lightness() for x in range(min(20, image.width()))
+                   for y in range(image.height()))
+    assert lightest > 110
+    apply_theme("light")
+    assert QApplication.instance().styleSheet() == ""
