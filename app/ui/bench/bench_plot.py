@@ -23,6 +23,7 @@ ACCEPT_COLOR = QColor(40, 160, 80)
 PLAIN_COLOR = QColor(128, 128, 128)
 AUTO_COLOR = QColor(225, 120, 20)
 BEST_COLOR = QColor(220, 50, 50)
+MARKER_RING = QColor(255, 255, 255, 200)  # a light ring sets a marker off from the line and the grid
 
 EMPTY_TEXT = "Run the benchmark to see tokens/s per draft length"
 
@@ -94,13 +95,15 @@ class BenchPlot(pg.GraphicsLayoutWidget):
 
         self._line(plain, f"plain: {plain:.1f} tok/s", _pen(PLAIN_COLOR, 2, Qt.PenStyle.DashLine))
         if fixed:
-            speed = pg.PlotDataItem(ks, [r.tokens_per_second for r in fixed], pen=_pen(SPEED_COLOR),
-                                    symbol="o", symbolSize=8, symbolBrush=SPEED_COLOR, symbolPen=SPEED_COLOR)
+            # thick lines and ringed markers: readable on a light or dark plot, printed or in a screenshot
+            speed = pg.PlotDataItem(ks, [r.tokens_per_second for r in fixed], pen=_pen(SPEED_COLOR, 3),
+                                    symbol="o", symbolSize=11, symbolBrush=SPEED_COLOR,
+                                    symbolPen=pg.mkPen(MARKER_RING, width=1.5))
             self.plot_item.addItem(speed)
             self._legend(speed, "fixed k: tok/s")
             accept = pg.PlotDataItem(ks, [100 * r.acceptance_rate for r in fixed],
-                                     pen=_pen(ACCEPT_COLOR, 1.5, Qt.PenStyle.DotLine), symbol="t", symbolSize=8,
-                                     symbolBrush=ACCEPT_COLOR, symbolPen=ACCEPT_COLOR)
+                                     pen=_pen(ACCEPT_COLOR, 2.5, Qt.PenStyle.DashLine), symbol="t", symbolSize=11,
+                                     symbolBrush=ACCEPT_COLOR, symbolPen=pg.mkPen(MARKER_RING, width=1.5))
             self.accept_view.addItem(accept)
             self._legend(accept, "fixed k: acceptance (right axis)")
             ticks = [(k, str(k)) for k in ks]
