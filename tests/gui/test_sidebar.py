@@ -26,7 +26,7 @@ def test_names_and_errors_are_text_not_markup(qtbot):
     s.set_main_state(SUMMARY)
     assert "<i>Evil</i> & Co" in shown(s.model_state) and "chat format: <template>" in shown(s.model_state)
     s.set_advice(["<b>big</b> draft"])
-    assert shown(s.advice) == "<b>big</b> draft"
+    assert shown(s.advice) == "<b>big</b> draft."  # as a sentence
 
 
 def test_the_mode_names_fit_a_narrow_sidebar_and_say_what_they_mean(qtbot):

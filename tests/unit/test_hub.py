@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
+import socket
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2
 import pytest
 
 from app.core.hub.catalog import CatalogModel, load_catalog, pair_fit, resolve, sort_by_fit
 from app.core.models.compat import check_compatibility
+from app.core.hub import reachability
+from app.core.hub.draft_families import family_of
 from app.core.hub.draft_finder import find_drafts, search_queries, size_from_name
 from app.core.hub.gguf_files import MemoryBudget, group_gguf_files, quantization, recommend
-from app.core.hub.client import HubClient, HubError, RemoteFile, resolve_token, save_token
+from app.core.hub.client import (HubClient, HubError, HubUnreachable, RemoteFile, explain, resolve_token,
+                                 save_token, session)
 from app.core.models.model_info import read_model_info
 from app.core.hub.remote_gguf import remote_model_info
 from app.core.infra.paths import app_paths
 from app.core.infra.settings import load_settings
-from tests.fixtures.fake_hub import TOKEN, FakeHub
+from tests.fixtures.fake_hub import TOKEN, FakeHub, closed_port
+from tests.fixtures.model_factory import Tokenizer, sdist_vocab, write_tiny_model
 
 SMOL_REPO = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"
 SMOL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -96,11 +105,70 @@ def test_unknown_repo_and_gated_repo_say_what_to_do(hub: FakeHub, fixtures: dict
         client(hub).repo_files("../../etc")
 
 
-def test_unreachable_hub_is_a_retryable_error() -> None:
-    c = HubClient("http://127.0.0.1:9", token="")
-    with pytest.raises(HubError, match="cannot reach http://127.0.0.1:9") as e:
-        c.repo_files("a/b")
-    assert e.value.retryable
+def test_unreachable_hub_is_said_in_seconds_without_exception_names(caplog: pytest.LogCaptureFixture) -> None:
+    endpoint = f"http://127.0.0.1:{closed_port()}"  # refuses connections, as a firewall that rejects does
+    c = HubClient(endpoint, token="")
+    for call in (lambda: c.search("qwen"), lambda: c.repo_files("a/b")):
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING, "specchat.hub"), pytest.raises(HubUnreachable) as e:
+            call()
+        # huggingface-hub alone retried this connection for 23 s; the probe answers first
+        assert time.monotonic() - started < 5
+        assert str(e.value) == f"Can't reach the Hugging Face hub at {endpoint}"
+        assert e.value.retryable and e.value.endpoint == endpoint and isinstance(e.value, HubError)
+    assert "ConnectError" in caplog.text  # the cause is logged, never shown
+
+
+def test_unreachable_then_back(fixtures: dict[str, Path]) -> None:
+    """Failures are never remembered: once a hub listens on the endpoint, the next call goes through."""
+    port = closed_port()
+    c = HubClient(f"http://127.0.0.1:{port}", token="")
+    with pytest.raises(HubUnreachable):
+        c.search("tiny")
+    with FakeHub(port) as h:
+        h.add("t/Tiny-GGUF", {"tiny-Q8_0.gguf": fixtures["base"]})
+        assert [r.repo_id for r in c.search("tiny")] == ["t/Tiny-GGUF"]
+        assert h.searches == ["tiny"]  # the probe is a HEAD, not a search
+
+
+def test_the_probe_gives_up_on_an_endpoint_that_never_answers() -> None:
+    """A server that takes the connection and never answers (a proxy or firewall swallowing it) is unreachable
+    within the probe's timeout, not after the hub client's 30 s read timeout."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)  # connections complete in the backlog; nobody ever reads or answers
+        endpoint = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        started = time.monotonic()
+        reason = reachability.probe(session, endpoint, timeout=0.5, deadline=2.0)
+        assert reason is not None and "Timeout" in reason
+        assert time.monotonic() - started < 2.5
+        assert not reachability.recently_reachable(endpoint)
+
+
+def test_the_probe_goes_through_the_given_client() -> None:
+    """The probe goes through the client it is given (the hub's, with its proxy settings): behind a proxy that
+    refuses, a hub that is up is unreachable, as every hub call would find it."""
+    with FakeHub() as h:
+        c = HubClient(h.url, token="")
+        proxy_client = httpx2.Client(proxy=f"http://127.0.0.1:{closed_port()}")
+        try:
+            assert reachability.probe(lambda: proxy_client, h.url) is not None
+        finally:
+            proxy_client.close()
+        assert reachability.probe(session, h.url) is None
+        c.ensure_reachable()
+
+
+def test_connection_errors_read_as_sentences(caplog: pytest.LogCaptureFixture) -> None:
+    req = httpx2.Request("GET", "http://hub.example/api/models")
+    refused = explain(httpx2.ConnectError("[Errno 111] Connection refused", request=req), "a/b", "http://hub.example")
+    assert isinstance(refused, HubUnreachable) and str(refused) == "Can't reach the Hugging Face hub at http://hub.example"
+    with caplog.at_level(logging.WARNING, "specchat.hub"):
+        lost = explain(httpx2.RemoteProtocolError("Server disconnected", request=req), "a/b", "http://hub.example",
+                       "f.gguf")
+    assert str(lost) == "a/b/f.gguf: the connection to http://hub.example was lost" and lost.retryable
+    assert not isinstance(lost, HubUnreachable)
+    assert "RemoteProtocolError" in caplog.text and "Error" not in str(lost)
 
 
 def test_remote_header_gives_the_local_verdict_from_a_few_mb(hub: FakeHub, smollm2_path: Path,
@@ -130,14 +198,17 @@ def test_remote_header_larger_than_the_first_fetch(hub: FakeHub, gemma_path: Pat
     assert len(hub.ranges(gemma_path.name)) >= 2  # 262k tokens: the header is longer than the first 2 MB
 
 
-def test_find_drafts_checks_tokenizers_not_names(hub: FakeHub, fixtures: dict[str, Path]) -> None:
+def test_find_drafts_checks_tokenizers_not_names(hub: FakeHub, fixtures: dict[str, Path], tmp_path: Path,
+                                                smol_tokenizer: Tokenizer) -> None:
     hub.add("t/Tiny-Draft-GGUF", {"tiny-draft-Q8_0.gguf": fixtures["base_draft"],
                                   "tiny-draft-Q4_K_M.gguf": fixtures["base_draft"]}, downloads=50)
     hub.add("t/Tiny-Renamed-Vocab-GGUF", {"tiny-Q8_0.gguf": fixtures["tok100"]}, downloads=40)
     hub.add("t/Tiny-SPM-GGUF", {"tiny-spm-Q8_0.gguf": fixtures["spm"]}, downloads=30)
     hub.add("t/Tiny-Gated-GGUF", {"tiny-Q8_0.gguf": fixtures["base_draft"]}, downloads=20, gated=True)
     hub.add("t/Tiny-70B-GGUF", {"tiny-Q8_0.gguf": fixtures["base_draft"]}, downloads=10)
-    main = read_model_info(fixtures["qwen2_arch"])  # another architecture name, the same tokenizer
+    # another architecture name, the same tokenizer; wider than every candidate, so all of them are smaller
+    main = read_model_info(write_tiny_model(tmp_path / "main.gguf", smol_tokenizer, arch="qwen2", n_embd=128,
+                                            name="Tiny Qwen-arch Main"))
     seen: list[str] = []
     found = find_drafts(client(hub), main, extra_queries=["Tiny"], on_result=lambda s: seen.append(s.repo_id))
     verdict = {s.repo_id: s for s in found}
@@ -157,9 +228,55 @@ def test_draft_search_terms() -> None:
     assert size_from_name("org/model-GGUF") is None
 
 
-def test_search_queries_follow_the_family(fixtures: dict[str, Path]) -> None:
+def test_search_queries_follow_the_tokenizer_not_the_architecture(fixtures: dict[str, Path], smollm2_path: Path,
+                                                                   model_cache: Path) -> None:
+    # the qwen2 architecture with SmolLM2's tokenizer: Qwen's drafts cannot fit it, so they are not searched for
     qs = search_queries(read_model_info(fixtures["qwen2_arch"]), ["mine"])
-    assert qs[0] == "mine" and "Qwen2.5-0.5B-Instruct" in qs
+    assert qs[0] == "mine" and not any("Qwen" in q for q in qs)
+    # the issue's case: a 135M SmolLM2 main ("llama" architecture) once searched Llama-3.2-1B-Instruct
+    smol = read_model_info(smollm2_path)
+    assert smol.architecture == "llama" and family_of(smol.tokenizer).name == "SmolLM2"
+    qs = search_queries(smol)
+    assert not any("Llama" in q for q in qs)
+    assert qs == ["SmolLM2"]  # 135M, 360M and 1.7B are not smaller than a 135M main: only the family's name
+    # a Qwen tokenizer, at 1.5B (a label, as its file gives it): the family's members below 1.5B
+    qwen_vocab = read_model_info(sdist_vocab(model_cache, "qwen2"))
+    qwen = dataclasses.replace(qwen_vocab, size_label="1.5B", parameter_count=1_777_088_000)
+    qs = search_queries(qwen)
+    assert {"Qwen2.5-0.5B-Instruct", "Qwen2.5-Coder-0.5B-Instruct", "Qwen3-0.6B"} <= set(qs)
+    assert "Qwen2.5-1.5B-Instruct" not in qs and "Qwen3-1.7B" not in qs and not any("Llama" in q for q in qs)
+    assert family_of(read_model_info(fixtures["spm"]).tokenizer).name == "Llama 2 / Phi-3"
+
+
+def test_find_drafts_offers_only_smaller_models_of_the_mains_tokenizer(hub: FakeHub, fixtures: dict[str, Path],
+                                                                       smollm2_path: Path, tmp_path: Path,
+                                                                       smol_tokenizer: Tokenizer) -> None:
+    hub.add("bartowski/Llama-3.2-1B-Instruct-GGUF", {"Llama-3.2-1B-Instruct-Q8_0.gguf": fixtures["spm"]},
+            downloads=9000)
+    hub.add("HuggingFaceTB/SmolLM2-360M-Instruct-GGUF", {"smollm2-360m-Q8_0.gguf": fixtures["base_draft"]},
+            downloads=800)
+    hub.add("t/SmolLM2-Tiny-GGUF", {"smollm2-tiny-Q8_0.gguf": fixtures["base_draft"]}, downloads=50)
+    found = find_drafts(client(hub), read_model_info(smollm2_path))
+    assert [(s.repo_id, s.compatible) for s in found] == [("t/SmolLM2-Tiny-GGUF", True)]
+    assert not any("llama" in q.lower() for q in hub.searches)  # another tokenizer family: never searched
+    assert not any("Llama-3.2" in p or "360M" in p for m, p, h in hub.requests)  # nor listed, nor read
+
+    # a repo whose name gives no size is read, and dropped when its header says it is not smaller
+    wide = write_tiny_model(tmp_path / "wide.gguf", smol_tokenizer, n_embd=128, name="Tiny Wide")
+    hub.add("t/Tiny-Wide-GGUF", {"tiny-wide-Q8_0.gguf": wide}, downloads=40)
+    hub.add("t/Tiny-Same-GGUF", {"tiny-same-Q8_0.gguf": fixtures["tok100"]}, downloads=30)  # as big as the main
+    hub.add("t/Tiny-Draft-GGUF", {"tiny-draft-Q8_0.gguf": fixtures["base_draft"]}, downloads=20)
+    found = find_drafts(client(hub), read_model_info(fixtures["base"]), extra_queries=["Tiny"])
+    assert {s.repo_id for s in found} == {"t/Tiny-Draft-GGUF", "t/SmolLM2-Tiny-GGUF"}  # the family search too
+    assert hub.ranges("tiny-wide-Q8_0.gguf")  # checked by its header, then not offered
+
+
+def test_an_unreachable_hub_ends_a_draft_search(fixtures: dict[str, Path]) -> None:
+    c = HubClient(f"http://127.0.0.1:{closed_port()}", token="")
+    started = time.monotonic()
+    with pytest.raises(HubUnreachable):
+        find_drafts(c, read_model_info(fixtures["base"]), extra_queries=["Tiny"])
+    assert time.monotonic() - started < 5
 
 
 def test_catalog_pairs_and_resolution(hub: FakeHub, fixtures: dict[str, Path]) -> None:

@@ -29,6 +29,7 @@ from huggingface_hub import HfApi, get_session, hf_hub_url, set_client_factory
 from huggingface_hub import errors as hf_errors
 from huggingface_hub.utils import get_token as hf_stored_token
 
+from app.core.hub import reachability
 from app.core.infra.paths import AppPaths
 
 log = logging.getLogger("specchat.hub")
@@ -70,6 +71,16 @@ class HubError(Exception):
         super().__init__(message)
         self.retryable = retryable
         self.status = status
+
+
+class HubUnreachable(HubError):
+    """No connection to the hub could be made (refused, no such host, a proxy that would not connect, no answer
+    in time): the hub is not there for us, and every other hub call would fail the same way. The window shows its
+    offline state for it; the exception's own class and text went to the log."""
+
+    def __init__(self, endpoint: str) -> None:
+        super().__init__(f"Can't reach the Hugging Face hub at {endpoint}", retryable=True)
+        self.endpoint = endpoint
 
 
 def endpoint_url(endpoint: str | None = None) -> str:
@@ -172,10 +183,17 @@ def explain(e: Exception, repo_id: str, endpoint: str, what: str = "", has_token
                             f"{page}", status=status)
         retry = status is None or status == 429 or status >= 500
         return HubError(f"{subject}: the hub answered {status}", retryable=retry, status=status)
+    # the user reads what happened and what to do; the exception's class and text are for the log
+    if isinstance(e, (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.ProxyError)):
+        log.warning("%s: cannot connect to %s (%s: %s)", subject, endpoint, type(e).__name__, e)
+        reachability.forget(endpoint)
+        return HubUnreachable(endpoint)
     if isinstance(e, httpx2.TimeoutException):
+        log.warning("%s: %s timed out (%s: %s)", subject, endpoint, type(e).__name__, e)
         return HubError(f"{subject}: {endpoint} did not answer in time", retryable=True)
-    if isinstance(e, httpx2.TransportError):
-        return HubError(f"{subject}: cannot reach {endpoint} ({type(e).__name__}: {e})", retryable=True)
+    if isinstance(e, httpx2.TransportError):  # connected, then lost: a dropped connection, a broken answer
+        log.warning("%s: connection to %s failed (%s: %s)", subject, endpoint, type(e).__name__, e)
+        return HubError(f"{subject}: the connection to {endpoint} was lost", retryable=True)
     raise e
 
 
@@ -224,11 +242,22 @@ class HubClient:
         anew for each use, so a token saved meanwhile takes effect."""
         return cls(endpoint, resolve_token(paths.hf_token), paths.header_cache)
 
+    def ensure_reachable(self) -> None:
+        """Raise HubUnreachable within seconds when the hub cannot be reached (reachability's probe), instead of
+        letting huggingface-hub retry a dead connection for 23 s."""
+        if not reachability.is_reachable(session, self.endpoint):
+            raise HubUnreachable(self.endpoint)
+
     def _call(self, fn: Callable[[], T], repo_id: str, what: str = "") -> T:
+        self.ensure_reachable()
         try:
-            return fn()
+            value = fn()
         except (hf_errors.HfHubHTTPError, httpx2.HTTPError) as e:
+            if isinstance(e, hf_errors.HfHubHTTPError) and getattr(e, "response", None) is not None:
+                reachability.mark_reachable(self.endpoint)  # it answered, if only with an error
             raise explain(e, repo_id, self.endpoint, what, bool(self.token)) from e
+        reachability.mark_reachable(self.endpoint)
+        return value
 
     def search(self, query: str = "", sort: str = "downloads", limit: int = 40) -> list[RepoSummary]:
         """Model repos with GGUF files, most downloaded / liked / recent first."""

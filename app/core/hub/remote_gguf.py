@@ -45,6 +45,7 @@ def _cache_path(cache_dir: Path, repo_id: str, revision: str, f: RemoteFile) -> 
 
 def _fetch_range(client: HubClient, repo_id: str, path: str, url: str, start: int, end: int, into: Path) -> None:
     """Append bytes [start, end) of `url` to `into`."""
+    client.ensure_reachable()  # said in seconds, not after the connect timeout (a cached header needs no hub)
     headers = {**client.headers, "range": f"bytes={start}-{end - 1}", "accept-encoding": "identity"}
     try:
         with session().stream("GET", url, headers=headers, timeout=HEADER_TIMEOUT) as r:

@@ -4,21 +4,24 @@ import (download_queue.py).
 Everything slow (hub calls, header checks, transfers, copies) runs in the worker layer; this window only sends
 requests and shows answers. Answers carry request ids: one from a search the user has since replaced is dropped.
 Each tab has its own status line, so a message never shows under a tab it does not belong to. Files the library
-already has are marked wherever the hub offers them.
+already has are marked wherever the hub offers them. Before any search the Search tab lists the recommended pairs
+(suggested_pairs.py). An unreachable hub puts the window in its offline state (offline_banner.py): what failed is
+remembered, Retry repeats it, and any answer from the hub ends the state.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPalette
 from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
                                QListWidget, QListWidgetItem, QPushButton, QTabWidget, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
-from app.core.hub.catalog import CatalogPair, load_catalog
+from app.core.hub.catalog import CatalogPair, PairFit, load_catalog
 from app.core.hub.client import SORTS, RepoFiles, RepoSummary, resolve_token, save_token, saved_token
 from app.core.hub.download_jobs import installed_file
 from app.core.hub.downloads import DownloadJob, State
@@ -27,7 +30,9 @@ from app.core.hub.gguf_files import GgufChoice, MemoryBudget, machine_budget
 from app.core.hub.transfer import PartSpec
 from app.core.models.formatting import format_bytes
 from app.ui.downloads.download_queue import QueueTab
+from app.ui.downloads.offline_banner import OfflineBanner
 from app.ui.downloads.pairs_tab import PairsTab
+from app.ui.downloads.suggested_pairs import INTRO, PAIR_ROLE, describe, in_library, suggestion_items
 from app.ui.widgets.screen_fit import fit_to_screen
 from app.ui.widgets.tree_rows import top_level_items
 from app.ui.widgets.wheel_guard import guard_wheel
@@ -80,14 +85,21 @@ class DownloadsWindow(QDialog):
         self.models_dir: Path = host.paths.models
         self.budget = budget or machine_budget()
         self._listing: RepoFiles | None = None
+        # kind ("search" | "files" | "drafts") -> how to send its latest request again; those that found the hub
+        # offline wait in _retry until Retry
+        self._requests: dict[str, Callable[[], None]] = {}
+        self._retry: dict[str, Callable[[], None]] = {}
+        self.catalog = load_catalog()
+        self.offline_banner = OfflineBanner()
         self.tabs = QTabWidget()
         self.tabs.addTab(self._build_search(), "Search the hub")
-        self.pairs_tab = PairsTab(load_catalog(), self.budget, self.models_dir)
+        self.pairs_tab = PairsTab(self.catalog, self.budget, self.models_dir)
         self.tabs.addTab(self.pairs_tab, "Recommended pairs")
         self.tabs.addTab(self._build_drafts(), "Find a draft")
         self.queue_tab = QueueTab(host, self.choose_import)
         self.tabs.addTab(self.queue_tab, "Downloads")
         lay = QVBoxLayout(self)
+        lay.addWidget(self.offline_banner)  # above the tabs: every hub tab is affected alike
         lay.addWidget(self.tabs, 1)
         lay.addLayout(self._build_token_row())
         # connect before copying the jobs: a change in between arrives as a signal instead of being lost
@@ -101,6 +113,8 @@ class DownloadsWindow(QDialog):
         tasks.draftFound.connect(self._draft_found)
         tasks.draftsDone.connect(self._drafts_done)
         tasks.error.connect(self._task_error)
+        tasks.offline.connect(self._hub_offline)
+        self.offline_banner.retryRequested.connect(self.retry_hub)
         self.pairs_tab.downloadRequested.connect(self.download_pair)
         self.tabs.currentChanged.connect(self._tab_changed)
         self.wheel_guard = guard_wheel(self)
@@ -115,6 +129,8 @@ class DownloadsWindow(QDialog):
         for key in SORTS:
             self.sort.addItem(f"by {key}", key)
         self.search_button = QPushButton("Search")
+        self.suggestions_label = QLabel(INTRO)  # says what the list holds while it holds the suggestions
+        self.suggestions_label.setWordWrap(True)
         self.results = QListWidget()
         self.results.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.files_tree = QTreeWidget()
@@ -137,6 +153,7 @@ class DownloadsWindow(QDialog):
         bottom.addWidget(self.download_button)
         lay = QVBoxLayout(w)
         lay.addLayout(row)
+        lay.addWidget(self.suggestions_label)
         lay.addWidget(self.results, 1)
         lay.addWidget(self.files_tree, 1)
         lay.addLayout(bottom)
@@ -147,7 +164,8 @@ class DownloadsWindow(QDialog):
         self.files_tree.currentItemChanged.connect(self._file_selected)
         self.remote_drafts_button.clicked.connect(self.find_drafts_for_selected_file)
         self.files_tree.itemDoubleClicked.connect(lambda *_: self.download_selected_file())
-        self.download_button.clicked.connect(self.download_selected_file)
+        self.download_button.clicked.connect(self._download_clicked)
+        self._show_suggestions()
         return w
 
     def _build_drafts(self) -> QWidget:
@@ -215,6 +233,9 @@ class DownloadsWindow(QDialog):
     def refresh_library_marks(self) -> None:
         """After a download finished: the marks in every tab follow what the library now holds."""
         self.pairs_tab.refresh_library()
+        chosen = self.results.currentItem()
+        if chosen is not None and chosen.data(PAIR_ROLE) is not None:  # a suggested pair: what is left to download
+            self._suggestion_selected(*chosen.data(PAIR_ROLE))
         if self._listing is not None:
             for item in top_level_items(self.files_tree):
                 self._mark_file(item, item.data(0, CHOICE_ROLE))
@@ -229,11 +250,31 @@ class DownloadsWindow(QDialog):
             self.pairs_tab.refresh_library()
 
     # ---- search -----------------------------------------------------------------------------------------------
+    def _send(self, kind: str, request: Callable[[], None]) -> None:
+        """Send a hub request, and keep it: Retry sends it again if it finds the hub offline."""
+        self._requests[kind] = request
+        request()
+
     def run_search(self) -> None:
-        self.search_status.setText("Searching…")
-        self.tasks.search(self.query.text(), self.sort.currentData())
+        query, sort = self.query.text(), self.sort.currentData()
+
+        def request() -> None:
+            self.search_status.setText("Searching…")
+            self.tasks.search(query, sort)
+
+        self._send("search", request)
+
+    def _show_suggestions(self) -> None:
+        """Before any search: the recommended pairs, so the list is a place to start, not an empty box."""
+        self.results.clear()
+        muted = self.results.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+        for item in suggestion_items(self.catalog, self.budget, muted):
+            self.results.addItem(item)
+        self.suggestions_label.setVisible(bool(self.catalog))
 
     def _searched(self, repos: list[RepoSummary]) -> None:
+        self._hub_answered("search")
+        self.suggestions_label.hide()
         self.results.clear()
         self.files_tree.clear()
         self.fit_label.setText("")
@@ -249,10 +290,38 @@ class DownloadsWindow(QDialog):
         if item is None:
             return
         self.files_tree.clear()
-        self.fit_label.setText("Reading the file list…")
-        self.tasks.files(item.data(CHOICE_ROLE))
+        self._listing = None
+        self.download_button.setText("Download")
+        self.remote_drafts_button.setEnabled(False)
+        if item.data(PAIR_ROLE) is not None:
+            self._suggestion_selected(*item.data(PAIR_ROLE))
+            return
+        self.download_button.setEnabled(False)
+        repo_id = item.data(CHOICE_ROLE)
+
+        def request() -> None:
+            self.fit_label.setText("Reading the file list…")
+            self.tasks.files(repo_id)
+
+        self._send("files", request)
+
+    def _suggestion_selected(self, pair: CatalogPair, fit: PairFit) -> None:
+        main, draft = in_library(self.models_dir, pair)
+        self.fit_label.setText(describe(pair, fit, self.budget, self.models_dir))
+        self.download_button.setText("Download pair")
+        self.download_button.setEnabled(not (main and draft))
+        self.download_button.setToolTip("Both files are in your library" if main and draft else
+                                        "Queue the main and the draft (files already here are skipped)")
+
+    def _download_clicked(self) -> None:
+        item = self.results.currentItem()
+        if item is not None and item.data(PAIR_ROLE) is not None:
+            self.download_pair(item.data(PAIR_ROLE)[0])
+        else:
+            self.download_selected_file()
 
     def _listed(self, listing: RepoFiles, choices: list[GgufChoice], best: GgufChoice | None, budget: str) -> None:
+        self._hub_answered("files")
         self._listing = listing
         self.files_tree.clear()
         for c in choices:
@@ -295,9 +364,13 @@ class DownloadsWindow(QDialog):
         if item is None or self._listing is None:
             return
         choice: GgufChoice = item.data(0, CHOICE_ROLE)
-        self._start_draft_search(f"{self._listing.repo_id} · {choice.name}")
-        self.tasks.find_drafts_remote(self._listing.repo_id, self._listing.revision, choice,
-                                                        self.draft_query.text().strip())
+        listing, query = self._listing, self.draft_query.text().strip()
+
+        def request() -> None:
+            self._start_draft_search(f"{listing.repo_id} · {choice.name}")
+            self.tasks.find_drafts_remote(listing.repo_id, listing.revision, choice, query)
+
+        self._send("drafts", request)
 
     def download_selected_file(self) -> None:
         item = self.files_tree.currentItem()
@@ -319,8 +392,13 @@ class DownloadsWindow(QDialog):
             self.draft_for.setText("Load a main model first: the search is for drafts that fit it.")
             self.drafts_status.setText("")
             return
-        self._start_draft_search(main_label)
-        self.tasks.find_drafts(main_path, self.draft_query.text().strip())
+        query = self.draft_query.text().strip()
+
+        def request() -> None:
+            self._start_draft_search(main_label)
+            self.tasks.find_drafts(main_path, query)
+
+        self._send("drafts", request)
 
     def _start_draft_search(self, main_label: str) -> None:
         self.tabs.setCurrentIndex(DRAFTS_TAB)
@@ -347,6 +425,7 @@ class DownloadsWindow(QDialog):
         self.drafts_tree.insertTopLevelItem(at, item)
 
     def _drafts_done(self, note: str) -> None:
+        self._hub_answered("drafts")
         found = [item.data(0, CHOICE_ROLE) for item in top_level_items(self.drafts_tree)]
         n = sum(1 for s in found if s.compatible)
         have = sum(1 for s in found if s.compatible and self.installed(s.repo_id, s.choice))
@@ -430,7 +509,37 @@ class DownloadsWindow(QDialog):
         every such request leads."""
         self.queue_tab.say(message)
 
+    # ---- the hub offline -------------------------------------------------------------------------------------
+    def _hub_offline(self, kind: str, endpoint: str, sentence: str) -> None:
+        """No connection to the hub: the banner says so with what to check; the tab's own line no longer says
+        "Searching…" (the cause went to the log, not to the user)."""
+        request = self._requests.get(kind)
+        if request is not None:
+            self._retry[kind] = request
+        self.offline_banner.show_offline(endpoint, sentence)
+        if kind == "search":
+            self.search_status.setText("Not searched: the hub is offline.")
+        elif kind == "files":
+            self.fit_label.setText("The file list could not be read: the hub is offline.")
+        else:
+            self.drafts_status.setText("Not searched: the hub is offline.")
+
+    def retry_hub(self) -> None:
+        """Send again what found the hub offline (a search with nothing waiting looks again for the last query)."""
+        waiting = dict(self._retry) or {"search": self._requests.get("search", self.run_search)}
+        self._retry.clear()
+        for request in waiting.values():
+            request()
+
+    def _hub_answered(self, kind: str) -> None:
+        """The hub answered: it is reachable, whatever was asked."""
+        self._retry.pop(kind, None)
+        if self.offline_banner.offline:
+            log.info("the hub answered again (%s): offline state cleared", kind)
+        self.offline_banner.clear()
+
     def _task_error(self, kind: str, message: str) -> None:
+        self._hub_answered(kind)  # not HubUnreachable: a connection was made (an error status, a slow answer)
         if kind in ("search", "files"):
             self.search_status.setText(message)
             if kind == "files":
