@@ -93,3 +93,17 @@ def test_continue_cutting_later_turns_forgets_their_versions(tmp_path):
     answer(store, c, "A1 b")
     store.delete_from(c, 1)
     assert store.versions.groups(c) == {} and contents(store, c) == ["Q1"]
+
+
+def test_a_damaged_stored_version_leaves_the_chat_shown_as_it_is(tmp_path):
+    store = ChatStore(tmp_path / "chats.sqlite3")
+    c = store.create_chat().id
+    store.add_message(c, "user", "Q1")
+    answer(store, c, "A1")
+    store.versions.new_version(c, 1)
+    answer(store, c, "A1 b")
+    store.db.execute("UPDATE versions SET tail='{not json' WHERE chat_id=?", (c,))
+    assert not store.versions.switch(c, 1, 0)
+    assert contents(store, c) == ["Q1", "A1 b"] and store.versions.groups(c)[1].shown == 1
+    store.db.execute("UPDATE versions SET tail='{\"messages\": [{\"role\": \"user\"}]}' WHERE chat_id=?", (c,))
+    assert not store.versions.switch(c, 1, 0) and contents(store, c) == ["Q1", "A1 b"]

@@ -15,6 +15,7 @@ versions(chat_id, position, slot, tail): the other slots, each a JSON tail (mess
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -38,6 +39,8 @@ CREATE TABLE IF NOT EXISTS versions (
     PRIMARY KEY (chat_id, position, slot)
 );
 """
+
+log = logging.getLogger("specchat.store")
 
 _MESSAGE_COLUMNS = ("position", "role", "content", "state", "stats", "highlights", "created")
 
@@ -79,13 +82,12 @@ class ChatVersions:
             group = self.groups(chat_id).get(position)
             if group is None or not 0 <= slot < group.total or slot == group.shown:
                 return False
-            row = self.db.execute("SELECT tail FROM versions WHERE chat_id=? AND position=? AND slot=?",
-                                  (chat_id, position, slot)).fetchone()
-            if row is None:
+            tail = self._stored(chat_id, position, slot)
+            if tail is None:
                 return False
             self._store_slot(chat_id, position, group.shown, self._capture(chat_id, position))
             self._clear(chat_id, position)
-            self._restore(chat_id, json.loads(row[0]))
+            self._restore(chat_id, tail)
             self.db.execute("DELETE FROM versions WHERE chat_id=? AND position=? AND slot=?", (chat_id, position, slot))
             self._set_group(chat_id, VersionGroup(position, slot, group.total))
             self._touch(chat_id)
@@ -104,10 +106,11 @@ class ChatVersions:
                 self.db.execute("DELETE FROM version_groups WHERE chat_id=? AND position=?", (chat_id, position))
                 return
             back = slots[-1]
-            row = self.db.execute("SELECT tail FROM versions WHERE chat_id=? AND position=? AND slot=?",
-                                  (chat_id, position, back)).fetchone()
+            tail = self._stored(chat_id, position, back)
+            if tail is None:
+                return
             self._clear(chat_id, position)
-            self._restore(chat_id, json.loads(row[0]))
+            self._restore(chat_id, tail)
             self.db.execute("DELETE FROM versions WHERE chat_id=? AND position=? AND slot=?", (chat_id, position, back))
             # the empty slot goes: the slots after it move down one
             self.db.execute("UPDATE versions SET slot = slot - 1 WHERE chat_id=? AND position=? AND slot > ?",
@@ -137,6 +140,24 @@ class ChatVersions:
                     "SELECT slot, tail FROM versions WHERE chat_id=? AND position=?", (chat_id, g.position))}
                 groups.append({"position": g.position, "shown": g.shown, "total": g.total, "slots": slots})
         return {"messages": messages, "groups": groups}
+
+    def _stored(self, chat_id: int, position: int, slot: int) -> dict[str, Any] | None:
+        """A stored version's tail; None (logged) when there is none or it cannot be read (a damaged row stays,
+        and the chat shown stays as it is)."""
+        row = self.db.execute("SELECT tail FROM versions WHERE chat_id=? AND position=? AND slot=?",
+                              (chat_id, position, slot)).fetchone()
+        if row is None:
+            return None
+        try:
+            tail = json.loads(row[0])
+            if not isinstance(tail, dict) or not all(
+                    isinstance(m, dict) and set(_MESSAGE_COLUMNS) <= set(m) for m in tail.get("messages", [])):
+                raise ValueError("not a chat tail")
+        except (ValueError, TypeError) as e:
+            log.error("chat %d: version %d at position %d cannot be read (%s); kept as it is", chat_id, slot,
+                      position, e)
+            return None
+        return tail
 
     def _clear(self, chat_id: int, position: int) -> None:
         self.db.execute("DELETE FROM messages WHERE chat_id=? AND position>=?", (chat_id, position))
