@@ -25,6 +25,7 @@ from app.core.inference.load_guard import LoadGuard
 from app.core.infra.requests import LoadOptions, SpeculationConfig
 from app.core.infra.settings import Settings
 from app.core.models.library import DraftCandidate, LibraryEntry
+from app.core.models.presets import model_defaults
 from app.core.models.session_policy import draft_for_main, startup_main_model
 from app.core.inference.speculation_status import RECENT_ANSWERS, acceptance_advice, speculation_label
 from app.workers.engine_worker import EngineHost
@@ -53,6 +54,9 @@ class ModelSession(QObject):
     draftsOffered = Signal(list, list, str, str)  # fits, others, the chosen draft's path, a note
     speculationChanged = Signal(str)  # what the next answer runs, in words (speculation_status words)
     adviceChanged = Signal(list)  # lines for the advice box
+    # the main model about to load has settings of its own (a ModelPreset; its file's recommended sampling the first
+    # time): the sidebar takes them before the load reads its options (a direct connection, same thread)
+    presetApplied = Signal(object, str)  # the preset, where it comes from ("saved" | "file")
     retryOffered = Signal(str, str, int)  # role, message, a GPU layer count to offer (out of GPU memory)
     settingsChanged = Signal()  # a choice kept in the settings changed (draft, last model, GPU layers): save soon
 
@@ -111,6 +115,13 @@ class ModelSession(QObject):
         self._loading_main = path
         self.loading.emit(0.0, path)
         self.mainChanged.emit(None, "")
+        preset = self.settings.presets.get(path)
+        if preset is not None:
+            self.presetApplied.emit(preset, "saved")
+        else:
+            info = next((e.info for e in self.library if e.path == path), None)
+            if info is not None and info.recommended_sampling:
+                self.presetApplied.emit(model_defaults(info), "file")
         options = self.controls.load_options(self.settings.runtime, without_rpc)
         self._asked_options = options
         self.host.requestLoad.emit("main", path, options)

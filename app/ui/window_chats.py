@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QInputDialog, QMenu
 from app.core.chats.chat_store import Message
 from app.core.inference.answer_stats import AnswerStats
 from app.core.inference.speculation_status import footer_text
+from app.core.infra.settings import ModelPreset
 from app.core.models.formatting import count_phrase
 from app.ui.chat.chat_view import ShownMessage
 from app.ui.widgets.item_models import ChatRoles
@@ -35,7 +36,7 @@ class ChatActions(WindowParts):
         if self.chat_id is not None and not self.store.messages(self.chat_id) and self.editing is None:
             chat_id = self.chat_id
         else:
-            default = self.settings.generation.default_system_prompt  # Settings: what a new chat starts with
+            default = self._new_chat_system_prompt()
             chat_id = self.store.empty_chat(default) or self.store.create_chat(system_prompt=default).id
         self.refresh_chats()
         if chat_id != self.chat_id:
@@ -129,6 +130,19 @@ class ChatActions(WindowParts):
         self.store.delete_chat(chat_id)
         self.refresh_chats()
 
+    def _new_chat_system_prompt(self) -> str:
+        """What a new chat's system prompt starts as: the loaded model's last one (its preset), else Settings'."""
+        main = self.models.main
+        preset = self.settings.presets.get(main.path) if main is not None else None
+        return (preset.system_prompt if preset is not None and preset.system_prompt
+                else self.settings.generation.default_system_prompt)
+
     def _save_system_prompt(self) -> None:
         if self.chat_id is not None:
             self.store.set_system_prompt(self.chat_id, self.system_prompt.text())
+        main = self.models.main
+        text = self.system_prompt.text().strip()
+        if main is not None and text:  # remembered for the model's next new chats (its preset)
+            preset = self.settings.presets.get(main.path) or self.sidebar.preset(ModelPreset())
+            self.settings.presets[main.path] = replace(preset, system_prompt=text)
+            self.settings_saver.changed()

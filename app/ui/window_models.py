@@ -10,6 +10,10 @@ import os
 
 from PySide6.QtWidgets import QMessageBox
 
+from app.core.infra.settings import ModelPreset
+from app.core.models.model_info import ModelInfo
+from app.core.models.presets import describe_recommended, model_defaults
+
 from app.core.infra.damaged_files import take_notices
 from app.core.models.library import LibraryEntry
 from app.ui.window_parts import WindowParts
@@ -35,6 +39,12 @@ class ModelActions(WindowParts):
         sb.unloadMainRequested.connect(m.unload_main)
         sb.draftChosen.connect(self.choose_draft)
         sb.speculationEdited.connect(m.mode_changed)
+        # per-model settings: put back when a model loads, saved as they are edited while it is loaded
+        self._applying_preset = False
+        m.presetApplied.connect(self._apply_preset)
+        sb.settingsEdited.connect(self._save_preset)
+        sb.presetResetRequested.connect(self.reset_preset)
+        m.mainChanged.connect(lambda *_: self._say_preset())
 
     def _library_changed(self, entries: list[LibraryEntry], first: bool) -> None:
         usable = [e for e in entries if e.usable]
@@ -66,6 +76,52 @@ class ModelActions(WindowParts):
         if lines:
             self.notice.setText("\n".join(lines))
             self.notice.show()
+
+    # ---- per-model settings (ModelPreset in settings.presets) -------------------------------------------------
+    def _apply_preset(self, preset: ModelPreset, _source: str = "") -> None:
+        self._applying_preset = True  # the fields' own edits are not the user's: nothing is saved meanwhile
+        try:
+            self.sidebar.apply_preset(preset)
+        finally:
+            self._applying_preset = False
+
+    def _save_preset(self) -> None:
+        main = self.models.main
+        if main is None or self._applying_preset:
+            return
+        self.settings.presets[main.path] = self.sidebar.preset(self.settings.presets.get(main.path, ModelPreset()))
+        self._say_preset()
+
+    def reset_preset(self) -> None:
+        """The loaded model back to its defaults (its file's recommended sampling, else SpecChat's)."""
+        main = self.models.main
+        if main is None:
+            return
+        self.settings.presets.pop(main.path, None)
+        self._apply_preset(model_defaults(self._main_info()))
+        self.settings_saver.changed()
+        self._say_preset()
+        if self.sidebar.n_ctx.value() != main.n_ctx:
+            self.statusBar().showMessage("The model's default context applies at the next load (Settings, Reload "
+                                         "model).", 8000)
+
+    def _main_info(self) -> ModelInfo | None:
+        main = self.models.main
+        return next((e.info for e in self.models.library if main is not None and e.path == main.path), None)
+
+    def _say_preset(self) -> None:
+        main = self.models.main
+        if main is None:
+            self.sidebar.set_preset_state("")
+            return
+        recommended = describe_recommended(self._main_info())
+        if main.path in self.settings.presets:
+            text = f"Saved for {main.name}: these come back when it loads."
+        elif recommended:
+            text = f"{main.name}'s defaults, from its file: {recommended}."
+        else:
+            text = f"SpecChat's defaults for {main.name}; a change is saved for this model."
+        self.sidebar.set_preset_state(text)
 
     def load_main(self, path: str) -> None:
         self.models.load_main(path)

@@ -153,3 +153,39 @@ def test_one_parser_for_draft_lengths():
             parse_draft_tokens(bad)
     assert SpeculationConfig(draft_tokens=8).with_length(AUTO).length == AUTO
     assert SpeculationConfig(auto=True).with_length(3) == SpeculationConfig(draft_tokens=3)
+
+
+def test_model_presets_round_trip_and_a_damaged_one_falls_back_alone(tmp_path):
+    import json
+
+    from app.core.infra.settings import ModelPreset, load_settings, save_settings
+
+    path = tmp_path / "settings.json"
+    st = load_settings(path)
+    st.presets["/m/a.gguf"] = ModelPreset(max_tokens=77, n_ctx=2048, system_prompt="Be terse.")
+    save_settings(st, path)
+    data = json.loads(path.read_text())
+    data["presets"]["/m/b.gguf"] = {"max_tokens": "lots", "n_ctx": 8192}
+    data["presets"]["/m/c.gguf"] = "not a section"
+    path.write_text(json.dumps(data))
+    back = load_settings(path).presets
+    assert back["/m/a.gguf"] == ModelPreset(max_tokens=77, n_ctx=2048, system_prompt="Be terse.")
+    assert back["/m/b.gguf"].max_tokens == 1024 and back["/m/b.gguf"].n_ctx == 8192  # the bad field only
+    assert back["/m/c.gguf"] == ModelPreset()
+
+
+def test_recommended_sampling_from_a_header_keeps_only_sane_values():
+    from app.core.models.model_info import recommended_sampling
+
+    class Header:
+        def __init__(self, kv):
+            self.kv = kv
+
+        def get(self, key):
+            return self.kv.get(key)
+
+    got = dict(recommended_sampling(Header({
+        "general.sampling.temp": 0.6, "general.sampling.top_k": -1, "general.sampling.top_p": 1.7,
+        "general.sampling.min_p": float("nan"), "general.sampling.penalty_repeat": "1.1",
+        "general.sampling.penalty_last_n": 64})))
+    assert got == {"temperature": 0.6, "top_k": 0.0, "repeat_last_n": 64.0}

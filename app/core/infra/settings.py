@@ -77,6 +77,18 @@ class ServerSettings:
 
 
 @dataclass
+class ModelPreset:
+    """What the sidebar holds for one main model (LM Studio's per-model settings): saved as it is edited while the
+    model is loaded, and put back when that model loads again."""
+
+    sampling: SamplerParams = CHAT_SAMPLING
+    speculation: SpeculationConfig = CHAT_SPECULATION
+    max_tokens: int = 1024
+    n_ctx: int = 4096
+    system_prompt: str = ""  # a new chat's system prompt while this model is loaded ("": Settings' default)
+
+
+@dataclass
 class Settings:
     """Sections that are engine requests are the engine's own dataclasses (app/core/infra/requests.py)."""
 
@@ -89,6 +101,7 @@ class Settings:
     drafts: DraftSettings = field(default_factory=DraftSettings)
     ui: UISettings = field(default_factory=UISettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    presets: dict[str, ModelPreset] = field(default_factory=dict)  # main model path -> its settings
 
     def draft_load_options(self) -> LoadOptions:
         return replace(self.runtime, n_gpu_layers=self.drafts.gpu_layers)  # Engine.load_draft keeps it local
@@ -149,6 +162,11 @@ def _coerce(value: Any, tp: Any, default: Any, where: str) -> Any:
     elif origin is list:
         (item,) = typing.get_args(tp)
         ok = isinstance(value, list) and all(isinstance(v, item) for v in value)
+    elif origin is dict and dataclasses.is_dataclass(typing.get_args(tp)[1]):  # a section per key (presets)
+        k, v = typing.get_args(tp)
+        ok = isinstance(value, dict)
+        if ok:
+            value = {a: _coerce(b, v, v(), f"{where}[{a!r}]") for a, b in value.items() if isinstance(a, k)}
     elif origin is dict:
         k, v = typing.get_args(tp)
         ok = isinstance(value, dict) and all(isinstance(a, k) and isinstance(b, v) for a, b in value.items())

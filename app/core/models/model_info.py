@@ -53,6 +53,8 @@ class ModelInfo:
     tokenizer: TokenizerFacts | None
     memory: MemoryFacts | None = None  # layer sizes and KV widths, for the estimate before loading
     generic_name: bool = False  # `name` tells this model from no other (formatting.is_generic_name): show the file
+    # the author's recommended sampler settings written in the file (general.sampling.*), as SamplerParams fields
+    recommended_sampling: tuple[tuple[str, float], ...] = ()
 
     @property
     def is_generative(self) -> bool:
@@ -79,6 +81,7 @@ class ModelInfo:
             data["tokenizer"] = TokenizerFacts(**tok)
         memory = data.get("memory")
         data["memory"] = MemoryFacts.from_json(memory) if memory else None
+        data["recommended_sampling"] = tuple((str(k), float(v)) for k, v in data.get("recommended_sampling", ()))
         return cls(**data)
 
 
@@ -171,6 +174,32 @@ def _int_value(header: GGUFHeader, key: str) -> int:
     return v if isinstance(v, int) and not isinstance(v, bool) else 0
 
 
+# llama.cpp's LLAMA_MODEL_META_KEY_SAMPLING_* keys (convert_hf_to_gguf writes them from generation_config.json)
+SAMPLING_KEYS = {"general.sampling.temp": "temperature", "general.sampling.top_k": "top_k",
+                 "general.sampling.top_p": "top_p", "general.sampling.min_p": "min_p",
+                 "general.sampling.penalty_repeat": "repeat_penalty", "general.sampling.penalty_last_n": "repeat_last_n"}
+
+
+def recommended_sampling(header: GGUFHeader) -> tuple[tuple[str, float], ...]:
+    """The sampler settings the file recommends, as (SamplerParams field, value); a value of the wrong type or out
+    of range is left out (a top-k of -1 means "off" to some converters: 0 here)."""
+    found: list[tuple[str, float]] = []
+    for key, name in SAMPLING_KEYS.items():
+        value = header.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:  # NaN
+            continue
+        if name in ("top_k", "repeat_last_n"):
+            value = max(0, int(value)) if name == "top_k" else max(-1, int(value))
+        elif name in ("top_p", "min_p") and not 0.0 <= value <= 1.0:
+            continue
+        elif name == "temperature" and not 0.0 <= value <= 5.0:
+            continue
+        elif name == "repeat_penalty" and not 0.0 < value <= 5.0:
+            continue
+        found.append((name, float(value)))
+    return tuple(found)
+
+
 def _model_info(first: Path, headers: list[GGUFHeader]) -> ModelInfo:
     header = headers[0]
     check_metadata_types(header)
@@ -209,6 +238,7 @@ def _model_info(first: Path, headers: list[GGUFHeader]) -> ModelInfo:
         tokenizer=tok,
         memory=memory_facts(headers, arch, tok.n_tokens if tok is not None else 0),
         generic_name=generic,
+        recommended_sampling=recommended_sampling(header),
     )
 
 

@@ -23,7 +23,7 @@ from app.core.models.formatting import others_dont_fit
 from app.core.models.labels import info_title
 from app.core.models.library import DraftCandidate, LibraryEntry
 from app.core.infra.requests import DraftTokens, GenerateRequest, LoadOptions, SamplerParams, SpeculationConfig
-from app.core.infra.settings import Settings
+from app.core.infra.settings import ModelPreset, Settings
 from app.ui.widgets.eliding_button import ElidingButton
 from app.ui.widgets.eliding_combo import ElidingComboBox
 from app.ui.widgets.item_models import ModelListModel, ModelRoles, model_label
@@ -53,6 +53,7 @@ class Sidebar(QWidget):
     findDraftRequested = Signal()
     stateChanged = Signal()  # what is loaded, loading or running changed (the empty chat's hint follows)
     settingsEdited = Signal()  # a field collect_settings reads was edited (the window saves soon after)
+    presetResetRequested = Signal()  # "Reset to the model's defaults"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -107,6 +108,19 @@ class Sidebar(QWidget):
         g.addRow("Max tokens", self.max_tokens)
         g.addRow("Context", self.n_ctx)
         self.n_ctx.valueChanged.connect(self._update_memory_hint)  # the KV cache grows with it
+        # per-model settings: whether these are the loaded model's own (saved), and the way back to its defaults
+        self.preset_state = QLabel("")
+        self.preset_state.setObjectName("presetState")
+        self.preset_state.setWordWrap(True)
+        self.preset_state.setProperty("class", "hint")
+        self.preset_reset = QPushButton("Reset to the model's defaults")
+        self.preset_reset.setToolTip("Sampling, max tokens, context and speculation as the model's file recommends "
+                                     "(general.sampling.*), else SpecChat's defaults; forgets this model's saved "
+                                     "settings")
+        self.preset_reset.clicked.connect(self.presetResetRequested)
+        g.addRow(self.preset_state)
+        g.addRow(self.preset_reset)
+        self.set_preset_state("")
         layout.addWidget(gen)
 
         # ---- speculative decoding -------------------------------------------------------------------------------
@@ -227,6 +241,24 @@ class Sidebar(QWidget):
         rpc = st.runtime.rpc
         self.rpc_servers.set_servers(list(rpc.endpoints), ",".join(f"{w:g}" for w in rpc.split))
         self._update_memory_hint()
+
+    def apply_preset(self, preset: ModelPreset) -> None:
+        """A main model's own settings into the fields (before it loads: its context is a load option)."""
+        self.set_sampling(preset.sampling)
+        self.set_speculation(preset.speculation)
+        self.max_tokens.setValue(preset.max_tokens)
+        self.n_ctx.setValue(preset.n_ctx)
+
+    def preset(self, base: ModelPreset) -> ModelPreset:
+        """The fields as the loaded model's settings (`base`: its saved ones, for what the sidebar does not hold)."""
+        return replace(base, sampling=self.sampling(), speculation=self.speculation(),
+                       max_tokens=self.max_tokens.value(), n_ctx=self.n_ctx.value())
+
+    def set_preset_state(self, text: str) -> None:
+        """What the fields are for the loaded model ("" with none loaded: the line and the reset hide)."""
+        self.preset_state.setText(f"<small>{_esc(text)}</small>")
+        self.preset_state.setVisible(bool(text))
+        self.preset_reset.setVisible(bool(text))
 
     def collect_settings(self, st: Settings) -> None:
         st.sampling = self.sampling()
