@@ -266,3 +266,23 @@ def test_a_chat_opened_before_the_first_show_opens_at_its_end(qtbot):
         qtbot.wait(30)
         assert view.following(), f"at {width}×{height}"
         assert bar.value() == bar.maximum() and not view.jump_button.isVisible(), f"at {width}×{height}"
+
+
+def test_the_reading_column_keeps_its_margins_after_another_chat_is_shown(qtbot):
+    """QTextDocument.clear() resets the root frame: a chat opened after another filled the whole width (and the
+    input, lined up with the column, no longer lined up with the messages)."""
+    from app.ui.chat.chat_theme import MAX_READING_WIDTH
+    from app.ui.chat.chat_view import ChatView, ShownMessage
+
+    view = ChatView()
+    qtbot.addWidget(view)
+    view.resize(1200, 300)
+    view.show()
+    margins: list[int] = []
+    view.columnMarginChanged.connect(margins.append)
+    view.set_messages([ShownMessage("user", "hello " * 60)])
+    view.set_messages([])  # another chat: the document is cleared
+    view.set_messages([ShownMessage("user", "again " * 60)])
+    expected = (view.viewport().width() - MAX_READING_WIDTH) // 2
+    assert view.document().rootFrame().frameFormat().leftMargin() == expected > 16
+    assert margins and margins[-1] == expected

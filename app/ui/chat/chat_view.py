@@ -162,7 +162,7 @@ class ChatView(QTextBrowser):
         messages = self._messages
         self._messages, self._starts, self._keys = [], [], []
         self._codes.clear()
-        self.document().clear()
+        self._clear_document()
         cursor = self._end_cursor()
         cursor.beginEditBlock()
         for m in messages:
@@ -183,11 +183,18 @@ class ChatView(QTextBrowser):
             cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
             cursor.removeSelectedText()
         if keep == 0:
-            self.document().clear()
+            self._clear_document()
             self._codes.clear()
         for key in self._keys[keep:]:
             self._codes.drop_prefix(key + ":")
         del self._messages[keep:], self._starts[keep:], self._keys[keep:]
+
+    def _clear_document(self) -> None:
+        """Empty the document: clear() also resets the root frame's format, so the reading column's margins are
+        set again (they were lost, and a chat opened after another filled the whole width)."""
+        self.document().clear()
+        self._margin = -1
+        self._update_margins(self.viewport().width())
 
     def _end_cursor(self) -> QTextCursor:
         cursor = QTextCursor(self.document())
