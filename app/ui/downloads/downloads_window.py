@@ -1,5 +1,5 @@
-"""The Models & downloads window: hub search, recommended pairs (pairs_tab.py), find a draft, the download queue and
-import (download_queue.py).
+"""The Models & downloads window: hub search, recommended pairs (pairs_tab.py), find a draft (drafts_tab.py), the
+download queue and import (download_queue.py).
 
 Everything slow (hub calls, header checks, transfers, copies) runs in the worker layer; this window only sends
 requests and shows answers. Answers carry request ids: one from a search the user has since replaced is dropped.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPalette
-from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
                                QListWidget, QListWidgetItem, QPushButton, QTabWidget, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
@@ -25,11 +25,13 @@ from app.core.hub.catalog import CatalogPair, PairFit, load_catalog
 from app.core.hub.client import SORTS, RepoFiles, RepoSummary, resolve_token, save_token, saved_token
 from app.core.hub.download_jobs import installed_file
 from app.core.hub.downloads import DownloadJob, State
-from app.core.hub.draft_finder import DraftSuggestion, suggestion_rank
 from app.core.hub.gguf_files import GgufChoice, MemoryBudget, machine_budget
 from app.core.hub.transfer import PartSpec
 from app.core.models.formatting import format_bytes
 from app.ui.downloads.download_queue import QueueTab
+from app.ui.downloads.drafts_tab import DraftsTab
+from app.ui.downloads.hub_rows import (CHOICE_ROLE, DRAFTS_TAB, IN_LIBRARY, PAIRS_TAB, QUEUE_TAB,  # noqa: F401
+                                       SEARCH_TAB, fit_columns, status_label, tooltips)  # (the tabs: re-exported)
 from app.ui.downloads.offline_banner import OfflineBanner
 from app.ui.downloads.pairs_tab import PairsTab
 from app.ui.downloads.suggested_pairs import INTRO, PAIR_ROLE, describe, in_library, suggestion_items
@@ -40,38 +42,9 @@ from app.workers.download_worker import DownloadHost, HubTasks
 
 log = logging.getLogger("specchat.ui")
 
-CHOICE_ROLE = Qt.ItemDataRole.UserRole + 1
-SEARCH_TAB, PAIRS_TAB, DRAFTS_TAB, QUEUE_TAB = range(4)
-IN_LIBRARY = "✓ in your library"
 
 
-def _status_label() -> QLabel:
-    label = QLabel("")
-    label.setWordWrap(True)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    return label
-
-
-def _fit_columns(tree: QTreeWidget, stretch: int, elide: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle) -> None:
-    """One column takes the spare width, the others their contents' width; long names elide in the middle (a
-    file's quantization is at its end), and every cell carries its full text as a tooltip."""
-    header = tree.header()
-    header.setStretchLastSection(False)
-    for col in range(tree.columnCount()):
-        header.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch if col == stretch
-                                    else QHeaderView.ResizeMode.ResizeToContents)
-    tree.setTextElideMode(elide)
-    tree.setRootIsDecorated(False)
-    tree.setUniformRowHeights(True)
-
-
-def _tooltips(item: QTreeWidgetItem) -> None:
-    for col in range(item.columnCount()):
-        if not item.toolTip(col):
-            item.setToolTip(col, item.text(col))
-
-
-class DownloadsWindow(QDialog):
+class DownloadsWindow(DraftsTab, QDialog):
     findDraftsRequested = Signal()  # the main window answers with find_drafts_for(its main model)
 
     def __init__(self, host: DownloadHost, tasks: HubTasks, parent: QWidget | None = None,
@@ -135,10 +108,10 @@ class DownloadsWindow(QDialog):
         self.results.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.files_tree = QTreeWidget()
         self.files_tree.setHeaderLabels(["File", "Quantization", "Size", "Note"])
-        _fit_columns(self.files_tree, stretch=0)
+        fit_columns(self.files_tree, stretch=0)
         self.fit_label = QLabel("")
         self.fit_label.setWordWrap(True)
-        self.search_status = _status_label()
+        self.search_status = status_label()
         self.download_button = QPushButton("Download")
         self.download_button.setEnabled(False)
         self.remote_drafts_button = QPushButton("Find drafts for this file")
@@ -166,45 +139,6 @@ class DownloadsWindow(QDialog):
         self.files_tree.itemDoubleClicked.connect(lambda *_: self.download_selected_file())
         self.download_button.clicked.connect(self._download_clicked)
         self._show_suggestions()
-        return w
-
-    def _build_drafts(self) -> QWidget:
-        w = QWidget()
-        # said before any search, with or without a main model loaded (the window does not follow the sidebar)
-        self.draft_for = QLabel("Search the hub for smaller models with the loaded main model's tokenizer (or "
-                                "for a file's: Search the hub tab, Find drafts for this file).")
-        self.draft_for.setWordWrap(True)
-        self.draft_query = QLineEdit()
-        self.draft_query.setPlaceholderText("Also search for (optional), e.g. Qwen2.5-0.5B")
-        self.draft_button = QPushButton("Search the hub")
-        self.drafts_tree = QTreeWidget()
-        self.drafts_tree.setHeaderLabels(["Repo", "File", "Size", "Verdict"])
-        _fit_columns(self.drafts_tree, stretch=3, elide=Qt.TextElideMode.ElideRight)
-        header = self.drafts_tree.header()
-        for col, chars in ((0, 30), (1, 28)):  # names: a share of the width, elided, the rest for the verdict
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
-            self.drafts_tree.setColumnWidth(col, self.fontMetrics().averageCharWidth() * chars)
-        self.draft_detail = QLabel("")  # the selected row's whole verdict: the column shows its start
-        self.draft_detail.setWordWrap(True)
-        self.drafts_status = _status_label()
-        self.draft_download = QPushButton("Download draft")
-        self.draft_download.setEnabled(False)
-        row = QHBoxLayout()
-        row.addWidget(self.draft_query, 1)
-        row.addWidget(self.draft_button)
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.drafts_status, 1)
-        bottom.addWidget(self.draft_download)
-        lay = QVBoxLayout(w)
-        lay.addWidget(self.draft_for)
-        lay.addLayout(row)
-        lay.addWidget(self.drafts_tree, 1)
-        lay.addWidget(self.draft_detail)
-        lay.addLayout(bottom)
-        self.draft_button.clicked.connect(self.findDraftsRequested.emit)
-        self.draft_query.returnPressed.connect(self.findDraftsRequested.emit)
-        self.drafts_tree.currentItemChanged.connect(self._draft_selected)
-        self.draft_download.clicked.connect(self.download_selected_draft)
         return w
 
     def _build_token_row(self) -> QHBoxLayout:
@@ -350,7 +284,7 @@ class DownloadsWindow(QDialog):
         for col in range(4):
             item.setToolTip(col, "")
         item.setToolTip(3, "The best quality that fits this machine" if item.data(1, CHOICE_ROLE) else "")
-        _tooltips(item)
+        tooltips(item)
 
     def _file_selected(self, item: QTreeWidgetItem | None, _: object = None) -> None:
         choice: GgufChoice | None = item.data(0, CHOICE_ROLE) if item else None
@@ -384,72 +318,6 @@ class DownloadsWindow(QDialog):
         self.queue_tab.waiting_for_pair(pair.id, pair.title)
         self.host.enqueue_pair(pair)
         self.tabs.setCurrentIndex(QUEUE_TAB)
-
-    # ---- drafts -------------------------------------------------------------------------------------------------
-    def find_drafts_for(self, main_path: str, main_label: str) -> None:
-        self.tabs.setCurrentIndex(DRAFTS_TAB)
-        if not main_path:
-            self.draft_for.setText("Load a main model first: the search is for drafts that fit it.")
-            self.drafts_status.setText("")
-            return
-        query = self.draft_query.text().strip()
-
-        def request() -> None:
-            self._start_draft_search(main_label)
-            self.tasks.find_drafts(main_path, query)
-
-        self._send("drafts", request)
-
-    def _start_draft_search(self, main_label: str) -> None:
-        self.tabs.setCurrentIndex(DRAFTS_TAB)
-        self.draft_for.setText(f"Drafts for <b>{main_label}</b>: checked by tokenizer from each file's header "
-                               f"(a few MB), before anything is downloaded.")
-        self.drafts_tree.clear()
-        self.draft_detail.setText("")
-        self.drafts_status.setText("Searching the hub and reading candidate headers…")
-
-    def _verdict(self, s: DraftSuggestion) -> str:
-        verdict = "✓ fits" if s.compatible else "✗ " + "; ".join(s.reasons)
-        if s.compatible and s.advice:
-            verdict += " — " + "; ".join(s.advice)
-        return f"{IN_LIBRARY} · {verdict}" if self.installed(s.repo_id, s.choice) else verdict
-
-    def _draft_found(self, s: DraftSuggestion) -> None:
-        item = QTreeWidgetItem([s.repo_id, s.choice.name if s.choice else "",
-                                format_bytes(s.choice.size) if s.choice else "", self._verdict(s)])
-        item.setData(0, CHOICE_ROLE, s)
-        _tooltips(item)
-        # fits without reservations first, then fits with advice, then the rest; each in the order found
-        rank = suggestion_rank(s)
-        at = sum(1 for row in top_level_items(self.drafts_tree) if suggestion_rank(row.data(0, CHOICE_ROLE)) <= rank)
-        self.drafts_tree.insertTopLevelItem(at, item)
-
-    def _drafts_done(self, note: str) -> None:
-        self._hub_answered("drafts")
-        found = [item.data(0, CHOICE_ROLE) for item in top_level_items(self.drafts_tree)]
-        n = sum(1 for s in found if s.compatible)
-        have = sum(1 for s in found if s.compatible and self.installed(s.repo_id, s.choice))
-        text = note or f"{n} compatible draft{'s' if n != 1 else ''} found"
-        self.drafts_status.setText(text + (f", {have} of them in your library already." if have and not note
-                                           else "." if not note else ""))
-
-    def _draft_selected(self, item: QTreeWidgetItem | None, _: object = None) -> None:
-        s: DraftSuggestion | None = item.data(0, CHOICE_ROLE) if item else None
-        have = bool(s and self.installed(s.repo_id, s.choice))
-        self.draft_download.setEnabled(bool(s and s.compatible and s.choice and not have))
-        if s is None:
-            self.draft_detail.setText("")
-            return
-        where = (f"{s.repo_id} · {s.choice.name} ({format_bytes(s.choice.size)})" if s.choice else s.repo_id)
-        extra = " It is already in your library: choose it in the sidebar's draft list." if have else ""
-        self.draft_detail.setText(f"{where}: {self._verdict(s).removeprefix(IN_LIBRARY + ' · ')}.{extra}")
-
-    def download_selected_draft(self) -> None:
-        item = self.drafts_tree.currentItem()
-        s: DraftSuggestion | None = item.data(0, CHOICE_ROLE) if item else None
-        if s and s.choice and not self.installed(s.repo_id, s.choice):
-            self.host.enqueue(s.repo_id, s.revision, s.choice)
-            self.tabs.setCurrentIndex(QUEUE_TAB)
 
     # ---- queue --------------------------------------------------------------------------------------------------
     def _job_changed(self, job: DownloadJob) -> None:
