@@ -1,8 +1,9 @@
 """The conversation view: turns as a reader expects them, answers as live Markdown that follows the stream.
 
 One QTextDocument holds the conversation (selection and search work across turns; a 200-message chat is one
-layout). Each message is rendered once: user turns in a tinted box, answers as Markdown (app/ui/chat/markdown_render)
-with their accepted draft tokens highlighted, a footer and per-message actions (links the view handles itself:
+layout). Each message is rendered once (app/ui/chat/turns.py draws it): user turns in a tinted box, answers as
+Markdown (app/ui/chat/markdown_render) with their accepted draft tokens highlighted, a footer and per-message
+actions (links the view handles itself:
 copy, regenerate, edit, and each code block's copy). Messages only ever get appended or cut from the end, so
 switching to a chat renders it, and sending, regenerating or finishing an answer renders only what changed.
 
@@ -17,63 +18,28 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
 
-from PySide6.QtCore import QPoint, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import (QDesktopServices, QGuiApplication, QResizeEvent, QShowEvent, QTextCursor,
-                           QTextFrameFormat)
+from PySide6.QtCore import QPoint, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QResizeEvent, QShowEvent, QTextCursor
 from PySide6.QtWidgets import QApplication, QTextBrowser, QToolTip, QWidget
 
 from app.core.chats.markdown_blocks import SpanIndex, make_parser, split_blocks
 from app.ui.chat.answer_stream import AnswerStream
 from app.ui.chat.chat_theme import MAX_READING_WIDTH, ChatTheme, highlight_color
 from app.ui.chat.empty_chat_hint import EmptyChatHint
-from app.ui.chat.markdown_render import CodeBlocks, MarkdownRenderer, block_format, collapse_block
+from app.ui.chat.markdown_render import CodeBlocks, MarkdownRenderer
 from app.ui.chat.stream_follow import StreamFollower
+from app.ui.chat.turns import STATE_NOTES, ShownMessage, Turns
 
 log = logging.getLogger("specchat.ui")
 
 FLUSH_INTERVAL_MS = 30
 TICK_BUDGET_S = 0.012  # render time a tick aims at; a backlog waits for the next ticks, the event loop never stalls
 FIRST_TICK_CHARS = 1200
-ROLE_TITLES = {"user": "You", "assistant": "Assistant", "system": "System"}
-STATE_NOTES = {"interrupted": "interrupted", "error": "error", "streaming": "interrupted"}
-
-
-def empty_answer_note(state: str, reason: str = "") -> str:
-    """Why an answer has no text, in the words shown where its text would be (`reason`: its footer, which for an
-    answer without tokens is the engine's reason: an error, a full context, "no text generated")."""
-    if state in ("interrupted", "streaming"):
-        return ("No text: the answer was cut off before its first token (SpecChat closed or was stopped while the "
-                "model read the prompt). Retry asks again.")
-    why = f": {reason}" if reason else ""
-    return f"No text{why}. Retry asks again."
-TURN_GAP = 22
-
-
-def unbroken_items(footer: str) -> str:
-    """A footer that wraps between its items, never inside a short one (no "(100%)" alone on a line): the spaces
-    inside items of up to 40 characters become no-break spaces (a long sentence still wraps)."""
-    return " · ".join(item if len(item) > 40 else item.replace(" ", "\u00a0") for item in footer.split(" · "))
-
 __all__ = ["ChatView", "ShownMessage", "highlight_color"]
 
 
-@dataclass
-class ShownMessage:
-    role: str
-    content: str
-    highlights: list[tuple[int, int]] = field(default_factory=list)
-    footer: str = ""
-    state: str = "done"
-    position: int = -1  # the message's position in its chat (the store's), for per-message actions
-    can_continue: bool = False  # an answer cut short: it gets a Continue action
-    # a line shown above the message: the messages before it were left out of the latest answer's prompt
-    note_above: str = ""
-    versions: tuple[int, int] = (0, 0)  # (the one shown, 1-based; how many) where Regenerate or Edit kept some
-
-
-class ChatView(QTextBrowser):
+class ChatView(Turns, QTextBrowser):
     streamed = Signal(int)  # characters shown so far in the streaming answer (tests and the bench use it)
     regenerateRequested = Signal(int)  # index of an answer in the shown messages
     editRequested = Signal(int)  # index of a question in the shown messages
@@ -222,83 +188,6 @@ class ChatView(QTextBrowser):
         spans = SpanIndex(m.highlights) if self.show_highlights and m.highlights else None
         self._renderer.render(cursor, blocks, text, 0, spans, key)
         self._answer_footer(cursor, m, index)
-
-    def _note_line(self, cursor: QTextCursor, text: str) -> None:
-        """A centred small line between turns (where the overflow policy left history out)."""
-        fmt = block_format(TURN_GAP if not cursor.atStart() else 2)
-        fmt.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        if cursor.atStart():
-            cursor.setBlockFormat(fmt)
-        else:
-            cursor.insertBlock(fmt, self._theme.small)
-        cursor.insertText(f"⋯  {text}  ⋯", self._theme.small)
-
-    def _heading(self, cursor: QTextCursor, role: str, note: str = "") -> None:
-        t = self._theme
-        fmt = block_format(TURN_GAP if not cursor.atStart() else 2)
-        if cursor.atStart():
-            cursor.setBlockFormat(fmt)
-            cursor.setBlockCharFormat(t.role)
-        else:
-            cursor.insertBlock(fmt, t.role)
-        cursor.insertText(ROLE_TITLES.get(role, role), t.role)
-        if note:
-            cursor.insertText(f"  · {note}", t.small)
-
-    def _user_turn(self, cursor: QTextCursor, m: ShownMessage, index: int) -> None:
-        t = self._theme
-        if cursor.atStart():
-            collapse_block(cursor)  # a document begins with a block, before any frame
-        else:
-            cursor.insertBlock(block_format(0), t.small)
-        frame = QTextFrameFormat()
-        frame.setBackground(t.user_bg)
-        frame.setPadding(12)
-        frame.setTopMargin(TURN_GAP if index else 4)
-        frame.setBorder(0)
-        inner = cursor.insertFrame(frame)
-        cursor.setBlockFormat(block_format(0))
-        cursor.insertText(ROLE_TITLES["user"], t.role)
-        body = block_format(4)
-        cursor.insertBlock(body, t.plain)
-        cursor.insertText(m.content, t.plain)
-        cursor.setPosition(inner.lastPosition() + 1)
-        actions = block_format(3)
-        actions.setAlignment(Qt.AlignmentFlag.AlignRight)
-        cursor.setBlockFormat(actions)
-        self._version_switch(cursor, m, index)
-        cursor.insertText("Copy", t.action(f"msg-copy:{index}"))
-        cursor.insertText("     ", t.small)
-        cursor.insertText("Edit", t.action(f"msg-edit:{index}"))
-
-    def _version_switch(self, cursor: QTextCursor, m: ShownMessage, index: int) -> None:
-        """"‹ 2/3 ›" before a message's actions when Regenerate or Edit kept earlier versions of it."""
-        shown, total = m.versions
-        if total < 2:
-            return
-        t = self._theme
-        cursor.insertText("‹", t.action(f"msg-ver:{index}:prev") if shown > 1 else t.small)
-        cursor.insertText(f" {shown}/{total} ", t.small)
-        cursor.insertText("›", t.action(f"msg-ver:{index}:next") if shown < total else t.small)
-        cursor.insertText("     ", t.small)
-
-    def _answer_footer(self, cursor: QTextCursor, m: ShownMessage, index: int) -> None:
-        t = self._theme
-        if not m.content:  # an answer with no text says why, and offers Retry instead of a Copy of nothing
-            cursor.insertBlock(block_format(4), t.small)
-            cursor.insertText(empty_answer_note(m.state, m.footer), t.small)
-        cursor.insertBlock(block_format(8), t.small)
-        self._version_switch(cursor, m, index)
-        if m.content:
-            cursor.insertText("Copy", t.action(f"msg-copy:{index}"))
-            cursor.insertText("     ", t.small)
-        retry = m.state == "error" or not m.content
-        cursor.insertText("Retry" if retry else "Regenerate", t.action(f"msg-regen:{index}"))
-        if m.can_continue:
-            cursor.insertText("     ", t.small)
-            cursor.insertText("Continue", t.action(f"msg-cont:{index}"))
-        if m.footer and m.content:  # without text, the footer is the reason, said above
-            cursor.insertText("      " + unbroken_items(m.footer), t.small)
 
     # ---- the streaming answer -------------------------------------------------------------------------------
     def begin_answer(self) -> None:
