@@ -1,7 +1,7 @@
 """The sidebar: the main model, generation settings, and the Speculative Decoding section.
 
-It only shows and edits state; the main window decides what loading or generating means. The model's button
-acts on the dropdown's selection: "Load" it, "Unload" it when it is the loaded one, or "Switch to" it in one
+It only shows and edits state (its fields typed in and out: sidebar_settings.py); the main window decides what
+loading or generating means. The model's button acts on the dropdown's selection: "Load" it, "Unload" it when it is the loaded one, or "Switch to" it in one
 click (the engine unloads the old model first); choosing in the dropdown never loads by itself, and the line
 under it estimates the memory the selection needs (app/ui/sidebar/memory_hint.py). The draft dropdown
 holds exactly the library's compatible drafts for the loaded main model (the one compatibility rule, in
@@ -11,8 +11,6 @@ app/core/models/compat.py), and the disclosure below it names every other model 
 from __future__ import annotations
 
 import os
-from dataclasses import replace
-from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
@@ -22,16 +20,16 @@ from app.core.inference.engine_process.protocol import ModelSummary
 from app.core.models.formatting import others_dont_fit
 from app.core.models.labels import info_title
 from app.core.models.library import DraftCandidate, LibraryEntry
-from app.core.infra.requests import DraftTokens, GenerateRequest, LoadOptions, SamplerParams, SpeculationConfig
-from app.core.infra.settings import ModelPreset, Settings
+from app.core.infra.requests import LoadOptions, SamplerParams
+from app.core.infra.settings import Settings
 from app.ui.widgets.eliding_button import ElidingButton
 from app.ui.widgets.eliding_combo import ElidingComboBox
 from app.ui.widgets.item_models import ModelListModel, ModelRoles, model_label
 from app.ui.widgets.wheel_guard import guard_wheel
 from app.ui.sidebar.memory_hint import MemoryHint
 from app.ui.sidebar.rpc_servers import RpcServersBox
-from app.ui.sidebar.sidebar_fields import dspin as _dspin, sampling_rows as _sampling_rows, set_value as _set_value
-from app.ui.sidebar.sidebar_fields import spin as _spin, value as _value
+from app.ui.sidebar.sidebar_settings import SidebarSettings
+from app.ui.sidebar.sidebar_fields import dspin as _dspin, sampling_rows as _sampling_rows, spin as _spin
 
 # the mode, its name in the dropdown (short: the sidebar is 280 px at 900x600, and "N-gram (prompt lookup)" was
 # cut to "N-gram (prompt looku"), and what it means, in the item's tooltip
@@ -43,7 +41,7 @@ MODES = [("off", "Off", "Plain decoding: the main model writes every token itsel
                                     "the chat (code edits, quotes, summaries).")]
 
 
-class Sidebar(QWidget):
+class Sidebar(SidebarSettings, QWidget):
     loadMainRequested = Signal(str)
     unloadMainRequested = Signal()
     draftChosen = Signal(str)  # path, or "" for none
@@ -227,95 +225,6 @@ class Sidebar(QWidget):
             box.toggled.connect(self.settingsEdited)
         self.mode.currentIndexChanged.connect(self.settingsEdited)
         self.rpc_servers.changed.connect(self.settingsEdited)
-
-    # ---- settings: typed in, typed out ---------------------------------------------------------------------
-    def apply_settings(self, st: Settings) -> None:
-        self._settings = st
-        self.set_sampling(st.sampling)
-        self.set_speculation(st.speculation)
-        self.max_tokens.setValue(st.generation.max_tokens)
-        self.n_ctx.setValue(st.runtime.n_ctx)
-        self.draft_gpu_layers.setValue(st.drafts.gpu_layers)
-        self.visualize.setChecked(st.ui.visualize_accepted)
-        self.default_drafter.setChecked(st.drafts.default_drafter)
-        rpc = st.runtime.rpc
-        self.rpc_servers.set_servers(list(rpc.endpoints), ",".join(f"{w:g}" for w in rpc.split))
-        self._update_memory_hint()
-
-    def apply_preset(self, preset: ModelPreset) -> None:
-        """A main model's own settings into the fields (before it loads: its context is a load option)."""
-        self.set_sampling(preset.sampling)
-        self.set_speculation(preset.speculation)
-        self.max_tokens.setValue(preset.max_tokens)
-        self.n_ctx.setValue(preset.n_ctx)
-
-    def preset(self, base: ModelPreset) -> ModelPreset:
-        """The fields as the loaded model's settings (`base`: its saved ones, for what the sidebar does not hold)."""
-        return replace(base, sampling=self.sampling(), speculation=self.speculation(),
-                       max_tokens=self.max_tokens.value(), n_ctx=self.n_ctx.value())
-
-    def set_preset_state(self, text: str) -> None:
-        """What the fields are for the loaded model ("" with none loaded: the line and the reset hide)."""
-        self.preset_state.setText(f"<small>{_esc(text)}</small>")
-        self.preset_state.setVisible(bool(text))
-        self.preset_reset.setVisible(bool(text))
-
-    def collect_settings(self, st: Settings) -> None:
-        st.sampling = self.sampling()
-        st.speculation = self.speculation()
-        st.generation.max_tokens = self.max_tokens.value()
-        st.runtime = replace(st.runtime, n_ctx=self.n_ctx.value(), rpc=self.rpc_servers.servers())
-        st.drafts.gpu_layers = self.draft_gpu_layers.value()
-        st.ui.visualize_accepted = self.visualize.isChecked()
-        st.drafts.default_drafter = self.default_drafter.isChecked()
-
-    def set_sampling(self, params: SamplerParams) -> None:
-        self._sampling = params
-        for name, w in self.sampling_fields.items():
-            _set_value(w, getattr(params, name))
-
-    def sampling(self) -> SamplerParams:
-        values: dict[str, Any] = {name: _value(w) for name, w in self.sampling_fields.items()}  # each row's type
-        return replace(self._sampling, **values)
-
-    def set_speculation(self, spec: SpeculationConfig) -> None:
-        self.mode.setCurrentIndex(max(0, self.mode.findData(spec.mode)))
-        self.draft_tokens.setValue(spec.draft_tokens)
-        self.auto_k.setChecked(spec.auto)
-        self.min_draft.setValue(spec.min_draft)
-        self.p_min.setValue(spec.p_min)
-        self.ngram_size.setValue(spec.ngram_size)
-
-    def speculation(self) -> SpeculationConfig:
-        return SpeculationConfig(mode=self.mode.currentData(), draft_tokens=self.draft_tokens.value(),
-                                 auto=self.auto_k.isChecked(), min_draft=self.min_draft.value(),
-                                 p_min=self.p_min.value(), ngram_size=self.ngram_size.value())
-
-    def apply_draft_length(self, k: DraftTokens) -> None:
-        """A benchmark's best: 0 turns speculation off, else the length (or auto) in the current mode."""
-        if k == 0:
-            self.mode.setCurrentIndex(self.mode.findData("off"))
-        else:
-            self.set_speculation(self.speculation().with_length(k))
-
-    def request(self, messages: list[dict[str, str]]) -> GenerateRequest:
-        """What the sidebar says to generate for these messages."""
-        return GenerateRequest(messages=tuple(messages), max_tokens=self.max_tokens.value(),
-                               sampling=self.sampling(), speculation=self.speculation())
-
-    def load_options(self, base: LoadOptions, without_rpc: str = "") -> LoadOptions:
-        """The main model's load options: the settings' with the sidebar's context length and RPC servers
-        (`without_rpc`: one to leave out this time, after it was lost)."""
-        return replace(base, n_ctx=self.n_ctx.value(), rpc=self.rpc_servers.servers().without(without_rpc))
-
-    def draft_load_options(self, base: LoadOptions) -> LoadOptions:
-        return replace(base, n_ctx=self.n_ctx.value(), n_gpu_layers=self.draft_gpu_layers.value())
-
-    def set_draft_gpu_layers(self, layers: int) -> None:
-        self.draft_gpu_layers.setValue(layers)
-
-    def default_drafter_on(self) -> bool:
-        return self.default_drafter.isChecked()
 
     # ---- models ---------------------------------------------------------------------------------------------
     def set_library(self, entries: list[LibraryEntry], selected: str = "") -> None:
