@@ -1,11 +1,12 @@
 """The sidebar: the main model, generation settings, and the Speculative Decoding section.
 
 It only shows and edits state (its fields typed in and out: sidebar_settings.py); the main window decides what
-loading or generating means. The model's button acts on the dropdown's selection: "Load" it, "Unload" it when it is the loaded one, or "Switch to" it in one
-click (the engine unloads the old model first); choosing in the dropdown never loads by itself, and the line
-under it estimates the memory the selection needs (app/ui/sidebar/memory_hint.py). The draft dropdown
-holds exactly the library's compatible drafts for the loaded main model (the one compatibility rule, in
-app/core/models/compat.py), and the disclosure below it names every other model with the rule it fails.
+loading or generating means. The model's button acts on the dropdown's selection: "Load" it, "Unload" it when it is
+the loaded one, or "Switch to" it in one click (the engine unloads the old model first); choosing in the dropdown
+never loads by itself, and the line under it estimates the memory the selection needs
+(app/ui/sidebar/memory_hint.py). The draft dropdown holds exactly the library's compatible drafts for the loaded
+main model (the one compatibility rule, in app/core/models/compat.py), and the disclosure below it names every
+other model with the rule it fails.
 """
 
 from __future__ import annotations
