@@ -257,3 +257,22 @@ def test_the_overflow_policy_leaves_the_oldest_turns_out_by_the_models_own_count
             engine.fit(GenerateRequest(messages=tuple(turns), overflow="drop it all"))
     finally:
         engine.close()
+
+
+def test_the_overflow_policy_tokenizes_the_chat_it_sends_once(fixtures):
+    """The count that chose the messages is the prompt: the whole chat is not rendered and tokenized again."""
+    from app.core.infra.requests import GenerateRequest
+
+    engine = Engine()
+    engine.load_main(fixtures["base"], LoadOptions(n_ctx=256))
+    try:
+        turns = [{"role": "user", "content": "Hello there."}, {"role": "assistant", "content": "Hi."},
+                 {"role": "user", "content": "And now?"}]
+        renders: list[int] = []
+        real = engine.chat_prompt
+        engine.chat_prompt = lambda ms: renders.append(len(ms)) or real(ms)  # type: ignore[method-assign]
+        stats = GenerationStats()
+        list(engine.answer(GenerateRequest(messages=tuple(turns), max_tokens=4, overflow="rolling_window"), stats))
+        assert renders == [3] and stats.dropped == (0, 0)  # fits: counted once, and that count is the prompt
+    finally:
+        engine.close()

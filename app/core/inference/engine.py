@@ -110,11 +110,13 @@ class Engine:
     def raw_prompt(self, text: str) -> list[int]:
         return self._require_main().tokenize(text, add_special=True, parse_special=False)
 
-    def prompt(self, request: GenerateRequest) -> tuple[list[int], tuple[str, ...]]:
-        """Tokens and stop strings for the request's raw text (as it is) or its messages (the chat format)."""
+    def prompt(self, request: GenerateRequest, chat: tuple[list[int], tuple[str, ...]] | None = None
+               ) -> tuple[list[int], tuple[str, ...]]:
+        """Tokens and stop strings for the request's raw text (as it is) or its messages (the chat format).
+        `chat`: chat_prompt of the messages, when it was made already (the overflow policy counted them)."""
         if request.raw is not None:
             return self.raw_prompt(request.raw), request.stop
-        tokens, stop = self.chat_prompt(list(request.messages))
+        tokens, stop = chat or self.chat_prompt(list(request.messages))
         if request.answer_prefix:  # continue an answer: its text follows the template's "assistant speaks" part
             tokens = tokens + self._require_main().tokenize(request.answer_prefix, add_special=False,
                                                             parse_special=False)
@@ -124,8 +126,8 @@ class Engine:
                prompt_progress: Callable[[int, int], None] | None = None) -> Iterator[TokenEvent]:
         """The whole request: its prompt, sampling and speculation (what the window and `generate` run).
         prompt_progress(done, total): after each n_batch chunk of the prompt is evaluated."""
-        request, stats.dropped = self.fit(request)
-        tokens, stop = self.prompt(request)
+        request, stats.dropped, chat = self._fit(request)
+        tokens, stop = self.prompt(request, chat)
         return self.generate(tokens, stats, max_tokens=request.max_tokens, sampling=request.sampling,
                              spec=request.speculation, stop=stop, cancel=cancel, prompt_progress=prompt_progress,
                              prediction=self.prediction_tokens(request.prediction))
@@ -133,21 +135,35 @@ class Engine:
     def fit(self, request: GenerateRequest) -> tuple[GenerateRequest, tuple[int, int]]:
         """The request with the turns its overflow policy leaves out taken out, and which ([start, end) of its
         messages; (0, 0): none). A raw prompt, or the "stop" policy, goes as it is."""
+        fitted, dropped, _chat = self._fit(request)
+        return fitted, dropped
+
+    def _fit(self, request: GenerateRequest
+             ) -> tuple[GenerateRequest, tuple[int, int], tuple[list[int], tuple[str, ...]] | None]:
+        """fit(), and the chat prompt of what is sent when the counting made it (so it is not tokenized twice)."""
         policy = request.overflow
         if request.raw is not None or policy == "stop" or not request.messages:
-            return request, (0, 0)
+            return request, (0, 0), None
         if policy not in OVERFLOW_POLICIES:
             raise RequestRejected(f"unknown overflow policy {policy!r}: one of {', '.join(OVERFLOW_POLICIES)}",
                                   "invalid_overflow")
         main = self._require_main()
         prefix = len(main.tokenize(request.answer_prefix, add_special=False, parse_special=False)) \
             if request.answer_prefix else 0
-        fitted = fit_messages(request.messages, lambda ms: len(self.chat_prompt(ms)[0]) + prefix, main.n_ctx,
-                              answer_room(main.n_ctx, request.max_tokens), policy)
+        counted: dict[tuple[int, ...], tuple[list[int], tuple[str, ...]]] = {}  # by the messages' identities
+
+        def count(messages: list[dict[str, str]]) -> int:
+            key = tuple(map(id, messages))
+            if key not in counted:
+                counted[key] = self.chat_prompt(messages)
+            return len(counted[key][0]) + prefix
+
+        fitted = fit_messages(request.messages, count, main.n_ctx, answer_room(main.n_ctx, request.max_tokens), policy)
         if fitted.dropped_count:
             log.info("overflow (%s): %d of %d messages left out of the prompt", policy, fitted.dropped_count,
                      len(request.messages))
-        return replace(request, messages=tuple(fitted.messages)), fitted.dropped
+        return (replace(request, messages=tuple(fitted.messages)), fitted.dropped,
+                counted.get(tuple(map(id, fitted.messages))))
 
     def prediction_tokens(self, text: str) -> list[int]:
         """A predicted output as tokens (as the answer would spell it: no BOS, special tokens as text)."""
