@@ -148,7 +148,7 @@ class ChatStore:
                 if bad is not None and side.exists():
                     os.rename(side, Path(f"{bad}{extra}"))
             self.db = self._connect(path)
-        self.versions = ChatVersions(self.db)  # Regenerate's and Edit's earlier versions ("‹ 1/2 ›")
+        self.versions = ChatVersions(self.db, self._touch)  # Regenerate's and Edit's earlier versions ("‹ 1/2 ›")
         n = self.db.execute("UPDATE messages SET state='interrupted' WHERE state='streaming'").rowcount
         if n:
             log.info("%s cut off by the last exit kept as interrupted", count_phrase(n, "answer"))

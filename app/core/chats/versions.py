@@ -17,8 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -53,8 +52,10 @@ class VersionGroup:
 
 
 class ChatVersions:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, touch: Callable[[int], None]) -> None:
+        """`touch`: the store's own "this chat changed now" (ChatStore._touch)."""
         self.db = db
+        self._touch = touch
 
     # ---- reading --------------------------------------------------------------------------------------------
     def groups(self, chat_id: int) -> dict[int, VersionGroup]:
@@ -180,9 +181,6 @@ class ChatVersions:
     def _set_group(self, chat_id: int, g: VersionGroup) -> None:
         self.db.execute("INSERT OR REPLACE INTO version_groups (chat_id, position, shown, total) VALUES (?, ?, ?, ?)",
                         (chat_id, g.position, g.shown, g.total))
-
-    def _touch(self, chat_id: int) -> None:
-        self.db.execute("UPDATE chats SET updated=? WHERE id=?", (time.time(), chat_id))
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

@@ -36,8 +36,8 @@ CREATE TABLE IF NOT EXISTS gguf_cache (
 )
 """
 # bump when ModelInfo's fields or their meaning change: old rows are then re-read
-CACHE_FORMAT = 6  # 2: ModelInfo.block_count; 3: ModelInfo.memory; 4: names made up by the converter;
-# 5: ModelInfo.generic_name; 6: ModelInfo.recommended_sampling
+CACHE_FORMAT = 5  # 2: ModelInfo.block_count; 3: ModelInfo.memory; 4: names made up by the converter;
+# 5: ModelInfo.generic_name and recommended_sampling
 
 
 @dataclass(frozen=True)
