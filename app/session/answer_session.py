@@ -21,6 +21,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from app.core.chats.chat_store import ChatStore, Message, MessageState, pieces_from_spans, spans_from_flags
+from app.core.chats.sent_turns import sent_turn
 from app.core.inference.answer_stats import AnswerStats
 from app.core.inference.engine_process.protocol import LiveStats
 from app.core.inference.speculation_status import live_text
@@ -43,7 +44,7 @@ def answer_history(store: ChatStore, chat_id: int, continuing: Message | None = 
 def chat_messages(history: list[Message], system_prompt: str) -> tuple[dict[str, str], ...]:
     """The chat as the engine's chat template takes it: the system prompt, then the turns."""
     return tuple(([{"role": "system", "content": system_prompt}] if system_prompt else []) +
-                 [{"role": m.role, "content": m.content} for m in history])
+                 [sent_turn(m) for m in history])
 
 
 class AnswerSession(QObject):

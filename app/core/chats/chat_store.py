@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from app.core.chats.attachments import Attachment, attachments_from_json
+from app.core.chats.reasoning import Reasoning
 from app.core.chats.versions import VERSION_SCHEMA, ChatVersions
 from app.core.infra.damaged_files import set_aside
 from app.core.models.formatting import count_phrase
 
 log = logging.getLogger("specchat.store")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: messages gained `reasoning` and `attachments` (added to a version-1 file at its open)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS chats (
     id INTEGER PRIMARY KEY,
@@ -42,10 +44,15 @@ CREATE TABLE IF NOT EXISTS messages (
     stats TEXT NOT NULL DEFAULT '{}',
     highlights TEXT NOT NULL DEFAULT '[]',
     created REAL NOT NULL,
+    reasoning TEXT NOT NULL DEFAULT '',
+    attachments TEXT NOT NULL DEFAULT '[]',
     UNIQUE (chat_id, position)
 );
 CREATE INDEX IF NOT EXISTS messages_by_chat ON messages (chat_id, position);
 """
+# columns added after version 1, with their definitions (ALTER TABLE ... ADD COLUMN on an older file)
+ADDED_COLUMNS = (("reasoning", "TEXT NOT NULL DEFAULT ''"), ("attachments", "TEXT NOT NULL DEFAULT '[]'"))
+_COLUMNS = "id, chat_id, position, role, content, state, stats, highlights, reasoning, attachments"
 
 Span = tuple[int, int]
 Role = Literal["system", "user", "assistant"]
@@ -73,6 +80,21 @@ class Message:
     state: MessageState = "done"
     stats: dict[str, Any] = field(default_factory=dict)
     highlights: list[Span] = field(default_factory=list)
+    # a thinking model's answer: its markers and how long it thought (the text stays in `content`, as written)
+    reasoning: Reasoning | None = None
+    attachments: list[Attachment] = field(default_factory=list)  # a question's files, sent with its text
+
+
+def _message(row: tuple[Any, ...]) -> Message:
+    def loads(text: str, default: Any) -> Any:
+        try:
+            return json.loads(text) if text else default
+        except ValueError:
+            return default
+
+    return Message(row[0], row[1], row[2], row[3], row[4], row[5], loads(row[6], {}),
+                   [(int(a), int(b)) for a, b in loads(row[7], [])], Reasoning.from_json(loads(row[8], None)),
+                   attachments_from_json(loads(row[9], [])))
 
 
 class ChatStoreError(RuntimeError):
@@ -167,9 +189,12 @@ class ChatStore:
             if version > SCHEMA_VERSION:
                 raise ChatStoreError(f"{path.name} was written by a newer SpecChat (schema {version})")
             db.executescript(SCHEMA + VERSION_SCHEMA)
+            have = {r[1] for r in db.execute("PRAGMA table_info(messages)")}
+            for name, definition in ADDED_COLUMNS:
+                if name not in have:
+                    db.execute(f"ALTER TABLE messages ADD COLUMN {name} {definition}")
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            db.execute("SELECT id, chat_id, position, role, content, state, stats, highlights FROM messages "
-                       "LIMIT 1").fetchall()
+            db.execute(f"SELECT {_COLUMNS} FROM messages LIMIT 1").fetchall()
             db.execute("SELECT id, title, system_prompt, created, updated FROM chats LIMIT 1").fetchall()
         except (sqlite3.Error, ChatStoreError) as e:
             db.close()
@@ -234,28 +259,31 @@ class ChatStore:
 
     # ---- messages -------------------------------------------------------------------------------------------
     def messages(self, chat_id: int) -> list[Message]:
-        rows = self.db.execute("SELECT id, chat_id, position, role, content, state, stats, highlights "
-                               "FROM messages WHERE chat_id=? ORDER BY position", (chat_id,))
-        return [Message(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]),
-                        [(int(a), int(b)) for a, b in json.loads(r[7])]) for r in rows]
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM messages WHERE chat_id=? ORDER BY position", (chat_id,))
+        return [_message(r) for r in rows]
 
-    def add_message(self, chat_id: int, role: Role, content: str, state: MessageState = "done") -> Message:
+    def add_message(self, chat_id: int, role: Role, content: str, state: MessageState = "done",
+                    attachments: list[Attachment] | None = None) -> Message:
         pos = self.db.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM messages WHERE chat_id=?",
                               (chat_id,)).fetchone()[0]
-        cur = self.db.execute("INSERT INTO messages (chat_id, position, role, content, state, created) "
-                              "VALUES (?, ?, ?, ?, ?, ?)", (chat_id, pos, role, content, state, time.time()))
+        files = list(attachments or [])
+        cur = self.db.execute("INSERT INTO messages (chat_id, position, role, content, state, created, attachments) "
+                              "VALUES (?, ?, ?, ?, ?, ?, ?)", (chat_id, pos, role, content, state, time.time(),
+                                                               json.dumps([a.to_json() for a in files])))
         self._touch(chat_id)
-        return Message(int(cur.lastrowid or 0), chat_id, pos, role, content, state)
+        return Message(int(cur.lastrowid or 0), chat_id, pos, role, content, state, attachments=files)
 
     def start_answer(self, chat_id: int) -> Message:
         return self.add_message(chat_id, "assistant", "", state="streaming")
 
     def save_answer(self, message_id: int, content: str, highlights: list[Span], stats: dict[str, Any] | None = None,
-                    state: MessageState = "streaming") -> None:
-        """A checkpoint while streaming, or the final write (state done / interrupted / error)."""
-        self.db.execute("UPDATE messages SET content=?, highlights=?, stats=COALESCE(?, stats), state=? WHERE id=?",
+                    state: MessageState = "streaming", reasoning: Reasoning | None = None) -> None:
+        """A checkpoint while streaming, or the final write (state done / interrupted / error). `reasoning`: the
+        block's format (None leaves what is stored)."""
+        self.db.execute("UPDATE messages SET content=?, highlights=?, stats=COALESCE(?, stats), state=?, "
+                        "reasoning=COALESCE(?, reasoning) WHERE id=?",
                         (content, json.dumps(highlights), None if stats is None else json.dumps(stats), state,
-                         message_id))
+                         None if reasoning is None else json.dumps(reasoning.to_json()), message_id))
 
     def delete_message(self, message_id: int) -> None:
         """One message (an answer stopped before its first token: nothing worth keeping)."""

@@ -41,7 +41,9 @@ CREATE TABLE IF NOT EXISTS versions (
 
 log = logging.getLogger("specchat.store")
 
-_MESSAGE_COLUMNS = ("position", "role", "content", "state", "stats", "highlights", "created")
+_MESSAGE_COLUMNS = ("position", "role", "content", "state", "stats", "highlights", "created", "reasoning",
+                    "attachments")
+_COLUMN_DEFAULTS = {"reasoning": "", "attachments": "[]"}  # a version stored before these columns existed
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,8 @@ class ChatVersions:
         try:
             tail = json.loads(row[0])
             if not isinstance(tail, dict) or not all(
-                    isinstance(m, dict) and set(_MESSAGE_COLUMNS) <= set(m) for m in tail.get("messages", [])):
+                    isinstance(m, dict) and set(_MESSAGE_COLUMNS) - set(_COLUMN_DEFAULTS) <= set(m)
+                    for m in tail.get("messages", [])):
                 raise ValueError("not a chat tail")
         except (ValueError, TypeError) as e:
             log.error("chat %d: version %d at position %d cannot be read (%s); kept as it is", chat_id, slot,
@@ -167,8 +170,9 @@ class ChatVersions:
 
     def _restore(self, chat_id: int, tail: dict[str, Any]) -> None:
         for m in tail.get("messages", []):
-            self.db.execute(f"INSERT INTO messages (chat_id, {', '.join(_MESSAGE_COLUMNS)}) VALUES (?{', ?' * 7})",
-                            (chat_id, *(m[c] for c in _MESSAGE_COLUMNS)))
+            self.db.execute(f"INSERT INTO messages (chat_id, {', '.join(_MESSAGE_COLUMNS)}) "
+                            f"VALUES (?{', ?' * len(_MESSAGE_COLUMNS)})",
+                            (chat_id, *(m.get(c, _COLUMN_DEFAULTS.get(c)) for c in _MESSAGE_COLUMNS)))
         for g in tail.get("groups", []):
             self._set_group(chat_id, VersionGroup(int(g["position"]), int(g["shown"]), int(g["total"])))
             for slot, sub in g.get("slots", {}).items():
