@@ -69,7 +69,8 @@ class ChatActions(WindowParts):
     def _shown(self, m: Message) -> ShownMessage:
         stats = AnswerStats.from_json(m.stats) if m.stats else None  # read once, for the footer and Continue
         return ShownMessage(m.role, m.content, m.highlights, footer_text(stats) if stats else "", m.state,
-                            m.position, can_continue=self._can_continue(m, stats))
+                            m.position, can_continue=self._can_continue(m, stats), reasoning=m.reasoning,
+                            attachments=m.attachments)
 
     def _shown_chat(self, messages: list[Message]) -> list[ShownMessage]:
         """The chat's messages as shown, with a line where the latest answer's prompt left history out (the

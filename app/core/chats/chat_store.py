@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from app.core.chats.attachments import Attachment, attachments_from_json
-from app.core.chats.reasoning import Reasoning
+from app.core.models.reasoning import Reasoning
 from app.core.chats.versions import VERSION_SCHEMA, ChatVersions
 from app.core.infra.damaged_files import set_aside
 from app.core.models.formatting import count_phrase

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from app.core.chats.attachments import Attachment
 from app.core.chats.chat_store import Message
-from app.core.chats.reasoning import split_answer
+from app.core.models.reasoning import split_answer
 
 
 def question_with_files(text: str, attachments: list[Attachment]) -> str:

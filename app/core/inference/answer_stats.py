@@ -13,7 +13,8 @@ from typing import Any
 
 # the figures: absent from the JSON of an answer that never ran to an end (the engine crashed under it)
 FIGURES = ("prompt_tokens", "prompt_eval_s", "ttft_s", "generated_tokens", "tokens_per_second", "drafted",
-            "accepted", "acceptance_rate", "prediction_drafted", "prediction_accepted", "elapsed_s")
+            "accepted", "acceptance_rate", "prediction_drafted", "prediction_accepted", "elapsed_s",
+            "reasoning_tokens", "reasoning_s")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,10 @@ class AnswerStats:
     prediction_drafted: int = 0  # of `drafted`: the tokens a predicted output proposed
     prediction_accepted: int = 0
     elapsed_s: float = 0.0
+    # of generated_tokens: those of the reasoning block (its markers included); how long from the first token
+    # to its closing marker (0.0: no block closed in this generation)
+    reasoning_tokens: int = 0
+    reasoning_s: float = 0.0
     rpc_lost: str = ""  # the RPC server that stopped answering during it ("" none)
     # [start, end) of the request's messages the overflow policy left out of the prompt ((0, 0): none); the window
     # saves the chat positions instead (left_out)

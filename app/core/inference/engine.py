@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import replace
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from app.core.models.reasoning import ReasoningFormat, StreamSplit
 from app.core.inference.chat_format import ChatFormat, choose_chat_format
+from app.core.inference.reasoning_markers import find_reasoning_format
 from app.core.inference.context_fit import OVERFLOW_POLICIES, answer_room, fit_messages
 from app.core.models.compat import check_compatibility
 from app.core.inference.draft_length import CostTable, DraftLength
@@ -30,6 +33,7 @@ class Engine:
         self.main: LoadedModel | None = None
         self.draft: LoadedModel | None = None
         self._format: ChatFormat | None = None
+        self._reasoning: ReasoningFormat | None = None  # found with the chat format (reasoning_markers.py)
         # one auto controller per (drafter kind, k): what it learned carries over to the next answer
         self._lengths: dict[tuple[str, str, int, bool], DraftLength] = {}
         # what each batch shape costs, per (drafter kind, greedy or sampled): shared by the pair's controllers
@@ -74,7 +78,7 @@ class Engine:
         if self.main is not None:
             self.main.close()
             self.main = None
-        self._format = None
+        self._format = self._reasoning = None
         self._lengths.clear()
         self._costs.clear()
 
@@ -96,7 +100,27 @@ class Engine:
             self._format = choose_chat_format(main.chat_template(), main.token_text(main.bos),
                                               main.token_text(main.eos), single)
             log.info("chat format for %s: %s", main.info.display_name, self._format.source)
+            self._reasoning = self._find_reasoning(self._format, single)
         return self._format
+
+    def reasoning_format(self) -> ReasoningFormat | None:
+        """The markers the loaded model thinks between (None: it does not, or not in text it writes)."""
+        self.chat_format()
+        return self._reasoning
+
+    def _find_reasoning(self, fmt: ChatFormat, single: Callable[[str], bool]) -> ReasoningFormat | None:
+        main = self._require_main()
+
+        def writes_as_text(text: str) -> bool:
+            tokens = main.tokenize(text, add_special=False, parse_special=True)
+            return b"".join(main.piece(t) for t in tokens) == text.encode()
+
+        def generation_prompt(text: str) -> str:
+            return fmt.render([{"role": "user", "content": text}])
+
+        vocabulary = (main.token_text(i) for i in range(main.n_vocab))  # read only if the template says nothing
+        return find_reasoning_format(main.chat_template() if fmt.source == "the model's template" else None,
+                                     generation_prompt, single, writes_as_text, vocabulary)
 
     def chat_prompt(self, messages: list[dict[str, str]]) -> tuple[list[int], tuple[str, ...]]:
         """Tokens for a conversation (ending with the assistant's turn to speak) and the format's stops."""
@@ -128,9 +152,11 @@ class Engine:
         prompt_progress(done, total): after each n_batch chunk of the prompt is evaluated."""
         request, stats.dropped, chat = self._fit(request)
         tokens, stop = self.prompt(request, chat)
-        return self.generate(tokens, stats, max_tokens=request.max_tokens, sampling=request.sampling,
-                             spec=request.speculation, stop=stop, cancel=cancel, prompt_progress=prompt_progress,
-                             prediction=self.prediction_tokens(request.prediction))
+        events = self.generate(tokens, stats, max_tokens=request.max_tokens, sampling=request.sampling,
+                               spec=request.speculation, stop=stop, cancel=cancel, prompt_progress=prompt_progress,
+                               prediction=self.prediction_tokens(request.prediction))
+        reasoning = self.reasoning_format() if request.raw is None else None
+        return events if reasoning is None else _count_reasoning(events, stats, reasoning, request.answer_prefix)
 
     def fit(self, request: GenerateRequest) -> tuple[GenerateRequest, tuple[int, int]]:
         """The request with the turns its overflow policy leaves out taken out, and which ([start, end) of its
@@ -206,3 +232,26 @@ class Engine:
         req = GenerationRequest(prompt_tokens, max_tokens, sampling, spec.min_draft, spec.p_min, stop,
                                 cancel or threading.Event(), prompt_progress, predictor)
         return generate(main, drafter, length, req, stats)
+
+
+def _count_reasoning(events: Iterator[TokenEvent], stats: GenerationStats, fmt: ReasoningFormat,
+                     prefix: str) -> Iterator[TokenEvent]:
+    """The events as they come, counting into `stats` the tokens of the reasoning block (up to and with its
+    closing marker) and the time from the first token to that marker. `prefix`: a continued answer's text."""
+    split = StreamSplit(fmt)
+    split.feed([(prefix, False)])
+    counting = split.phase != "answer"  # not past the block yet
+    undecided = 0  # tokens before the opening marker is certain (blanks, half a marker)
+    for event in events:
+        if counting:
+            split.feed([(event.text, event.from_draft)])
+            if split.had_block:
+                stats.reasoning_tokens += undecided + 1
+                undecided = 0
+            elif split.phase == "start":
+                undecided += 1
+            if split.closed or (split.phase == "answer" and not split.had_block):
+                counting = False
+                if split.closed and stats.started_at:
+                    stats.reasoning_s = time.perf_counter() - stats.started_at - stats.ttft_s
+        yield event

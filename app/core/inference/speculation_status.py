@@ -47,6 +47,9 @@ def footer_text(stats: AnswerStats) -> str:
             return stats.error
         return "stopped before any text" if stats.stop_reason == "cancelled" else "no text generated"
     tokens = f"{stats.generated_tokens} {'more tokens (continued)' if stats.continued else 'tokens'}"
+    if stats.reasoning_tokens:  # a thinking model's: what the thinking cost, apart from the answer
+        answer = stats.generated_tokens - stats.reasoning_tokens
+        tokens += f" ({stats.reasoning_tokens} thinking, {answer} answer)"
     # a full context's sentence says "the context is full" and what to do: the short word would say it twice
     ended = "" if stats.stop_reason == "context" and stats.error else STOP_WORDS.get(stats.stop_reason,
                                                                                       stats.stop_reason)

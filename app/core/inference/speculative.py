@@ -63,6 +63,8 @@ class GenerationStats:
     # prediction tokens: rejected = prediction_drafted - prediction_accepted, computed and thrown away)
     prediction_drafted: int = 0
     prediction_accepted: int = 0
+    reasoning_tokens: int = 0  # of generated_tokens: the reasoning block's (the engine counts them: engine.py)
+    reasoning_s: float = 0.0
     started_at: float = 0.0  # time.perf_counter() at the start, for live rates while it runs
     stop_reason: str = ""  # eos | stop | length | context | cancelled | error
     error: str = ""
@@ -100,7 +102,8 @@ class GenerationStats:
                            tokens_per_second=round(self.tokens_per_second, 2), drafted=self.drafted,
                            accepted=self.accepted, acceptance_rate=round(self.acceptance_rate, 4),
                            prediction_drafted=self.prediction_drafted, prediction_accepted=self.prediction_accepted,
-                           elapsed_s=round(self.elapsed_s, 4), rpc_lost=rpc_lost)
+                           elapsed_s=round(self.elapsed_s, 4), reasoning_tokens=self.reasoning_tokens,
+                           reasoning_s=round(self.reasoning_s, 2), rpc_lost=rpc_lost)
 
 
 @dataclass

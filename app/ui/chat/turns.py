@@ -12,7 +12,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextCursor, QTextFrameFormat
 from PySide6.QtWidgets import QTextBrowser
 
+from app.core.chats.attachments import Attachment
 from app.core.chats.export import ROLE_TITLES
+from app.core.models.reasoning import Reasoning
 from app.ui.chat.chat_theme import ChatTheme
 from app.ui.chat.markdown_render import block_format, collapse_block
 
@@ -50,6 +52,8 @@ class ShownMessage:
     # a line shown above the message: the messages before it were left out of the latest answer's prompt
     note_above: str = ""
     versions: tuple[int, int] = (0, 0)  # (the one shown, 1-based; how many) where Regenerate or Edit kept some
+    reasoning: Reasoning | None = None  # an answer's reasoning format and time (its text is in `content`)
+    attachments: list[Attachment] = field(default_factory=list)  # a question's files (chips above its text)
 
 
 class Turns(QTextBrowser):

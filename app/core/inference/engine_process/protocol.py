@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from app.core.models.reasoning import ReasoningFormat
 from app.core.inference.answer_stats import AnswerStats
 from app.core.inference.bench_report import BenchReport
 from app.core.infra.requests import BenchRequest, GenerateRequest, LoadOptions
@@ -105,6 +106,7 @@ class ModelSummary:
     n_ctx: int
     devices: list[tuple[str, int]]  # (device name, layers) in the split's order
     chat_format: str  # the main model's: where its chat format came from ("" for a draft)
+    reasoning: ReasoningFormat | None = None  # the main model's reasoning markers (None: it does not think aloud)
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,8 @@ def model_summary(engine: Any, role: str) -> p.ModelSummary | None:
         return None
     i = m.info
     return p.ModelSummary(m.path, i.display_name, i.size_label, i.file_type, m.offloaded_layers, m.n_layer + 1,
-                         m.backend, m.n_ctx, list(m.layout), engine.chat_format().source if role == "main" else "")
+                         m.backend, m.n_ctx, list(m.layout), engine.chat_format().source if role == "main" else "",
+                         engine.reasoning_format() if role == "main" else None)
 
 
 class EngineServer:
