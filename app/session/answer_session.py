@@ -25,6 +25,7 @@ from app.core.chats.sent_turns import sent_turn
 from app.core.inference.answer_stats import AnswerStats
 from app.core.inference.engine_process.protocol import LiveStats
 from app.core.inference.speculation_status import live_text
+from app.core.models.reasoning import Reasoning, ReasoningFormat
 from app.core.infra.requests import GenerateRequest
 from app.workers.engine_worker import EngineHost
 
@@ -75,6 +76,7 @@ class AnswerSession(QObject):
         self._sent: list[int] = []  # the chat positions of the request's messages, after its system prompt
         self._n_system = 0  # 1 when the request began with a system prompt
         self.question: Message | None = None  # the question just sent for this answer (taken back if it can't fit)
+        self.reasoning: ReasoningFormat | None = None  # the markers the streaming answer is read with
         host.tokens.connect(self._tokens)
         host.promptProgress.connect(self._prompt_progress)
         host.liveStats.connect(self._live_stats)
@@ -85,20 +87,28 @@ class AnswerSession(QObject):
         return bool(self.request_id)
 
     def start(self, chat_id: int, request: GenerateRequest, system_prompt: str, label: str, draft_name: str,
-              continuing: Message | None = None, question: Message | None = None) -> None:
+              continuing: Message | None = None, question: Message | None = None,
+              reasoning: ReasoningFormat | None = None) -> None:
         """A new answer to the chat's last question; or, with `continuing` (the chat's last message, an answer cut
         short), more of that answer: it is the prompt's end and grows in place. `question`: the chat's last
         message when the user just sent it: if the chat cannot take it (the context is too small and the overflow
-        policy is "stop"), it is taken out again and handed back (questionReturned)."""
+        policy is "stop"), it is taken out again and handed back (questionReturned). `reasoning`: the loaded
+        model's markers (a continued answer keeps the ones it was written with)."""
         self.abandon()
         history = answer_history(self.store, chat_id, continuing)
         request = replace(request, messages=chat_messages(history, system_prompt))
         self._sent, self._n_system = [m.position for m in history], 1 if system_prompt else 0
         self.question = question if continuing is None else None
         self.label, self.draft_name, self.continuing = label, draft_name, continuing
+        if continuing is not None and continuing.reasoning is not None:
+            reasoning = continuing.reasoning.format
+        self.reasoning = reasoning
         if continuing is None:
             self.answer = self.store.start_answer(chat_id)
             self.pieces = []
+            if reasoning is not None:  # stored from the start: a crash mid-thought still reads as one
+                self.store.save_answer(self.answer.id, "", [], reasoning=Reasoning(reasoning))
+                self.answer = replace(self.answer, reasoning=Reasoning(reasoning))
         else:
             request = replace(request, answer_prefix=continuing.content)
             self.answer = continuing
@@ -160,6 +170,16 @@ class AnswerSession(QObject):
             return (0, 0)
         return (self._sent[start], self._sent[end - 1] + 1)
 
+    def _reasoning(self, stats: AnswerStats | None) -> Reasoning | None:
+        """The answer's reasoning record as it ended: its format, and how long it thought when the block closed in
+        this generation (a continuation that closed none keeps the time it had)."""
+        if self.reasoning is None or self.answer is None:
+            return None
+        had = self.answer.reasoning
+        if stats is not None and stats.reasoning_s > 0:
+            return Reasoning(self.reasoning, stats.reasoning_s)
+        return had if had is not None else Reasoning(self.reasoning)
+
     def _close(self, state: MessageState, stats: AnswerStats | None) -> None:
         """Write the answer as it stands (done, interrupted or error) and say how it stays."""
         kept: Message | None = None
@@ -196,8 +216,10 @@ class AnswerSession(QObject):
                                     left_out=self._left_out(stats.dropped)).to_json()
                 if self.continuing is not None and state == "error":
                     state = "interrupted"  # the text before the failure is a good answer, still a turn of the chat
-                self.store.save_answer(self.answer.id, content, spans, saved, state=state)
-                kept = replace(self.answer, content=content, highlights=spans, stats=saved, state=state)
+                thought = self._reasoning(stats)
+                self.store.save_answer(self.answer.id, content, spans, saved, state=state, reasoning=thought)
+                kept = replace(self.answer, content=content, highlights=spans, stats=saved, state=state,
+                               reasoning=thought or self.answer.reasoning)
         self.answer = self.continuing = self.question = None
         self.request_id = 0
         self.live.emit("")

@@ -65,11 +65,12 @@ class AnswerActions(WindowParts):
         request = replace(request, speculation=self.models.effective_speculation(request.speculation),
                           overflow=self.settings.generation.overflow)
         self.answers.start(self.chat_id, request, self.store.chat(self.chat_id).system_prompt,
-                           self.models.running_label(), self.models.draft_name, continuing, question)
+                           self.models.running_label(), self.models.draft_name, continuing, question,
+                           self.models.main.reasoning if self.models.main else None)
 
     def _answer_started(self, history: list[Message]) -> None:
         self.view.set_messages(self._shown_chat(history))
-        self.view.begin_answer()
+        self.view.begin_answer(self.answers.reasoning)
 
     def _answer_ended(self, kept: Message | None, note: str) -> None:
         if kept is None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from app import APP_NAME, __version__
 from app.core.chats.chat_store import Chat, Message
+from app.core.models.reasoning import split_answer, thinking_title
 from app.core.infra.disk import os_error_text, write_text_atomically
 
 EXPORT_FORMAT = "specchat-chat"
@@ -43,8 +44,33 @@ def chat_markdown(chat: Chat, messages: list[Message], exported_at: float | None
     for m in messages:
         heading = ROLE_TITLES.get(m.role, m.role.title())
         note = STATE_NOTES.get(m.state)
-        lines += [f"## {heading}" + (f" *({note})*" if note else ""), "", m.content.rstrip() or "*(empty)*", ""]
+        lines += [f"## {heading}" + (f" *({note})*" if note else ""), ""]
+        lines += _files_markdown(m) + _answer_markdown(m)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _collapsed(summary: str, body: list[str]) -> list[str]:
+    """A section a Markdown viewer folds (GitHub, VS Code, Obsidian: HTML <details>; elsewhere it reads as is)."""
+    return [f"<details><summary>{summary}</summary>", "", *body, "", "</details>", ""]
+
+
+def _files_markdown(m: Message) -> list[str]:
+    lines: list[str] = []
+    for a in m.attachments:
+        fence = "````" if "```" in a.text else "```"
+        size = f" · {a.tokens:,} tokens" if a.tokens else ""
+        lines += _collapsed(f"📎 {a.name}{size}", [fence, a.text.rstrip(), fence])
+    return lines
+
+
+def _answer_markdown(m: Message) -> list[str]:
+    """A question's text; an answer's reasoning as a folded quote (as the window shows it), then the answer."""
+    parts = split_answer(m.content, m.reasoning.format if m.reasoning is not None else None)
+    if not parts.has_block:
+        return [m.content.rstrip() or ("" if m.attachments else "*(empty)*"), ""]
+    title = thinking_title(parts, m.reasoning.seconds if m.reasoning is not None else None)
+    quoted = [f"> {line}".rstrip() for line in parts.reasoning.splitlines()] or [">"]
+    return _collapsed(title, quoted) + [parts.answer.rstrip() or "*(no answer after the reasoning)*", ""]
 
 
 def chat_dict(chat: Chat, messages: list[Message], exported_at: float | None = None) -> dict[str, Any]:
@@ -55,13 +81,16 @@ def chat_dict(chat: Chat, messages: list[Message], exported_at: float | None = N
         "app": f"{APP_NAME} {__version__}",
         "chat": asdict(chat),
         "messages": [{"position": m.position, "role": m.role, "content": m.content, "state": m.state,
-                      "stats": m.stats, "highlights": [list(s) for s in m.highlights]} for m in messages],
+                      "stats": m.stats, "highlights": [list(s) for s in m.highlights],
+                      "reasoning": m.reasoning.to_json() if m.reasoning is not None else None,
+                      "attachments": [a.to_json() for a in m.attachments]} for m in messages],
     }
 
 
 def chat_json(chat: Chat, messages: list[Message], exported_at: float | None = None) -> str:
     """Everything the store holds for the chat: the messages with their state, stats and accepted-draft spans
-    ([start, end) character offsets in the content). Times are Unix seconds."""
+    ([start, end) character offsets in the content), an answer's reasoning format (its text is in the content,
+    between those markers) and a question's attached files. Times are Unix seconds."""
     return json.dumps(chat_dict(chat, messages, exported_at), indent=2, ensure_ascii=False) + "\n"
 
 

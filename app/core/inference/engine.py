@@ -253,5 +253,5 @@ def _count_reasoning(events: Iterator[TokenEvent], stats: GenerationStats, fmt: 
             if split.closed or (split.phase == "answer" and not split.had_block):
                 counting = False
                 if split.closed and stats.started_at:
-                    stats.reasoning_s = time.perf_counter() - stats.started_at - stats.ttft_s
+                    stats.reasoning_s = max(time.perf_counter() - stats.started_at - stats.ttft_s, 0.001)
         yield event

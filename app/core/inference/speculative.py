@@ -103,7 +103,7 @@ class GenerationStats:
                            accepted=self.accepted, acceptance_rate=round(self.acceptance_rate, 4),
                            prediction_drafted=self.prediction_drafted, prediction_accepted=self.prediction_accepted,
                            elapsed_s=round(self.elapsed_s, 4), reasoning_tokens=self.reasoning_tokens,
-                           reasoning_s=round(self.reasoning_s, 2), rpc_lost=rpc_lost)
+                           reasoning_s=round(self.reasoning_s, 3), rpc_lost=rpc_lost)
 
 
 @dataclass

@@ -89,6 +89,19 @@ def split_answer(content: str, fmt: ReasoningFormat | None) -> AnswerParts:
     return AnswerParts(reasoning, content[answer_start:], inner_start, answer_start, True, closed)
 
 
+def thought_for(seconds: float | None) -> str:
+    if seconds is None:
+        return "Thought"
+    return f"Thought for {seconds:.0f} s" if seconds >= 1 else "Thought for less than a second"
+
+
+def thinking_title(parts: AnswerParts, seconds: float | None, streaming: bool = False) -> str:
+    """A block's header, in the window and the export: "Thought for 12 s", or why it has no time."""
+    if not parts.closed:
+        return "Thinking…" if streaming else "Thinking (stopped before it ended)"
+    return thought_for(seconds)
+
+
 def spans_within(spans: list[tuple[int, int]], start: int, end: int) -> list[tuple[int, int]]:
     """The spans that fall in [start, end) of a text, moved to count from `start` (a part's own highlighting)."""
     out = []

@@ -37,6 +37,7 @@ class ChatTheme:
         self.highlight = highlight_color(palette)
         self.user_bg = _mix(base, QColor("#3b82f6"), 0.16 if self.dark else 0.09)
         self.code_bg = _mix(base, self.text, 0.07 if self.dark else 0.04)
+        self.thinking_bg = _mix(base, self.text, 0.05 if self.dark else 0.03)  # a reasoning block's frame
         self.code_header_bg = _mix(base, self.text, 0.13 if self.dark else 0.09)
         self.border = _mix(base, self.text, 0.2)
         self.inline_code_bg = _mix(base, self.text, 0.12 if self.dark else 0.08)

@@ -24,11 +24,13 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication, QResizeEvent, QShow
 from PySide6.QtWidgets import QApplication, QTextBrowser, QToolTip, QWidget
 
 from app.core.chats.markdown_blocks import SpanIndex, make_parser, split_blocks
+from app.core.models.reasoning import ReasoningFormat, StreamSplit, spans_within, split_answer
 from app.ui.chat.answer_stream import AnswerStream
 from app.ui.chat.chat_theme import MAX_READING_WIDTH, ChatTheme, highlight_color
 from app.ui.chat.empty_chat_hint import EmptyChatHint
 from app.ui.chat.markdown_render import CodeBlocks, MarkdownRenderer
 from app.ui.chat.stream_follow import StreamFollower
+from app.ui.chat.thinking_block import LiveThinking, draw_thinking, muted_theme
 from app.ui.chat.turns import STATE_NOTES, ShownMessage, Turns
 
 log = logging.getLogger("specchat.ui")
@@ -60,6 +62,7 @@ class ChatView(Turns, QTextBrowser):
         self._codes = CodeBlocks()
         self._theme = ChatTheme(self.palette(), self.font())
         self._renderer = MarkdownRenderer(self._theme, self._codes)
+        self._thinking_renderer = MarkdownRenderer(muted_theme(self.palette(), self._theme, self.font()), self._codes)
         self._messages: list[ShownMessage] = []
         self._starts: list[int] = []  # document position where each shown message begins
         self._serial = 0  # names messages' code blocks; never reused, so a stale copy link finds nothing
@@ -67,6 +70,11 @@ class ChatView(Turns, QTextBrowser):
         self._queue: deque[tuple[str, bool]] = deque()
         self._stream: AnswerStream | None = None
         self._stream_start = 0
+        self._split: StreamSplit | None = None  # the streaming answer's reasoning and answer, apart
+        self._thinking: LiveThinking | None = None  # its reasoning as it streams (folded once the block closes)
+        self._thinking_pieces: list[tuple[str, bool]] = []
+        self._streamed_chars = 0
+        self._toggled_thoughts: set[int] = set()  # positions of answers whose block the reader opened or folded
         self._tick_chars = FIRST_TICK_CHARS  # characters a tick takes from the queue, adapted to render time
         self._margin = -1
         self._timer = QTimer(self)
@@ -87,6 +95,7 @@ class ChatView(Turns, QTextBrowser):
         """Rebuild colours from the current palette and render the conversation again (rare: a theme change)."""
         self._theme = ChatTheme(self.palette(), self.font())
         self._renderer = MarkdownRenderer(self._theme, self._codes)
+        self._thinking_renderer = MarkdownRenderer(muted_theme(self.palette(), self._theme, self.font()), self._codes)
         self._follower.set_colour(self._theme.link)
         self._render_all()
 
@@ -94,6 +103,8 @@ class ChatView(Turns, QTextBrowser):
     def set_messages(self, messages: list[ShownMessage]) -> None:
         """Show these messages. What is already shown and unchanged stays; only the rest is rendered."""
         self.cancel_stream()
+        if not messages or (self._messages and messages[0] != self._messages[0]):
+            self._toggled_thoughts.clear()  # another chat: its blocks start folded
         keep = 0
         while keep < min(len(messages), len(self._messages)) and messages[keep] == self._messages[keep]:
             keep += 1
@@ -135,7 +146,12 @@ class ChatView(Turns, QTextBrowser):
             self._append(cursor, m)
         cursor.endEditBlock()
         if streaming is not None:  # the answer being streamed comes back, from its source
+            thinking, folded = self._thinking, self._thinking is not None and self._thinking.frame is None
             stream = self._begin()
+            if thinking is not None:  # its reasoning first, as it was (open, or folded)
+                self._thinking = LiveThinking(self.document(), self._theme, stream.tail_pos)
+                self._thinking.add(self._thinking_pieces, self.show_highlights)
+                stream.tail_pos = self._thinking.fold() if folded else self._thinking.end()
             stream.chunks, stream.length = [streaming.source()], streaming.length
             stream.spans = list(streaming.spans)
             stream.render()
@@ -183,16 +199,40 @@ class ChatView(Turns, QTextBrowser):
             self._user_turn(cursor, m, index)
             return
         self._heading(cursor, m.role, STATE_NOTES.get(m.state, ""))
-        text = m.content
+        parts = split_answer(m.content, m.reasoning.format if m.reasoning is not None else None)
+        highlights = m.highlights if self.show_highlights else []
+        text, spans = m.content, highlights
+        if parts.has_block:
+            opened = (m.position in self._toggled_thoughts) != (not parts.closed)  # unclosed: open unless folded
+            inside = spans_within(highlights, parts.reasoning_start, parts.reasoning_start + len(parts.reasoning))
+            draw_thinking(cursor, self._theme, self._thinking_renderer, self._md, parts,
+                          m.reasoning.seconds if m.reasoning is not None else None,
+                          SpanIndex(inside) if inside else None, key, f"msg-think:{index}", opened)
+            text, spans = parts.answer, spans_within(highlights, parts.answer_start, len(m.content))
         blocks, _ = split_blocks(self._md, text)
-        spans = SpanIndex(m.highlights) if self.show_highlights and m.highlights else None
-        self._renderer.render(cursor, blocks, text, 0, spans, key)
+        self._renderer.render(cursor, blocks, text, 0, SpanIndex(spans) if spans else None, key)
         self._answer_footer(cursor, m, index)
 
+    def _render_from(self, index: int) -> None:
+        """Render messages from `index` on again (a reasoning block opened or folded)."""
+        if self._stream is not None:
+            self._render_all()
+            return
+        messages = self._messages[index:]
+        self._cut(index)
+        cursor = self._end_cursor()
+        cursor.beginEditBlock()
+        for m in messages:
+            self._append(cursor, m)
+        cursor.endEditBlock()
+
     # ---- the streaming answer -------------------------------------------------------------------------------
-    def begin_answer(self) -> None:
+    def begin_answer(self, reasoning: ReasoningFormat | None = None) -> None:
+        """A new answer streams next; `reasoning`: the markers of the model writing it (its block is shown apart)."""
         self.cancel_stream()
         self._tick_chars = FIRST_TICK_CHARS
+        self._split = StreamSplit(reasoning) if reasoning is not None else None
+        self._thinking, self._thinking_pieces, self._streamed_chars = None, [], 0
         self._begin()
         self._timer.start()
         self._follower.jump_to_latest()  # the user asked for this answer: show it
@@ -233,13 +273,33 @@ class ChatView(Turns, QTextBrowser):
             batch.append(piece)
             chars += len(piece[0])
         start = time.perf_counter()
-        self._stream.add(batch)
-        self._stream.render()
+        self._streamed_chars += chars
+        answer = self._route(batch) if self._split is not None else batch
+        if answer:
+            self._stream.add(answer)
+            self._stream.render()
         spent = time.perf_counter() - start
         if self._queue:  # a backlog: take as much as the budget allows next time (smoothed)
             target = self._tick_chars * TICK_BUDGET_S / max(spent, 1e-4)
             self._tick_chars = int(min(max((self._tick_chars + target) / 2, 200), 50_000))
-        self.streamed.emit(self._stream.length)
+        self.streamed.emit(self._streamed_chars)
+
+    def _route(self, batch: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+        """The batch's reasoning into the live block; returns its answer pieces (the answer stream's)."""
+        assert self._split is not None and self._stream is not None
+        answer: list[tuple[str, bool]] = []
+        for part, text, accepted in self._split.feed(batch):
+            if part == "reasoning":
+                if self._thinking is None:
+                    self._thinking = LiveThinking(self.document(), self._theme, self._stream.tail_pos)
+                self._thinking.add([(text, accepted)], self.show_highlights)
+                self._thinking_pieces.append((text, accepted))
+                self._stream.tail_pos = self._thinking.end()
+            else:
+                answer.append((text, accepted))
+        if self._split.closed and self._thinking is not None and self._thinking.frame is not None:
+            self._stream.tail_pos = self._thinking.fold()
+        return answer
 
     def end_answer(self, message: ShownMessage) -> None:
         """The answer is complete: its tail is rendered as it stays, then its footer; nothing else changes."""
@@ -249,7 +309,12 @@ class ChatView(Turns, QTextBrowser):
             stream.add(list(self._queue))
         self._queue.clear()
         self._stream = None
-        if stream is None or stream.source() != message.content or stream.spans != list(message.highlights):
+        thought = self._split is not None and (self._split.had_block or split_answer(
+            message.content, message.reasoning.format if message.reasoning is not None else None).has_block)
+        self._split, self._thinking = None, None
+        # an answer that thought is drawn again as it is kept (its block folded, with the engine's time)
+        if stream is None or thought or stream.source() != message.content or \
+                stream.spans != list(message.highlights):
             if stream is not None:  # what streamed is not what is kept: show what is kept
                 self._remove_from(self._stream_start)
             self.set_messages(self._messages + [message])
@@ -282,6 +347,7 @@ class ChatView(Turns, QTextBrowser):
         """Stop showing the current stream (switching chats, regenerating): its rendering and queue go."""
         self._timer.stop()
         self._queue.clear()
+        self._split, self._thinking = None, None
         if self._stream is not None:
             self._codes.drop_prefix(self._stream.key + ":")
             self._stream = None
@@ -334,6 +400,10 @@ class ChatView(Turns, QTextBrowser):
             code = self._codes.get(rest)
             if code is not None:
                 self._copy(code, "Code copied")
+        elif scheme == "msg-think" and rest.isdigit() and int(rest) < len(self._messages):
+            position = self._messages[int(rest)].position
+            self._toggled_thoughts ^= {position}
+            self._render_from(int(rest))
         elif scheme == "msg-ver" and rest.count(":") == 1:
             index_text, way = rest.split(":")
             if index_text.isdigit() and int(index_text) < len(self._messages) and way in ("prev", "next"):
@@ -342,7 +412,9 @@ class ChatView(Turns, QTextBrowser):
                 int(rest) < len(self._messages):
             index = int(rest)
             if scheme == "msg-copy":
-                self._copy(self._messages[index].content, "Message copied")
+                m = self._messages[index]
+                parts = split_answer(m.content, m.reasoning.format if m.reasoning is not None else None)
+                self._copy(parts.answer if parts.has_block and parts.answer else m.content, "Message copied")
             elif scheme == "msg-regen":
                 self.regenerateRequested.emit(index)
             elif scheme == "msg-cont":

@@ -79,6 +79,10 @@ class MarkdownRenderer:
             return
         cursor.insertBlock(fmt, char_fmt)
 
+    def start_in_empty_block(self, cursor: QTextCursor) -> None:
+        """The next block is written into the cursor's empty block (a frame's first) instead of after it."""
+        self._after_table = cursor.position()
+
     def _before_table(self, cursor: QTextCursor) -> None:
         """Two tables in a row keep an empty block between them: make it (nearly) no height."""
         if cursor.position() == self._after_table and cursor.block().length() == 1:
