@@ -140,3 +140,27 @@ def test_the_reasoning_streams_into_its_block_and_folds_when_it_closes(qtbot, th
     assert any("Thinking…" in s and thought[:10] in s for s in seen)  # open while it thinks
     assert "Thought for" in seen[-1] and thought not in seen[-1]  # folded once it closed
     assert content.split("</think>")[1].strip() in seen[-1]
+
+
+def test_accepted_draft_tokens_are_highlighted_inside_the_block_too(qtbot):
+    from PySide6.QtGui import QTextCursor
+
+    from app.core.models.reasoning import Reasoning, ReasoningFormat
+    from app.ui.chat.chat_view import ChatView, ShownMessage
+
+    content = "<think>drafted words here</think>The answer."
+    start = content.index("drafted")
+    fmt = ReasoningFormat("<think>", "</think>")
+    view = ChatView()
+    qtbot.addWidget(view)
+    view.set_messages([ShownMessage("assistant", content, [(start, start + 7)], position=0,
+                                    reasoning=Reasoning(fmt, 3.0))])
+    view.anchorClicked.emit(QUrl("msg-think:0"))  # open it
+    doc = view.document()
+    at = doc.toPlainText().index("drafted")
+    cursor = QTextCursor(doc)
+    cursor.setPosition(at + 2)
+    assert cursor.charFormat().background().color() == view._theme.highlight
+    cursor.setPosition(doc.toPlainText().index("words") + 2)
+    assert cursor.charFormat().background().color() != view._theme.highlight
+    assert "▾ Thought for 3 s" in doc.toPlainText()

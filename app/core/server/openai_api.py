@@ -13,7 +13,8 @@ What maps where:
 - `prediction: {"type": "content", "content": ...}`: a predicted output, proposed as draft tokens.
 - `usage.completion_tokens_details`: accepted_prediction_tokens (prediction tokens the model kept: they are in
   the answer where the prediction had them), rejected_prediction_tokens (prediction tokens it computed and threw
-  away: billed, as OpenAI says, but not in the answer).
+  away: billed, as OpenAI says, but not in the answer), reasoning_tokens (a thinking model's block, markers
+  included; the text stays in the answer, as llama-server's `reasoning_format: none` gives it).
 - Fields this engine cannot honour are refused with a clear 400 rather than silently dropped: `n` > 1,
   `logprobs`, `tools`, images, a JSON schema. Penalties OpenAI defines differently (`presence_penalty`,
   `frequency_penalty`) are ignored at 0 and refused otherwise: `repeat_penalty` is llama.cpp's.
@@ -296,7 +297,8 @@ def usage(stats: AnswerStats) -> dict[str, Any]:
     drafted, kept = stats.prediction_drafted, stats.prediction_accepted
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
             "completion_tokens_details": {"accepted_prediction_tokens": kept,
-                                          "rejected_prediction_tokens": drafted - kept, "reasoning_tokens": 0}}
+                                          "rejected_prediction_tokens": drafted - kept,
+                                          "reasoning_tokens": stats.reasoning_tokens}}
 
 
 def timings(stats: AnswerStats) -> dict[str, Any]:
