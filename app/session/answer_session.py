@@ -58,8 +58,8 @@ class AnswerSession(QObject):
     busyChanged = Signal(bool)
     promptProgress = Signal(int, int)  # prompt tokens evaluated, of how many (a long prompt, before any text)
     # a question that could not fit the context (the "stop" overflow policy) was taken back out of the chat: its
-    # text, for the input (nothing the user typed is lost)
-    questionReturned = Signal(str)
+    # text and its attached files ([Attachment]), for the input and its chips (nothing the user gave is lost)
+    questionReturned = Signal(str, list)
 
     def __init__(self, host: EngineHost, store: ChatStore, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -205,7 +205,7 @@ class AnswerSession(QObject):
                 self.store.versions.drop_empty(self.question.chat_id, self.question.position)  # an edit's: undone
                 note = (f"Not sent: {stats.error}. Your message is back in the input; Settings > Context overflow "
                         "can leave the oldest turns out instead.")
-                self.questionReturned.emit(self.question.content)
+                self.questionReturned.emit(self.question.content, list(self.question.attachments))
             else:
                 saved: dict[str, Any] = {}  # an interrupted answer has no figures: none are made up, saved or shown
                 if stats is not None:

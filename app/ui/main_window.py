@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
 
 from PySide6.QtCore import QByteArray, QFileSystemWatcher, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QMoveEvent, QResizeEvent
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QListView, QPlainTextEdit, QPushButton, QScrollArea,
+from PySide6.QtGui import QAction, QCloseEvent, QMoveEvent, QResizeEvent
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QListView, QPushButton, QScrollArea,
                                QSplitter, QVBoxLayout, QWidget)
 
 from app import APP_NAME
@@ -30,7 +29,9 @@ from app.core.inference.load_guard import STATE_FILE, LoadGuard
 from app.core.infra.paths import app_paths
 from app.core.infra.settings import Settings, load_settings
 from app.ui.bench.bench_panel import BenchPanel
+from app.ui.chat.attachment_chips import AttachmentChips
 from app.ui.chat.chat_view import ChatView
+from app.ui.chat.message_input import MessageInput
 from app.core.inference.context_fit import as_policy
 from app.ui.sidebar.context_gauge import ContextGauge
 from app.ui.downloads.downloads_window import DownloadsWindow
@@ -46,10 +47,12 @@ from app.ui.widgets.screen_fit import fit_to_screen
 from app.ui.sidebar.sidebar import Sidebar
 from app.ui.welcome_panel import WelcomePanel
 from app.ui.window_answers import AnswerActions
+from app.ui.window_attachments import AttachmentActions
 from app.ui.window_chats import ChatActions
 from app.ui.window_models import ModelActions
 from app.ui.window_server import ServerActions
 from app.session.answer_session import AnswerSession
+from app.session.attachment_counter import AttachmentCounter
 from app.session.context_meter import ContextMeter
 from app.workers.engine_worker import EngineHost
 from app.workers.download_worker import DownloadHost, HubTasks
@@ -64,23 +67,7 @@ RESCAN_DEBOUNCE_MS = 700  # a copy in progress fires many changes: scan once it 
 INPUT_COUNT_DELAY_MS = 400  # typing paused this long: the message is counted against the context
 
 
-class MessageInput(QPlainTextEdit):
-    """Enter sends, Shift+Enter is a new line."""
-
-    def __init__(self, send: Callable[[], None]) -> None:
-        super().__init__()
-        self._send = send
-        self.setPlaceholderText("Message (Enter sends, Shift+Enter for a new line)")
-        self.setFixedHeight(80)
-
-    def keyPressEvent(self, e: QKeyEvent) -> None:
-        if e.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not e.modifiers() & Qt.KeyboardModifier.ShiftModifier:
-            self._send()
-            return
-        super().keyPressEvent(e)
-
-
-class MainWindow(AnswerActions, ModelActions, ServerActions, SettingsActions, ChatActions):
+class MainWindow(AnswerActions, AttachmentActions, ModelActions, ServerActions, SettingsActions, ChatActions):
     def __init__(self) -> None:
         super().__init__()
         self.setWindowTitle(APP_NAME)
@@ -106,6 +93,7 @@ class MainWindow(AnswerActions, ModelActions, ServerActions, SettingsActions, Ch
         self.models = ModelSession(self.host, self.scanner, self.settings, self.guard, self.sidebar, self)
         self.answers = AnswerSession(self.host, self.store, self)
         self.context_meter = ContextMeter(self.host, self.store, self)
+        self.file_counter = AttachmentCounter(self.host, self)  # each attached file's tokens, for its chip
         # every change is written within a moment (a kill loses nothing that was chosen), not only at close
         self.settings_saver = SettingsSaver(self.settings, self._collect_settings, parent=self)
         self.settings_saver.failed.connect(lambda message: self.statusBar().showMessage(message, 15000))
@@ -180,11 +168,16 @@ class MainWindow(AnswerActions, ModelActions, ServerActions, SettingsActions, Ch
         self.stop_button.setToolTip("Stop the answer (Esc)")
         self.stop_button.setEnabled(False)
         self.stop_button.hide()
+        self.attach_button = QPushButton("Attach…")
+        self.attach_button.setToolTip("Attach text or code files to the message (or drop them on the window; a "
+                                      "long paste is attached as a file too)")
+        self.chips = AttachmentChips()  # the files going with the message, above it
         self.bench_button = QPushButton("Benchmark…")
         self.bench_button.setToolTip("This prompt, plain vs speculative over a sweep of draft lengths")
         side = QVBoxLayout()
         side.addWidget(self.send_button)
         side.addWidget(self.stop_button)
+        side.addWidget(self.attach_button)
         side.addStretch(1)
         side.addWidget(self.bench_button)
         composer = self.composer = QHBoxLayout()
@@ -211,6 +204,7 @@ class MainWindow(AnswerActions, ModelActions, ServerActions, SettingsActions, Ch
         cv.addWidget(self.welcome, 1)
         cv.addWidget(self.view, 1)
         cv.addWidget(self.edit_bar)
+        cv.addWidget(self.chips)
         cv.addLayout(composer)
 
         self.sidebar = Sidebar()
@@ -279,6 +273,7 @@ class MainWindow(AnswerActions, ModelActions, ServerActions, SettingsActions, Ch
         extra = max(0, margin - 16)  # the narrowest column's own margin is the layout's
         self.composer.setContentsMargins(extra, 0, extra, 0)
         self.edit_bar.setContentsMargins(extra, 0, extra, 0)
+        self.chips.setViewportMargins(extra, 0, extra, 0)
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
         super().resizeEvent(event)
@@ -321,6 +316,7 @@ class MainWindow(AnswerActions, ModelActions, ServerActions, SettingsActions, Ch
         self.context_meter.inputMeasured.connect(self._input_measured)
         self.context_meter.changed.connect(lambda *_: self.input_count_timer.start())
         self.answers.questionReturned.connect(self._question_returned)
+        self._connect_attachments()  # Attach…, drops, long pastes, each file's count (window_attachments.py)
         self.answers.ended.connect(lambda *_: self.measure_context())
         self.models.mainChanged.connect(lambda *_: self.measure_context())
         self.context_meter.changed.connect(self.context_gauge.show_usage)

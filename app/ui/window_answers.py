@@ -11,7 +11,9 @@ from dataclasses import replace
 
 from PySide6.QtWidgets import QMessageBox
 
+from app.core.chats.attachments import Attachment
 from app.core.chats.chat_store import Message, title_from_question
+from app.core.chats.sent_turns import question_with_files
 from app.core.inference.answer_stats import AnswerStats
 from app.core.models.formatting import count_phrase
 from app.core.inference.engine_process.protocol import ModelSummary
@@ -29,7 +31,8 @@ class AnswerActions(WindowParts):
     # ---- sending and streaming ------------------------------------------------------------------------------
     def send(self) -> None:
         text = self.input.toPlainText().strip()
-        if not text or self.answers.busy:
+        files = self.chips.attachments()
+        if not (text or files) or self.answers.busy:  # files alone are a question too ("review this")
             return
         if not self.models.main:
             self.statusBar().showMessage("Load a model first (sidebar, Model).", 5000)
@@ -39,7 +42,11 @@ class AnswerActions(WindowParts):
             self.refresh_chats()
             self.open_chat(chat.id)
         assert self.chat_id is not None
-        if self._counted_input == text and self.context_gauge.wont_fit():
+        too_big = self.too_big_sentence()
+        if too_big:  # no policy can help: the question itself is larger than the context
+            self.statusBar().showMessage(f"Not sent: {too_big}", 15000)
+            return
+        if self._counted_input == question_with_files(text, files) and self.context_gauge.wont_fit():
             self.statusBar().showMessage(
                 "Not sent: this message does not fit the model's context with the chat before it "
                 f"({self.context_gauge.format()}). Shorten it, start a new chat, reload the model with a larger "
@@ -49,10 +56,11 @@ class AnswerActions(WindowParts):
             self.store.versions.new_version(self.chat_id, self.editing)
             self.cancel_edit(clear_input=False)
         if not self.store.messages(self.chat_id):
-            self.store.rename_chat(self.chat_id, title_from_question(text))
+            self.store.rename_chat(self.chat_id, title_from_question(text or files[0].name))
             self.refresh_chats()
-        question = self.store.add_message(self.chat_id, "user", text)
+        question = self.store.add_message(self.chat_id, "user", text, attachments=files)
         self.input.clear()
+        self.chips.clear()
         self._generate(question=question)
 
     def _generate(self, continuing: Message | None = None, question: Message | None = None) -> None:
@@ -95,25 +103,31 @@ class AnswerActions(WindowParts):
                 self.models.load_main(self.models.main.path, without_rpc=stats.rpc_lost)
 
     def measure_input(self) -> None:
-        """Count the chat with the typed message as its next question (an edit: in place of the edited one)."""
-        text = self.input.toPlainText().strip()
+        """Count the chat with the typed message and its files as its next question (an edit: in place of the
+        edited one)."""
+        text = self._question_typed()
         if not text or not self.models.main:
             self._counted_input = ""
             self.context_gauge.show_typed(-1)
             return
         self.context_meter.measure_input(self.chat_id, self.system_prompt.text(), text, before=self.editing)
 
+    def _question_typed(self) -> str:
+        """The question as it would be sent now: the attached files, then the typed text."""
+        return question_with_files(self.input.toPlainText().strip(), self.chips.attachments())
+
     def _input_measured(self, text: str, total: int) -> None:
-        if text != self.input.toPlainText().strip() or total < 0:
+        if text != self._question_typed() or total < 0:
             return  # typed on since: a newer count is coming
         self._counted_input = text
         self.context_gauge.show_typed(total)
 
-    def _question_returned(self, text: str) -> None:
-        """The question could not fit and was taken out of the chat: back into the input (after what the user
-        typed meanwhile, if anything: nothing is overwritten)."""
+    def _question_returned(self, text: str, attachments: list[Attachment]) -> None:
+        """The question could not fit and was taken out of the chat: back into the input, its files back on chips
+        (after what the user typed or attached meanwhile, if anything: nothing is overwritten)."""
         typed = self.input.toPlainText()
         self.input.setPlainText(text if not typed.strip() else f"{typed}\n\n{text}")
+        self.restore_files(attachments)
         self.input.setFocus()
 
     def stop(self) -> None:
@@ -168,7 +182,7 @@ class AnswerActions(WindowParts):
         msgs = self.store.messages(self.chat_id)
         last_user = next((m for m in reversed(msgs) if m.role == "user"), None)
         if last_user is not None:
-            self._edit_from(last_user.position, last_user.content)
+            self._edit_from(last_user.position, last_user.content, last_user.attachments)
 
     def edit_at(self, index: int) -> None:
         """A question's Edit link: back into the input; it and what follows it go (asked first if more than its
@@ -176,9 +190,9 @@ class AnswerActions(WindowParts):
         shown = self.view.messages()
         if self.chat_id is None or not 0 <= index < len(shown) or shown[index].role != "user":
             return
-        self._edit_from(shown[index].position, shown[index].content)
+        self._edit_from(shown[index].position, shown[index].content, shown[index].attachments)
 
-    def _edit_from(self, position: int, content: str) -> None:
+    def _edit_from(self, position: int, content: str, attachments: list[Attachment]) -> None:
         if self.answers.busy or self.chat_id is None:
             return
         # nothing is deleted here: Send replaces the question (and what follows, asked then); Cancel keeps all
@@ -187,6 +201,8 @@ class AnswerActions(WindowParts):
                                 "it stay, behind ‹ ›). Cancel edit (Esc) keeps the chat as it is.")
         self.edit_bar.show()
         self.input.setPlainText(content)
+        self.chips.clear()  # the question's own files, as it was asked (a file can be taken off or added)
+        self.restore_files(attachments)
         self.input.setFocus()
 
     def cancel_edit(self, clear_input: bool = True) -> None:
@@ -194,6 +210,7 @@ class AnswerActions(WindowParts):
         self.edit_bar.hide()
         if clear_input:
             self.input.clear()
+            self.chips.clear()
 
     def regenerate_at(self, index: int) -> None:
         """An answer's Regenerate link: a new answer to its question (later turns go, asked first)."""
@@ -268,11 +285,10 @@ class AnswerActions(WindowParts):
             # a draft that finishes loading (or a switch) while the panel is open: "Will test" names it
             self.models.speculationChanged.connect(self._bench_models_changed)
         history = self.store.messages(self.chat_id) if self.chat_id is not None else []
-        text = self.input.toPlainText().strip()
-        if text:
-            question = text
-        else:
-            question = next((m.content for m in reversed(history) if m.role == "user"), "")
+        question = self._question_typed()
+        if not question:
+            question = next((question_with_files(m.content, m.attachments) for m in reversed(history)
+                             if m.role == "user"), "")
         messages = [{"role": "user", "content": question}] if question else []
         self.bench_panel.set_request(self.sidebar.request(messages), self._main_name(), self.models.draft_name)
         self.bench_panel.show()

@@ -6,19 +6,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QFileSystemWatcher
-from PySide6.QtWidgets import QLabel, QLineEdit, QListView, QMainWindow, QPlainTextEdit, QPushButton, QWidget
+from PySide6.QtCore import QFileSystemWatcher, QTimer
+from PySide6.QtWidgets import QLabel, QLineEdit, QListView, QMainWindow, QPushButton, QWidget
 
+from app.core.chats.attachments import Attachment
 from app.core.chats.chat_store import ChatStore, Message
 from app.core.inference.answer_stats import AnswerStats
 from app.core.inference.load_guard import LoadGuard
 from app.core.infra.paths import AppPaths
 from app.core.infra.settings import Settings
 from app.session.answer_session import AnswerSession
+from app.session.attachment_counter import AttachmentCounter
 from app.session.context_meter import ContextMeter
 from app.session.model_session import ModelSession
 from app.ui.bench.bench_panel import BenchPanel
+from app.ui.chat.attachment_chips import AttachmentChips
 from app.ui.chat.chat_view import ChatView, ShownMessage
+from app.ui.chat.message_input import MessageInput
 from app.ui.sidebar.context_gauge import ContextGauge
 from app.ui.sidebar.sidebar import Sidebar
 from app.ui.welcome_panel import WelcomePanel
@@ -46,7 +50,11 @@ class WindowParts(QMainWindow):
     bench_panel: BenchPanel | None
     # made in MainWindow._build
     view: ChatView
-    input: QPlainTextEdit
+    input: MessageInput
+    input_count_timer: QTimer  # the typed message (and its files) is counted once typing pauses
+    chips: AttachmentChips  # the files going with the message (window_attachments.py)
+    attach_button: QPushButton
+    file_counter: AttachmentCounter
     system_prompt: QLineEdit
     send_button: QPushButton
     stop_button: QPushButton
@@ -67,6 +75,13 @@ class WindowParts(QMainWindow):
 
     # defined by AnswerActions (window_answers.py)
     def cancel_edit(self, clear_input: bool = True) -> None:
+        raise NotImplementedError
+
+    # defined by AttachmentActions (window_attachments.py)
+    def restore_files(self, attachments: list[Attachment]) -> None:
+        raise NotImplementedError
+
+    def too_big_sentence(self) -> str:
         raise NotImplementedError
 
     # defined by ChatActions (window_chats.py): the chat list and the chat shown

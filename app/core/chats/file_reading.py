@@ -98,16 +98,12 @@ def decode_text(data: bytes) -> str | None:
         try:
             text = data.decode("cp1252")  # a Windows editor's file: its “quotes” are in 0x80–0x9F
         except UnicodeDecodeError:
-            text = data.decode("latin-1")
-        if len(_CONTROL.findall(text)) > MAX_CONTROL_SHARE * len(text):
-            return None
-    return normalise_newlines(text) if not _CONTROL.search(text[:4096]) or _looks_like_text(text) else None
-
-
-def _looks_like_text(text: str) -> bool:
-    """UTF-8 that decodes can still be a binary format of ASCII-range bytes: a few control characters are fine
-    (a form feed, a stray ^A in a log), a share of them is not."""
-    return len(_CONTROL.findall(text)) <= MAX_CONTROL_SHARE * len(text)
+            text = data.decode("latin-1")  # decodes anything: the control check below says if it is text
+    # bytes that decode can still be a binary format: a few control characters are fine (a form feed, a stray ^A
+    # in a log), a share of them is not
+    if len(_CONTROL.findall(text)) > MAX_CONTROL_SHARE * len(text):
+        return None
+    return normalise_newlines(text)
 
 
 def normalise_newlines(text: str) -> str:

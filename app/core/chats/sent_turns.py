@@ -3,9 +3,27 @@ its reasoning (unless the template wants it back, and then as `reasoning_content
 
 from __future__ import annotations
 
+import re
+from pathlib import PurePath
+
 from app.core.chats.attachments import Attachment
 from app.core.chats.chat_store import Message
 from app.core.models.reasoning import split_answer
+
+
+# the extensions whose language name differs from the extension itself (a model reads "```python" better than
+# "```py"); any other extension is given as it is ("```rs", "```go"), a name without one gets no language
+_LANGUAGES = {"py": "python", "pyi": "python", "js": "javascript", "mjs": "javascript", "ts": "typescript",
+              "tsx": "tsx", "jsx": "jsx", "md": "markdown", "rs": "rust", "rb": "ruby", "sh": "bash",
+              "bash": "bash", "zsh": "zsh", "yml": "yaml", "h": "c", "hpp": "cpp", "cc": "cpp", "cxx": "cpp",
+              "kt": "kotlin", "cs": "csharp", "txt": "", "log": "", "ps1": "powershell", "htm": "html"}
+
+
+def fence_language(name: str) -> str:
+    suffix = PurePath(name).suffix.lower().lstrip(".")
+    if not suffix.isalnum():  # no extension ("Pasted text 1", "Makefile"), or one no fence could carry
+        return ""
+    return _LANGUAGES.get(suffix, suffix)
 
 
 def question_with_files(text: str, attachments: list[Attachment]) -> str:
@@ -15,8 +33,9 @@ def question_with_files(text: str, attachments: list[Attachment]) -> str:
         return text
     blocks = []
     for a in attachments:
-        fence = "````" if "```" in a.text else "```"
-        blocks.append(f"File: {a.name}\n{fence}\n{a.text.rstrip()}\n{fence}")
+        # a fence longer than any run of backticks inside: a Markdown file's own code blocks can't close it
+        fence = "`" * max(3, 1 + max((len(run) for run in re.findall("`+", a.text)), default=0))
+        blocks.append(f"File: {a.name}\n{fence}{fence_language(a.name)}\n{a.text.rstrip()}\n{fence}")
     return "\n\n".join(blocks) + ("\n\n" + text if text else "")
 
 

@@ -28,6 +28,7 @@ from app.core.models.reasoning import ReasoningFormat, StreamSplit, spans_within
 from app.ui.chat.answer_stream import AnswerStream
 from app.ui.chat.chat_theme import MAX_READING_WIDTH, ChatTheme, highlight_color
 from app.ui.chat.empty_chat_hint import EmptyChatHint
+from app.ui.chat.file_preview import show_file
 from app.ui.chat.markdown_render import CodeBlocks, MarkdownRenderer
 from app.ui.chat.stream_follow import StreamFollower
 from app.ui.chat.thinking_block import LiveThinking, draw_thinking, muted_theme
@@ -421,6 +422,10 @@ class ChatView(Turns, QTextBrowser):
                 self.continueRequested.emit(index)
             else:
                 self.editRequested.emit(index)
+        elif scheme == "msg-file" and rest.count(":") == 1 and rest.replace(":", "").isdigit():
+            index, j = (int(n) for n in rest.split(":"))  # a question's attached file: its text, as it was sent
+            if index < len(self._messages) and j < len(self._messages[index].attachments):
+                show_file(self._messages[index].attachments[j], self)
         elif url.scheme() in ("http", "https", "mailto"):
             QDesktopServices.openUrl(url)
         else:

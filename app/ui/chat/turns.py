@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QTextBrowser
 
 from app.core.chats.attachments import Attachment
 from app.core.chats.export import ROLE_TITLES
+from app.core.models.formatting import format_bytes
 from app.core.models.reasoning import Reasoning
 from app.ui.chat.chat_theme import ChatTheme
 from app.ui.chat.markdown_render import block_format, collapse_block
@@ -32,6 +33,14 @@ def empty_answer_note(state: str, reason: str = "") -> str:
 
 
 TURN_GAP = 22
+
+
+def attachment_facts(a: Attachment) -> str:
+    """ "1,234 tokens · 4.1 KiB" (the tokens as counted when it was attached; a file never counted: its size), in
+    no-break spaces: a file's facts never wrap apart."""
+    size = format_bytes(len(a.text.encode("utf-8")))
+    facts = f"{a.tokens:,} token{'' if a.tokens == 1 else 's'} · {size}" if a.tokens else size
+    return facts.replace(" ", "\u00a0")
 
 
 def unbroken_items(footer: str) -> str:
@@ -95,9 +104,11 @@ class Turns(QTextBrowser):
         inner = cursor.insertFrame(frame)
         cursor.setBlockFormat(block_format(0))
         cursor.insertText(ROLE_TITLES["user"], t.role)
-        body = block_format(4)
-        cursor.insertBlock(body, t.plain)
-        cursor.insertText(m.content, t.plain)
+        self._attachment_line(cursor, m, index)
+        if m.content or not m.attachments:  # files alone are a question: no empty line under them
+            body = block_format(4)
+            cursor.insertBlock(body, t.plain)
+            cursor.insertText(m.content, t.plain)
         cursor.setPosition(inner.lastPosition() + 1)
         actions = block_format(3)
         actions.setAlignment(Qt.AlignmentFlag.AlignRight)
@@ -106,6 +117,19 @@ class Turns(QTextBrowser):
         cursor.insertText("Copy", t.action(f"msg-copy:{index}"))
         cursor.insertText("     ", t.small)
         cursor.insertText("Edit", t.action(f"msg-edit:{index}"))
+
+    def _attachment_line(self, cursor: QTextCursor, m: ShownMessage, index: int) -> None:
+        """A question's files under its title: each name a link (the view shows the file), its tokens and size."""
+        if not m.attachments:
+            return
+        t = self._theme
+        cursor.insertBlock(block_format(4), t.small)
+        cursor.insertText("Attached:  ", t.small)
+        for j, a in enumerate(m.attachments):
+            if j:
+                cursor.insertText("      ", t.small)
+            cursor.insertText(a.name, t.action(f"msg-file:{index}:{j}"))
+            cursor.insertText("\u00a0· " + attachment_facts(a), t.small)
 
     def _version_switch(self, cursor: QTextCursor, m: ShownMessage, index: int) -> None:
         """"‹ 2/3 ›" before a message's actions when Regenerate or Edit kept earlier versions of it."""
