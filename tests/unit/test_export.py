@@ -124,3 +124,25 @@ def test_suggested_file_names(title, name, stored):
     _, chat, _ = stored
     chat.title = title
     assert suggested_file_name(chat, ".md") == name
+
+
+def test_files_and_reasoning_are_exported_folded_and_kept_in_json(tmp_path: Path):
+    from app.core.chats.attachments import Attachment
+    from app.core.models.reasoning import Reasoning, ReasoningFormat
+
+    store = ChatStore(tmp_path / "chats.sqlite3")
+    chat = store.create_chat("files")
+    store.add_message(chat.id, "user", "What does it do?",
+                      attachments=[Attachment("transfer.py", "def f():\n    return 1\n", 12)])
+    answer = store.start_answer(chat.id)
+    store.save_answer(answer.id, "<think>\nIt returns one.\n</think>\n\nIt returns **1**.", [], {}, "done",
+                      Reasoning(ReasoningFormat("<think>", "</think>"), 12.4))
+    messages = store.messages(chat.id)
+    md = chat_markdown(store.chat(chat.id), messages)
+    assert "<details><summary>📎 transfer.py · 12 tokens</summary>" in md and "def f():" in md
+    assert "<details><summary>Thought for 12 s</summary>\n\n> It returns one.\n\n</details>" in md
+    assert "It returns **1**." in md and "<think>" not in md
+    data = json.loads(chat_json(store.chat(chat.id), messages))
+    assert data["messages"][0]["attachments"] == [{"name": "transfer.py", "text": "def f():\n    return 1\n",
+                                                   "tokens": 12}]
+    assert data["messages"][1]["reasoning"]["close"] == "</think>" and data["messages"][1]["reasoning"]["seconds"] == 12.4
