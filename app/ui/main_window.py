@@ -273,7 +273,7 @@ class MainWindow(AnswerActions, AttachmentActions, ModelActions, ServerActions, 
         extra = max(0, margin - 16)  # the narrowest column's own margin is the layout's
         self.composer.setContentsMargins(extra, 0, extra, 0)
         self.edit_bar.setContentsMargins(extra, 0, extra, 0)
-        self.chips.setViewportMargins(extra, 0, extra, 0)
+        self.chips.setContentsMargins(extra, 0, extra, 0)
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
         super().resizeEvent(event)

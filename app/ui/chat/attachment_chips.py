@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QToolButton, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QWidget
 
 from app.core.chats.attachments import Attachment
+from app.ui.widgets.flow_layout import FlowLayout
 from app.core.models.formatting import count_phrase, format_bytes
 
 log = logging.getLogger("specchat.ui")
@@ -102,9 +103,9 @@ class AttachmentChip(QFrame):
         self.setStyleSheet(TOO_BIG_STYLE if f.tokens is not None and n_ctx and f.tokens > n_ctx else CHIP_STYLE)
 
 
-class AttachmentChips(QScrollArea):
-    """The row; hidden while no file goes with the question. Many files scroll sideways (the input keeps its
-    place)."""
+class AttachmentChips(QWidget):
+    """The row; hidden while no file goes with the question. Files that do not fit one line wrap onto the next
+    (a flow layout: in a narrow window a chip is never out of sight behind a scroll bar)."""
 
     changed = Signal()  # a file added or taken off: the question is counted again
 
@@ -114,17 +115,10 @@ class AttachmentChips(QScrollArea):
         self._chips: dict[int, AttachmentChip] = {}
         self._next_key = 1
         self.n_ctx = 0
-        inner = QWidget()
-        self._row = QHBoxLayout(inner)
-        self._row.setContentsMargins(0, 0, 0, 0)
-        self._row.setSpacing(6)
-        self._row.addStretch(1)
-        self.setWidget(inner)
-        self.setWidgetResizable(True)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-        self.setFixedHeight(inner.sizeHint().height() + 34)
+        self._row = FlowLayout(self)
+        policy = QSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
         self.hide()
 
     # ---- what the window asks ----------------------------------------------------------------------------------
@@ -133,7 +127,7 @@ class AttachmentChips(QScrollArea):
         self._next_key += 1
         self._files.append(f)
         chip = self._chips[f.key] = AttachmentChip(f, self.remove)
-        self._row.insertWidget(self._row.count() - 1, chip)  # before the stretch: chips line up on the left
+        self._row.addWidget(chip)
         chip.show_file(f, self.n_ctx)
         self.show()
         self.changed.emit()
