@@ -24,12 +24,13 @@ def ask(qtbot, w: MainWindow, text: str) -> AnswerStats:
     return done.args[1]
 
 
-def plain_window(qtbot, max_tokens: int = 12) -> MainWindow:
+def plain_window(qtbot, max_tokens: int = 12, model: str = "Tiny Main") -> MainWindow:
+    """Plain decoding at T = 0 with `model` loaded."""
     w = open_window(qtbot)
     w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("off"))
     w.sidebar.temperature.setValue(0.0)
     w.sidebar.max_tokens.setValue(max_tokens)
-    load_main(qtbot, w, "Tiny Main")
+    load_main(qtbot, w, model)
     return w
 
 

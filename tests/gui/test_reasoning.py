@@ -15,7 +15,8 @@ from app.core.infra.paths import app_paths
 from app.session.answer_session import answer_history, chat_messages
 from app.ui.main_window import MainWindow
 from tests.fixtures.thinking_model import ThinkingModel, thinking_models
-from tests.gui.test_main_window import load_main, open_window
+from tests.gui.test_conversation import plain_window
+from tests.gui.test_main_window import open_window
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +26,7 @@ def thinkers(tmp_path_factory, smol_tokenizer) -> dict[str, ThinkingModel]:
 
 def thinking_window(qtbot, model: ThinkingModel, max_tokens: int = 24) -> MainWindow:
     shutil.copy(model.path, app_paths().ensure().models / model.path.name)
-    w = open_window(qtbot)
-    w.sidebar.mode.setCurrentIndex(w.sidebar.mode.findData("off"))
-    w.sidebar.temperature.setValue(0.0)
-    w.sidebar.max_tokens.setValue(max_tokens)
-    load_main(qtbot, w, "Tiny Thinker")
-    return w
+    return plain_window(qtbot, max_tokens, "Tiny Thinker")
 
 
 def ask(qtbot, w: MainWindow, text: str):
