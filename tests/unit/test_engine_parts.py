@@ -50,15 +50,22 @@ def test_top_probability():
     assert top_probability(np.zeros(4, dtype=np.float32)) == pytest.approx(0.25)
 
 
-def test_ngram_lookup_proposes_what_followed_the_latest_match():
-    d = NgramDrafter(3)
-    d.begin([5, 6, 7, 8, 9, 5, 6, 7, 1, 2])
-    # suffix (6, 7) + last 8? no: the text is ..., 1, 2 and last = 5: the 1-gram (5) last occurred at 5 -> 6 7 1
-    assert d.propose(5, 3, [], None, None, 0.0)[0] == [6, 7, 1]
-    d.commit(5, [6, 7, 1], 2)  # text: ... 1 2 5 6 7; last token next round
-    # the longest match wins: (6, 7, 8)? the text ends 5 6 7 and last = 8 -> (7, 8) occurred at 2..3 -> 9 5 6
-    drafts, qs = d.propose(8, 3, [], SamplerParams(temperature=1.0), np.random.default_rng(0), 0.0)
-    assert drafts == [9, 5, 6] and qs is not None and [q.prob(t) for q, t in zip(qs, drafts)] == [1, 1, 1]
+def test_ngram_lookup_proposes_what_followed_the_longest_match():
+    d = NgramDrafter(2)
+    # the text ends (..., 3, 4) + last 5: (4, 5) occurred twice; the earlier one matches 3 tokens back (3 4 5),
+    # the later only 2 (9 4 5): the longer match wins though it is older
+    d.begin([1, 3, 4, 5, 6, 7, 9, 4, 5, 8, 8, 3, 4])
+    assert d.propose(5, 3, [], None, None, 0.0)[0] == [6, 7, 9] and d.match == 3
+    d.commit(5, [6, 7, 9], 2)  # text: ... 3 4 5 6 7; the main model wrote 2 next
+    # equally long matches: the latest wins; with sampling, each draft is a point mass
+    d.begin([1, 2, 7, 1, 2, 8, 0])
+    drafts, qs = d.propose(1, 2, [], None, None, 0.0)[0], None
+    assert drafts == [] and d.match == 0  # a 1-token match is shorter than size 2
+    drafts, qs = d.propose(2, 1, [], SamplerParams(temperature=1.0), np.random.default_rng(0), 0.0)
+    assert drafts == [] and qs == []
+    d.begin([1, 2, 7, 1, 2, 8, 0, 1])
+    drafts, qs = d.propose(2, 2, [], SamplerParams(temperature=1.0), np.random.default_rng(0), 0.0)
+    assert drafts == [8, 0] and qs is not None and [q.prob(t) for q, t in zip(qs, drafts)] == [1, 1]
     assert d.propose(99, 3, [], None, None, 0.0)[0] == []
     with pytest.raises(ValueError):
         NgramDrafter(0)

@@ -115,12 +115,21 @@ class ModelDrafter:
         self._decoded = None
 
 
-class NgramDrafter:
-    """Prompt lookup: find the latest earlier occurrence of the text's last n tokens and propose what followed.
+MAX_MATCH = 16  # a repeat this long is as sure as a longer one: its continuation is proposed
+CANDIDATES = 16  # the latest occurrences of the size-gram compared for the longest match
 
-    Tries n = size down to 1 (the longest match is the most specific). Costs microseconds, needs no second
-    model, and pays off where the answer repeats its input (editing code, quoting, summaries). An index from
-    each n-gram to the end of its latest occurrence is extended as text arrives, so a lookup is O(size).
+
+class NgramDrafter:
+    """Prompt lookup: the latest earlier place where the text's last tokens occurred too, longest match first;
+    what followed it there is proposed.
+
+    A match must be at least `size` tokens. Among the latest CANDIDATES occurrences of the last `size` tokens,
+    the one whose match extends furthest back (up to MAX_MATCH) wins, the latest on a tie. A 3-token match
+    alone is often the wrong place in code (`self.`, `    return` occur everywhere): replayed on a 1,553-token
+    code edit (benchmarks/ngram_replay.py), taking the latest 3-gram, else 2-gram, else 1-gram, drafted 1,740
+    tokens for 1,333 accepted (77%) in 219 rounds; the longest match drafts 1,419 for 1,362 (96%) in 193. An
+    index from each size-gram to its end positions grows as text arrives: a lookup costs O(CANDIDATES x
+    MAX_MATCH) comparisons, indexing one dict update per token.
     """
 
     def __init__(self, size: int = 3) -> None:
@@ -130,34 +139,52 @@ class NgramDrafter:
         self.draft_s = self.catchup_s = 0.0
         self.catchup_tokens = 0  # lookup needs no catch-up
         self.tokens: list[int] = []
-        self._index: list[dict[tuple[int, ...], int]] = []
-        self._indexed = 0  # n-grams ending before this position are in the index
+        self._ends: dict[tuple[int, ...], list[int]] = {}  # size-gram -> the positions right after each occurrence
+        self._indexed = 0  # size-grams ending before this position are in the index
+        self.match = 0  # the last lookup's match length (0: none)
 
     def begin(self, prompt: list[int], eager: bool = True, cancel: threading.Event | None = None) -> None:
         self.tokens = list(prompt)
-        self._index = [{} for _ in range(self.size + 1)]
+        self._ends = {}
         self._indexed = 0
 
     def _extend_index(self, upto: int) -> None:
-        toks = self.tokens
-        for end in range(max(self._indexed, 1), upto + 1):
-            for n in range(1, min(self.size, end) + 1):
-                self._index[n][tuple(toks[end - n:end])] = end
+        toks, n = self.tokens, self.size
+        for end in range(max(self._indexed, n), upto + 1):
+            self._ends.setdefault(tuple(toks[end - n:end]), []).append(end)
         self._indexed = max(self._indexed, upto + 1)
+
+    def _longest(self) -> int | None:
+        """The end of the earlier occurrence that matches the text's tail furthest back, or None."""
+        toks, n = self.tokens, self.size
+        if len(toks) <= n:
+            return None
+        ends = self._ends.get(tuple(toks[-n:]))
+        if not ends:
+            return None
+        tail = len(toks)
+        best_end, best = None, 0
+        for end in reversed(ends[-CANDIDATES:]):
+            m = n
+            while m < MAX_MATCH and end - m - 1 >= 0 and toks[end - m - 1] == toks[tail - m - 1]:
+                m += 1
+            if m > best:
+                best_end, best = end, m
+                if m == MAX_MATCH:
+                    break
+        self.match = best
+        return best_end
 
     def propose(self, last: int, n: int, history: Sequence[int], sampling: SamplerParams | None,
                 rng: np.random.Generator | None, p_min: float) -> tuple[list[int], list[Distribution] | None]:
         t0 = time.perf_counter()
         toks = self.tokens
         toks.append(last)  # taken back below: commit() owns the text
-        # index every n-gram that has at least one token after it, i.e. ending before the last position
+        # index every size-gram that has at least one token after it, i.e. ending before the last position
         self._extend_index(len(toks) - 1)
-        drafts: list[int] = []
-        for size in range(min(self.size, len(toks) - 1), 0, -1):
-            end = self._index[size].get(tuple(toks[-size:]))
-            if end is not None:
-                drafts = toks[end:end + n]
-                break
+        self.match = 0
+        end = self._longest()
+        drafts = toks[end:end + n] if end is not None else []
         toks.pop()
         self.draft_s = time.perf_counter() - t0
         return drafts, (None if sampling is None else [point_mass(t) for t in drafts])
