@@ -100,8 +100,9 @@ class AnswerSession(QObject):
         self._sent, self._n_system = [m.position for m in history], 1 if system_prompt else 0
         self.question = question if continuing is None else None
         self.label, self.draft_name, self.continuing = label, draft_name, continuing
-        if continuing is not None and continuing.reasoning is not None:
-            reasoning = continuing.reasoning.format
+        if continuing is not None:  # read with the markers it was written with (none: an ordinary answer)
+            reasoning = continuing.reasoning.format if continuing.reasoning is not None else None
+            request = replace(request, read_reasoning=reasoning is not None)
         self.reasoning = reasoning
         if continuing is None:
             self.answer = self.store.start_answer(chat_id)

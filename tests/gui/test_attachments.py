@@ -207,3 +207,14 @@ def test_a_file_attached_with_no_model_loaded_shows_its_size_then_its_tokens(qtb
     load_main(qtbot, w, "Tiny Main")
     assert counted(qtbot, w)[0] > 0 and "tokens" in chip.label.text()
 
+
+
+def test_a_file_name_with_markup_is_shown_as_text(qtbot):
+    from app.ui.chat.attachment_chips import AttachmentChips
+
+    chips = AttachmentChips()
+    qtbot.addWidget(chips)
+    f = chips.add(Attachment("<font color=red>red</font>.txt", "hello"))
+    chip = chips.chip(f.key)
+    assert chip.label.textFormat() == Qt.TextFormat.PlainText and chip.label.text().startswith("<font color=red>")
+    assert "&lt;font color=red&gt;" in chip.toolTip() and "&lt;font" in chip.close_button.toolTip()

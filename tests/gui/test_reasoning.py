@@ -91,8 +91,13 @@ def test_a_block_cut_off_by_the_length_limit_stays_open_and_says_so(qtbot, think
     answer = w.store.messages(w.chat_id)[-1]
     assert answer.reasoning is not None and answer.reasoning.seconds is None
     text = shown_text(w)
-    assert "▾ Thinking (stopped before it ended)" in text
-    assert answer.content.replace("<think>", "").strip() in text  # the reasoning is all there is: shown
+    assert "▾ Thinking (cut off before it ended)" in text
+    thought = answer.content.replace("<think>", "").strip()
+    assert thought in text  # the reasoning is all there is: shown
+    # what it wrote is the answer for later turns (not an empty message), and for Copy
+    assert chat_messages(answer_history(w.store, w.chat_id), "")[1]["content"] == thought
+    from app.ui.chat.chat_view import copied_text
+    assert copied_text(w.view.messages()[-1]) == thought
 
 
 def model_pieces(model: ThinkingModel) -> tuple[list[tuple[str, bool]], object]:
@@ -160,3 +165,16 @@ def test_accepted_draft_tokens_are_highlighted_inside_the_block_too(qtbot):
     cursor.setPosition(doc.toPlainText().index("words") + 2)
     assert cursor.charFormat().background().color() != view._theme.highlight
     assert "▾ Thought for 3 s" in doc.toPlainText()
+
+
+def test_an_empty_block_gets_no_header_and_odd_names_stay_text(qtbot):
+    from app.core.models.reasoning import Reasoning, ReasoningFormat
+    from app.ui.chat.chat_view import ChatView, ShownMessage
+
+    view = ChatView()
+    qtbot.addWidget(view)
+    fmt = ReasoningFormat("<think>", "</think>")
+    view.set_messages([ShownMessage("assistant", "<think>\n\n</think>\n\nJust the answer.", position=0,
+                                    reasoning=Reasoning(fmt, 0.2))])
+    text = view.document().toPlainText()
+    assert "Just the answer." in text and "Thought" not in text and "<think>" not in text

@@ -47,9 +47,14 @@ def test_text_with_a_byte_order_mark_is_read_in_its_encoding(tmp_path, encoding)
 def test_a_windows_1252_file_is_read_with_its_quotes_and_a_latin_1_one_with_its_accents(tmp_path):
     assert read_attachment(write(tmp_path, "w.txt", "“quoted” – café\n".encode("cp1252"))).text == \
         "“quoted” – café\n"
-    # 0x81 is not a Windows-1252 character: Latin-1 then (every byte is a character there)
-    assert read_attachment(write(tmp_path, "l.txt", b"caf\xe9 \x81 ok\n" + b"plain words " * 20)).text.startswith(
-        "café \x81 ok")
+    # Chinese and Japanese legacy encodings: guessed (charset-normalizer), not read as Windows-1252 mojibake
+    chinese = "中文注释：这是一个测试文件，用来检查编码。\n" * 5
+    assert read_attachment(write(tmp_path, "gbk.txt", chinese.encode("gbk"))).text == chinese
+    japanese = "日本語のコメントです。テストファイル。\n" * 5
+    assert read_attachment(write(tmp_path, "sjis.txt", japanese.encode("shift_jis"))).text == japanese
+    # UTF-8 with one bad byte (a log cut mid-character) stays UTF-8: the byte becomes U+FFFD, the rest is kept
+    text = "café — naïve ü " * 200
+    assert read_attachment(write(tmp_path, "cut.log", text.encode() + b"\xff")).text == text + "\ufffd"
 
 
 def test_a_binary_file_is_refused_and_says_what_it_looks_like(tmp_path):
@@ -97,7 +102,8 @@ def test_a_file_without_read_permission_says_so(tmp_path):
 
 def test_a_long_paste_becomes_the_next_free_pasted_text():
     assert not is_long_paste("a short error message\nwith two lines")
-    assert is_long_paste("x" * (PASTE_CHARS + 1)) and is_long_paste("line\n" * PASTE_LINES)
+    assert is_long_paste("x" * (PASTE_CHARS + 1)) and is_long_paste("line\n" * (PASTE_LINES + 1))
+    assert not is_long_paste("line\n" * PASTE_LINES)  # 40 lines, the last one's newline included
     assert not is_long_paste("x" * PASTE_CHARS)
     a = paste_attachment("one\r\ntwo", {"Pasted text 1", "notes.md"})
     assert a == Attachment("Pasted text 2", "one\ntwo", 0)

@@ -146,3 +146,19 @@ def test_files_and_reasoning_are_exported_folded_and_kept_in_json(tmp_path: Path
     assert data["messages"][0]["attachments"] == [{"name": "transfer.py", "text": "def f():\n    return 1\n",
                                                    "tokens": 12}]
     assert data["messages"][1]["reasoning"]["close"] == "</think>" and data["messages"][1]["reasoning"]["seconds"] == 12.4
+
+
+def test_markup_in_file_names_and_reasoning_cannot_break_the_export(tmp_path: Path):
+    from app.core.chats.attachments import Attachment
+    from app.core.models.reasoning import Reasoning, ReasoningFormat
+
+    store = ChatStore(tmp_path / "chats.sqlite3")
+    chat = store.create_chat("odd")
+    store.add_message(chat.id, "user", "q", attachments=[Attachment("evil</summary><b>x</b>.md", "a\n````\nb\n", 1)])
+    answer = store.start_answer(chat.id)
+    store.save_answer(answer.id, "<think>see </details> here</think>ok", [], {"stop_reason": "eos"}, "done",
+                      Reasoning(ReasoningFormat("<think>", "</think>"), 2.0))
+    md = chat_markdown(store.chat(chat.id), store.messages(chat.id))
+    assert "📎 evil&lt;/summary&gt;&lt;b&gt;x&lt;/b&gt;.md · 1 token</summary>" in md
+    assert "`````\na\n````\nb\n`````" in md  # a fence longer than the file's own
+    assert "> see &lt;/details&gt; here" in md and md.count("</details>") == 2

@@ -6,6 +6,7 @@ export that fails (a full disk, a folder that cannot be written) leaves no half 
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import time
@@ -15,6 +16,8 @@ from typing import Any
 
 from app import APP_NAME, __version__
 from app.core.chats.chat_store import Chat, Message
+from app.core.chats.sent_turns import code_fence
+from app.core.models.formatting import count_phrase
 from app.core.models.reasoning import split_answer, thinking_title
 from app.core.infra.disk import os_error_text, write_text_atomically
 
@@ -55,11 +58,12 @@ def _collapsed(summary: str, body: list[str]) -> list[str]:
 
 
 def _files_markdown(m: Message) -> list[str]:
+    """Each attached file folded under its name (escaped: a name is text, not HTML), fenced as it was sent."""
     lines: list[str] = []
     for a in m.attachments:
-        fence = "````" if "```" in a.text else "```"
-        size = f" · {a.tokens:,} tokens" if a.tokens else ""
-        lines += _collapsed(f"📎 {a.name}{size}", [fence, a.text.rstrip(), fence])
+        fence = code_fence(a.text)
+        size = f" · {count_phrase(a.tokens, 'token')}" if a.tokens else ""
+        lines += _collapsed(f"📎 {html.escape(a.name)}{size}", [fence, a.text.rstrip(), fence])
     return lines
 
 
@@ -68,9 +72,14 @@ def _answer_markdown(m: Message) -> list[str]:
     parts = split_answer(m.content, m.reasoning.format if m.reasoning is not None else None)
     if not parts.has_block:
         return [m.content.rstrip() or ("" if m.attachments else "*(empty)*"), ""]
-    title = thinking_title(parts, m.reasoning.seconds if m.reasoning is not None else None)
-    quoted = [f"> {line}".rstrip() for line in parts.reasoning.splitlines()] or [">"]
-    return _collapsed(title, quoted) + [parts.answer.rstrip() or "*(no answer after the reasoning)*", ""]
+    answer = [parts.answer.rstrip() or "*(no answer after the reasoning)*", ""]
+    if not parts.reasoning:  # an empty block: nothing to fold
+        return answer
+    cut_short = m.state != "done" or m.stats.get("stop_reason") in ("length", "cancelled")
+    title = thinking_title(parts, m.reasoning.seconds if m.reasoning is not None else None, cut_short=cut_short)
+    # escaped: a "</details>" in the reasoning must not end the fold (viewers read the section's HTML)
+    quoted = [f"> {html.escape(line, quote=False)}".rstrip() for line in parts.reasoning.splitlines()]
+    return _collapsed(title, quoted) + answer
 
 
 def chat_dict(chat: Chat, messages: list[Message], exported_at: float | None = None) -> dict[str, Any]:

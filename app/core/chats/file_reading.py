@@ -14,6 +14,8 @@ import re
 import stat
 from pathlib import Path
 
+import charset_normalizer
+
 from app.core.chats.attachments import Attachment
 from app.core.models.formatting import format_bytes
 
@@ -36,7 +38,8 @@ _MAGIC = ((b"%PDF", "a PDF"), (b"PK\x03\x04", "a zip archive (or an Office docum
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))  # UTF-32 LE starts like UTF-16 LE
 # C0 control characters text files don't hold (tab, newlines, form feed and ESC of coloured logs are text)
-_CONTROL = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f]")
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f-\x9f]")  # C0 (but tab, newlines, FF, ESC), DEL, C1
+MAX_BAD_UTF8_SHARE = 0.001  # UTF-8 with fewer bad bytes than this keeps its text (the bad ones become U+FFFD)
 MAX_CONTROL_SHARE = 0.01  # a legacy-encoded file with more control characters than this is not text
 
 
@@ -82,8 +85,10 @@ def read_attachment(path: Path, max_bytes: int = MAX_FILE_BYTES) -> Attachment:
 
 def decode_text(data: bytes) -> str | None:
     """The bytes as text with "\\n" line ends, or None when they are not text. UTF-8 (with or without a BOM) and
-    UTF-16/32 with a BOM; else a legacy 8-bit encoding (Windows-1252, then Latin-1) only when the result reads as
-    text: few control characters."""
+    UTF-16/32 with a BOM; UTF-8 with a stray bad byte or two (a log cut mid-character) with those replaced; else
+    the legacy encoding charset-normalizer finds (GBK, Shift-JIS, Windows-1252, ...: a byte-frequency guess, where
+    a fixed Windows-1252 / Latin-1 fallback turned Chinese and Japanese files into mojibake), only when the
+    result reads as text: few control characters, C1 ones included."""
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             try:
@@ -95,10 +100,12 @@ def decode_text(data: bytes) -> str | None:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        try:
-            text = data.decode("cp1252")  # a Windows editor's file: its “quotes” are in 0x80–0x9F
-        except UnicodeDecodeError:
-            text = data.decode("latin-1")  # decodes anything: the control check below says if it is text
+        text = data.decode("utf-8", errors="replace")
+        if text.count("\ufffd") > MAX_BAD_UTF8_SHARE * len(text):
+            guess = charset_normalizer.from_bytes(data).best()
+            if guess is None:
+                return None
+            text = str(guess)
     # bytes that decode can still be a binary format: a few control characters are fine (a form feed, a stray ^A
     # in a log), a share of them is not
     if len(_CONTROL.findall(text)) > MAX_CONTROL_SHARE * len(text):
@@ -112,7 +119,8 @@ def normalise_newlines(text: str) -> str:
 
 
 def is_long_paste(text: str) -> bool:
-    return len(text) > PASTE_CHARS or text.count("\n") >= PASTE_LINES
+    """Longer than PASTE_CHARS characters or PASTE_LINES lines (a last line's newline ends it, adds none)."""
+    return len(text) > PASTE_CHARS or len(text.splitlines()) > PASTE_LINES
 
 
 def paste_attachment(text: str, taken: set[str]) -> Attachment:

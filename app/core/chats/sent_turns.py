@@ -26,6 +26,11 @@ def fence_language(name: str) -> str:
     return _LANGUAGES.get(suffix, suffix)
 
 
+def code_fence(text: str) -> str:
+    """A fence longer than any run of backticks inside: a Markdown file's own code blocks can't close it."""
+    return "`" * max(3, 1 + max((len(run) for run in re.findall("`+", text)), default=0))
+
+
 def question_with_files(text: str, attachments: list[Attachment]) -> str:
     """The files first, each fenced under its name, then the question (the order LM Studio and Open WebUI send
     them in: the model reads the material before what is asked about it)."""
@@ -33,8 +38,7 @@ def question_with_files(text: str, attachments: list[Attachment]) -> str:
         return text
     blocks = []
     for a in attachments:
-        # a fence longer than any run of backticks inside: a Markdown file's own code blocks can't close it
-        fence = "`" * max(3, 1 + max((len(run) for run in re.findall("`+", a.text)), default=0))
+        fence = code_fence(a.text)
         blocks.append(f"File: {a.name}\n{fence}{fence_language(a.name)}\n{a.text.rstrip()}\n{fence}")
     return "\n\n".join(blocks) + ("\n\n" + text if text else "")
 
@@ -46,6 +50,8 @@ def sent_turn(m: Message) -> dict[str, str]:
     parts = split_answer(m.content, fmt)
     if not parts.has_block:
         return {"role": m.role, "content": m.content}
+    if not parts.closed:  # stopped, cut off, or a model that never closed it: what it wrote is its answer
+        return {"role": m.role, "content": parts.reasoning}
     turn = {"role": m.role, "content": parts.answer}
     if fmt is not None and fmt.resend and parts.reasoning:
         turn["reasoning_content"] = parts.reasoning

@@ -155,7 +155,7 @@ class Engine:
         events = self.generate(tokens, stats, max_tokens=request.max_tokens, sampling=request.sampling,
                                spec=request.speculation, stop=stop, cancel=cancel, prompt_progress=prompt_progress,
                                prediction=self.prediction_tokens(request.prediction))
-        reasoning = self.reasoning_format() if request.raw is None else None
+        reasoning = self.reasoning_format() if request.raw is None and request.read_reasoning else None
         return events if reasoning is None else _count_reasoning(events, stats, reasoning, request.answer_prefix)
 
     def fit(self, request: GenerateRequest) -> tuple[GenerateRequest, tuple[int, int]]:

@@ -154,6 +154,9 @@ class GenerateRequest:
     # when the chat does not fit the context with room for an answer: "stop" (sent as it is), "truncate_middle" or
     # "rolling_window" (older turns left out: app/core/inference/context_fit.py)
     overflow: str = "stop"
+    # read the answer's reasoning block with the model's markers (its thinking tokens counted apart); False for
+    # an answer being continued that was written without one (by a model that does not think aloud)
+    read_reasoning: bool = True
 
 
 class RequestRejected(ValueError):

@@ -95,10 +95,13 @@ def thought_for(seconds: float | None) -> str:
     return f"Thought for {seconds:.0f} s" if seconds >= 1 else "Thought for less than a second"
 
 
-def thinking_title(parts: AnswerParts, seconds: float | None, streaming: bool = False) -> str:
-    """A block's header, in the window and the export: "Thought for 12 s", or why it has no time."""
+def thinking_title(parts: AnswerParts, seconds: float | None, streaming: bool = False, cut_short: bool = True) -> str:
+    """A block's header, in the window and the export: "Thought for 12 s", or why it has no time. `cut_short`:
+    the answer was stopped or hit its length limit (else the model ended without closing the block)."""
     if not parts.closed:
-        return "Thinking…" if streaming else "Thinking (stopped before it ended)"
+        if streaming:
+            return "Thinking…"
+        return "Thinking (cut off before it ended)" if cut_short else "Thinking (the model never closed it)"
     return thought_for(seconds)
 
 
@@ -110,13 +113,6 @@ def spans_within(spans: list[tuple[int, int]], start: int, end: int) -> list[tup
         if a < b:
             out.append((a - start, b - start))
     return out
-
-
-def answer_for_history(content: str, fmt: ReasoningFormat | None) -> str:
-    """What a later turn sends back to the model of an earlier answer: the answer, not the thinking (as the
-    thinking models' own templates do: they drop it too, and it would fill the context)."""
-    parts = split_answer(content, fmt)
-    return parts.answer if parts.has_block else content
 
 
 class StreamSplit:

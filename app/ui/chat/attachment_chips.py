@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QToolBut
 
 from app.core.chats.attachments import Attachment
 from app.ui.widgets.flow_layout import FlowLayout
+from app.ui.widgets.plain_text import plain_tooltip
 from app.core.models.formatting import count_phrase, format_bytes
 
 log = logging.getLogger("specchat.ui")
@@ -88,10 +89,11 @@ class AttachmentChip(QFrame):
         row.setContentsMargins(8, 1, 2, 1)
         row.setSpacing(2)
         self.label = QLabel()
+        self.label.setTextFormat(Qt.TextFormat.PlainText)  # a file name is text, never markup
         self.close_button = QToolButton()
         self.close_button.setText("×")
         self.close_button.setAutoRaise(True)
-        self.close_button.setToolTip(f"Remove {f.attachment.name}")
+        self.close_button.setToolTip(plain_tooltip(f"Remove {f.attachment.name}"))
         self.close_button.setCursor(Qt.CursorShape.PointingHandCursor)
         self.close_button.clicked.connect(lambda: remove(f.key))
         row.addWidget(self.label)
@@ -99,7 +101,7 @@ class AttachmentChip(QFrame):
 
     def show_file(self, f: PendingFile, n_ctx: int) -> None:
         self.label.setText(chip_text(f, n_ctx))
-        self.setToolTip(chip_tooltip(f, n_ctx))
+        self.setToolTip(plain_tooltip(chip_tooltip(f, n_ctx)))
         self.setStyleSheet(TOO_BIG_STYLE if f.tokens is not None and n_ctx and f.tokens > n_ctx else CHIP_STYLE)
 
 

@@ -24,7 +24,8 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication, QResizeEvent, QShow
 from PySide6.QtWidgets import QApplication, QTextBrowser, QToolTip, QWidget
 
 from app.core.chats.markdown_blocks import SpanIndex, make_parser, split_blocks
-from app.core.models.reasoning import ReasoningFormat, StreamSplit, spans_within, split_answer
+from app.core.chats.sent_turns import question_with_files
+from app.core.models.reasoning import ReasoningFormat, StreamSplit, spans_within, split_answer, thinking_title
 from app.ui.chat.answer_stream import AnswerStream
 from app.ui.chat.chat_theme import MAX_READING_WIDTH, ChatTheme, highlight_color
 from app.ui.chat.empty_chat_hint import EmptyChatHint
@@ -40,6 +41,17 @@ FLUSH_INTERVAL_MS = 30
 TICK_BUDGET_S = 0.012  # render time a tick aims at; a backlog waits for the next ticks, the event loop never stalls
 FIRST_TICK_CHARS = 1200
 __all__ = ["ChatView", "ShownMessage", "highlight_color"]
+
+
+def copied_text(m: ShownMessage) -> str:
+    """What Copy puts on the clipboard: an answer without its reasoning (the reasoning when that is all there is),
+    a question as it was sent when it is only files."""
+    if m.role == "user":
+        return m.content or question_with_files("", m.attachments)
+    parts = split_answer(m.content, m.reasoning.format if m.reasoning is not None else None)
+    if not parts.has_block:
+        return m.content
+    return parts.answer or parts.reasoning
 
 
 class ChatView(Turns, QTextBrowser):
@@ -149,8 +161,8 @@ class ChatView(Turns, QTextBrowser):
         if streaming is not None:  # the answer being streamed comes back, from its source
             thinking, folded = self._thinking, self._thinking is not None and self._thinking.frame is None
             stream = self._begin()
-            if thinking is not None:  # its reasoning first, as it was (open, or folded)
-                self._thinking = LiveThinking(self.document(), self._theme, stream.tail_pos)
+            if thinking is not None:  # its reasoning first, as it was (open, or folded), on its own clock
+                self._thinking = LiveThinking(self.document(), self._theme, stream.tail_pos, thinking.began)
                 self._thinking.add(self._thinking_pieces, self.show_highlights)
                 stream.tail_pos = self._thinking.fold() if folded else self._thinking.end()
             stream.chunks, stream.length = [streaming.source()], streaming.length
@@ -204,11 +216,14 @@ class ChatView(Turns, QTextBrowser):
         highlights = m.highlights if self.show_highlights else []
         text, spans = m.content, highlights
         if parts.has_block:
-            opened = (m.position in self._toggled_thoughts) != (not parts.closed)  # unclosed: open unless folded
-            inside = spans_within(highlights, parts.reasoning_start, parts.reasoning_start + len(parts.reasoning))
-            draw_thinking(cursor, self._theme, self._thinking_renderer, self._md, parts,
-                          m.reasoning.seconds if m.reasoning is not None else None,
-                          SpanIndex(inside) if inside else None, key, f"msg-think:{index}", opened)
+            if parts.reasoning:  # an empty block (Qwen3's "no thinking" one) gets no header that opens nothing
+                opened = (m.position in self._toggled_thoughts) != (not parts.closed)  # unclosed: open unless folded
+                inside = spans_within(highlights, parts.reasoning_start,
+                                      parts.reasoning_start + len(parts.reasoning))
+                title = thinking_title(parts, m.reasoning.seconds if m.reasoning is not None else None,
+                                       cut_short=m.can_continue or m.state != "done")
+                draw_thinking(cursor, self._theme, self._thinking_renderer, self._md, parts, title,
+                              SpanIndex(inside) if inside else None, key + ":t", f"msg-think:{index}", opened)
             text, spans = parts.answer, spans_within(highlights, parts.answer_start, len(m.content))
         blocks, _ = split_blocks(self._md, text)
         self._renderer.render(cursor, blocks, text, 0, SpanIndex(spans) if spans else None, key)
@@ -289,15 +304,15 @@ class ChatView(Turns, QTextBrowser):
         """The batch's reasoning into the live block; returns its answer pieces (the answer stream's)."""
         assert self._split is not None and self._stream is not None
         answer: list[tuple[str, bool]] = []
+        thought: list[tuple[str, bool]] = []
         for part, text, accepted in self._split.feed(batch):
-            if part == "reasoning":
-                if self._thinking is None:
-                    self._thinking = LiveThinking(self.document(), self._theme, self._stream.tail_pos)
-                self._thinking.add([(text, accepted)], self.show_highlights)
-                self._thinking_pieces.append((text, accepted))
-                self._stream.tail_pos = self._thinking.end()
-            else:
-                answer.append((text, accepted))
+            (thought if part == "reasoning" else answer).append((text, accepted))
+        if thought:  # the reasoning comes before any answer text: the tick's pieces go in as one edit
+            if self._thinking is None:
+                self._thinking = LiveThinking(self.document(), self._theme, self._stream.tail_pos)
+            self._thinking.add(thought, self.show_highlights)
+            self._thinking_pieces.extend(thought)
+            self._stream.tail_pos = self._thinking.end()
         if self._split.closed and self._thinking is not None and self._thinking.frame is not None:
             self._stream.tail_pos = self._thinking.fold()
         return answer
@@ -413,9 +428,7 @@ class ChatView(Turns, QTextBrowser):
                 int(rest) < len(self._messages):
             index = int(rest)
             if scheme == "msg-copy":
-                m = self._messages[index]
-                parts = split_answer(m.content, m.reasoning.format if m.reasoning is not None else None)
-                self._copy(parts.answer if parts.has_block and parts.answer else m.content, "Message copied")
+                self._copy(copied_text(self._messages[index]), "Message copied")
             elif scheme == "msg-regen":
                 self.regenerateRequested.emit(index)
             elif scheme == "msg-cont":

@@ -17,7 +17,9 @@ class FilePreview(QDialog):
         super().__init__(parent)
         self.setWindowTitle(attachment.name)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(f"{attachment.name} · {attachment_facts(attachment)} (as sent with the question)"))
+        title = QLabel(f"{attachment.name} · {attachment_facts(attachment)} (as sent with the question)")
+        title.setTextFormat(Qt.TextFormat.PlainText)  # a file name is text, never markup
+        layout.addWidget(title)
         self.text = QPlainTextEdit(attachment.text)
         self.text.setReadOnly(True)
         self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)  # code keeps its lines

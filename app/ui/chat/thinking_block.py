@@ -14,7 +14,7 @@ import time
 from PySide6.QtGui import QPalette, QTextCharFormat, QTextCursor, QTextDocument, QTextFrame, QTextFrameFormat
 
 from app.core.chats.markdown_blocks import SpanIndex, split_blocks
-from app.core.models.reasoning import AnswerParts, thinking_title, thought_for
+from app.core.models.reasoning import AnswerParts, thought_for
 from app.ui.chat.chat_theme import ChatTheme
 from app.ui.chat.markdown_render import MarkdownRenderer, block_format
 
@@ -45,24 +45,26 @@ def draw_header(cursor: QTextCursor, theme: ChatTheme, title: str, href: str, op
 
 
 def draw_thinking(cursor: QTextCursor, theme: ChatTheme, renderer: MarkdownRenderer, md, parts: AnswerParts,  # noqa: ANN001
-                  seconds: float | None, spans: SpanIndex | None, key: str, href: str, opened: bool) -> None:
-    """A finished answer's block: its header and, when open, its reasoning as Markdown in the tinted frame."""
-    draw_header(cursor, theme, thinking_title(parts, seconds), href, opened)
+                  title: str, spans: SpanIndex | None, key: str, href: str, opened: bool) -> None:
+    """A finished answer's block: its header and, when open, its reasoning as Markdown in the tinted frame.
+    `key` names its code blocks (under the answer's own key, so they go with the answer)."""
+    draw_header(cursor, theme, title, href, opened)
     if not opened or not parts.reasoning:
         return
     frame = cursor.insertFrame(_frame_format(theme))
     blocks, _ = split_blocks(md, parts.reasoning)
     renderer.start_in_empty_block(cursor)
-    renderer.render(cursor, blocks, parts.reasoning, 0, spans, key + "t")
+    renderer.render(cursor, blocks, parts.reasoning, 0, spans, key)
     cursor.setPosition(frame.lastPosition() + 1)
 
 
 class LiveThinking:
     """The streaming answer's reasoning: begun at `start` (where the answer's text would begin)."""
 
-    def __init__(self, document: QTextDocument, theme: ChatTheme, start: int) -> None:
+    def __init__(self, document: QTextDocument, theme: ChatTheme, start: int, began: float | None = None) -> None:
+        """`began`: when the thinking began (a block drawn again after a theme change keeps its clock)."""
         self.document, self.theme = document, theme
-        self.began = time.monotonic()
+        self.began = time.monotonic() if began is None else began
         self.header_pos = start
         cursor = QTextCursor(document)
         cursor.setPosition(start)
@@ -84,10 +86,12 @@ class LiveThinking:
             return
         cursor = QTextCursor(self.document)
         cursor.setPosition(self.frame.lastPosition())
+        cursor.beginEditBlock()  # one layout pass for the tick's pieces, not one per piece
         for text, accepted in pieces:
             cursor.insertText(text, self.theme.highlighted(self.text_format) if accepted and highlight
                               else self.text_format)
             self.chars += len(text)
+        cursor.endEditBlock()
 
     def fold(self) -> int:
         """The block closed: only its header stays ("Thought for 12 s", timed by this clock until the answer is
