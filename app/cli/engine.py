@@ -60,7 +60,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, required=True, metavar="M", help="main model (GGUF)")
     how = p.add_mutually_exclusive_group()
     how.add_argument("--draft", type=Path, metavar="D", help="draft model (same vocabulary as the main)")
-    how.add_argument("--ngram", type=int, metavar="N", help="n-gram prompt-lookup speculation with n-grams up to N")
+    how.add_argument("--ngram", type=int, metavar="N", help="n-gram prompt-lookup speculation: the longest earlier repeat of at least N tokens")
     p.add_argument("--p-min", type=float, default=0.0, help="stop drafting below this draft confidence")
     p.add_argument("--min-draft", type=int, default=0, help="drop drafts shorter than this")
     p.add_argument("--max-tokens", type=int, default=200)

@@ -34,7 +34,7 @@ def add_serve_parser(sub: Any, draft_tokens_arg: Any) -> None:
     sv.add_argument("--model", type=Path, metavar="M", help="main model (default: the one the window last loaded)")
     how = sv.add_mutually_exclusive_group()
     how.add_argument("--draft", type=Path, metavar="D", help="draft model (same vocabulary as the main)")
-    how.add_argument("--ngram", type=int, metavar="N", help="n-gram prompt-lookup speculation, n-grams up to N")
+    how.add_argument("--ngram", type=int, metavar="N", help="n-gram prompt-lookup speculation: the longest earlier repeat of at least N tokens")
     sv.add_argument("--draft-tokens", default="auto", type=draft_tokens_arg, metavar="K|auto",
                     help="draft length when a request does not say (default auto)")
     sv.add_argument("--api-key", default=os.environ.get(API_KEY_ENV, ""), metavar="K",

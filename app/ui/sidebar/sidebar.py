@@ -191,6 +191,8 @@ class Sidebar(SidebarSettings, QWidget):
         s.addRow("p-min", self.p_min)
         self.ngram_size = _spin(1, 8)
         self.ngram_size.valueChanged.connect(self.speculationEdited)
+        self.ngram_size.setToolTip("N-gram lookup: the shortest repeat of the last tokens whose continuation is "
+                                   "proposed (the longest earlier repeat, up to 16 tokens, wins)")
         s.addRow("N-gram size", self.ngram_size)
         self.draft_gpu_layers = _spin(-1, 999)
         self.draft_gpu_layers.setSpecialValueText("all")
