@@ -218,3 +218,24 @@ def test_a_file_name_with_markup_is_shown_as_text(qtbot):
     chip = chips.chip(f.key)
     assert chip.label.textFormat() == Qt.TextFormat.PlainText and chip.label.text().startswith("<font color=red>")
     assert "&lt;font color=red&gt;" in chip.toolTip() and "&lt;font" in chip.close_button.toolTip()
+
+
+def test_many_files_wrap_to_at_most_three_lines_and_scroll(qtbot):
+    from app.ui.chat.attachment_chips import MAX_LINES, AttachmentChips
+
+    chips = AttachmentChips()
+    qtbot.addWidget(chips)
+    chips.resize(500, 40)
+    chips.show()
+    first = chips.add(Attachment("a.py", "x"))
+    one_line = chips.height()
+    assert one_line > 0
+    for i in range(60):
+        chips.add(Attachment(f"file_{i}.py", "x"))
+    line = chips.chip(first.key).sizeHint().height()
+    assert one_line < chips.height() <= MAX_LINES * line + 2 * 6  # wrapped, capped: the rest scrolls
+    qtbot.waitUntil(lambda: chips.widget().height() > chips.height(), timeout=2000)
+    assert chips.verticalScrollBar().maximum() > 0
+    for f in chips.files()[1:]:
+        chips.remove(f.key)
+    assert chips.height() == chips.chip(first.key).sizeHint().height()  # one line again

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QWidget
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QToolButton, QWidget
 
 from app.core.chats.attachments import Attachment
 from app.ui.widgets.flow_layout import FlowLayout
@@ -105,9 +106,13 @@ class AttachmentChip(QFrame):
         self.setStyleSheet(TOO_BIG_STYLE if f.tokens is not None and n_ctx and f.tokens > n_ctx else CHIP_STYLE)
 
 
-class AttachmentChips(QWidget):
+MAX_LINES = 3  # chip lines shown at most; more scroll (300 files must not squeeze the chat away)
+
+
+class AttachmentChips(QScrollArea):
     """The row; hidden while no file goes with the question. Files that do not fit one line wrap onto the next
-    (a flow layout: in a narrow window a chip is never out of sight behind a scroll bar)."""
+    (a flow layout: in a narrow window a chip is never out of sight behind a sideways scroll bar); past
+    MAX_LINES lines the chips scroll."""
 
     changed = Signal()  # a file added or taken off: the question is counted again
 
@@ -117,11 +122,27 @@ class AttachmentChips(QWidget):
         self._chips: dict[int, AttachmentChip] = {}
         self._next_key = 1
         self.n_ctx = 0
-        self._row = FlowLayout(self)
-        policy = QSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
-        policy.setHeightForWidth(True)
-        self.setSizePolicy(policy)
+        inner = QWidget()
+        self._row = FlowLayout(inner)
+        self.setWidget(inner)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self.hide()
+
+    def _fit_height(self) -> None:
+        """As tall as the chips' lines at this width, at most MAX_LINES of them."""
+        width = self.viewport().width()
+        full = self._row.heightForWidth(width)
+        line = max((c.sizeHint().height() for c in self._chips.values()), default=0)
+        cap = MAX_LINES * line + (MAX_LINES - 1) * self._row.spacing()
+        m = self.contentsMargins()
+        self.setFixedHeight(min(full, cap) + m.top() + m.bottom() if full else 0)
+
+    def resizeEvent(self, e: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(e)
+        self._fit_height()
 
     # ---- what the window asks ----------------------------------------------------------------------------------
     def add(self, attachment: Attachment, source: str = "") -> PendingFile:
@@ -130,6 +151,7 @@ class AttachmentChips(QWidget):
         self._files.append(f)
         chip = self._chips[f.key] = AttachmentChip(f, self.remove)
         self._row.addWidget(chip)
+        self._fit_height()
         chip.show_file(f, self.n_ctx)
         self.show()
         self.changed.emit()
@@ -140,12 +162,15 @@ class AttachmentChips(QWidget):
         if chip is None:
             return
         self._files = [f for f in self._files if f.key != key]
+        self._row.removeWidget(chip)
         chip.deleteLater()
+        self._fit_height()
         self.setVisible(bool(self._files))
         self.changed.emit()
 
     def clear(self) -> None:
         for chip in self._chips.values():
+            self._row.removeWidget(chip)
             chip.deleteLater()
         had = bool(self._files)
         self._files, self._chips = [], {}

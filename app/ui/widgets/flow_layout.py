@@ -15,6 +15,9 @@ class FlowLayout(QLayout):
         self._gap = spacing
         self.setContentsMargins(0, 0, 0, 0)
 
+    def spacing(self) -> int:
+        return self._gap
+
     def addItem(self, item: QLayoutItem) -> None:  # noqa: N802 (Qt's name)
         self._items.append(item)
 
@@ -45,7 +48,7 @@ class FlowLayout(QLayout):
 
     def minimumSize(self) -> QSize:  # noqa: N802
         """One line high and no width of its own: a long chip is cut to the row, it never widens the window."""
-        height = max((item.sizeHint().height() for item in self._items), default=0)
+        height = max(((item.widget() or item).sizeHint().height() for item in self._items), default=0)
         m = self.contentsMargins()
         return QSize(m.left() + m.right(), height + m.top() + m.bottom())
 
@@ -55,7 +58,10 @@ class FlowLayout(QLayout):
         area = rect.adjusted(m.left(), m.top(), -m.right(), -m.bottom())
         x, y, line = area.x(), area.y(), 0
         for item in self._items:
-            hint = item.sizeHint()
+            # the widget's own hint: a widget just added is shown by Qt a moment later, and until then its item
+            # reports an empty size (a layout measured at once, as the chips' height is, would see nothing)
+            widget = item.widget()
+            hint = widget.sizeHint() if widget is not None else item.sizeHint()
             width = min(hint.width(), area.width())  # a chip wider than the row is cut to it (its label elides)
             if x + width > area.right() + 1 and line > 0:
                 x, y, line = area.x(), y + line + self._gap, 0
