@@ -69,6 +69,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--draft-gpu-layers", type=int, default=-1, metavar="L")
     p.add_argument("--ctx", type=int, default=4096, help="context length")
     p.add_argument("--threads", type=int, default=0, help="0: all cores")
+    p.add_argument("--flash-attn", choices=("auto", "on", "off"), default="auto",
+                   help="llama.cpp's flash attention (auto: off on the CPU alone, llama.cpp's choice on a GPU)")
     add_rpc_args(p)
 
 
@@ -81,11 +83,11 @@ def _open_engine(args: argparse.Namespace) -> tuple[Engine, SpeculationConfig]:
     rpc = parse_servers(args.rpc, args.rpc_split) if args.rpc else RpcServers()
     engine = Engine()
     engine.load_main(args.model, LoadOptions(n_ctx=args.ctx, n_threads=args.threads, n_gpu_layers=args.n_gpu_layers,
-                                             rpc=rpc))
+                                             rpc=rpc, flash_attn=args.flash_attn))
     mode = "draft" if args.draft else "ngram" if args.ngram else "off"
     if args.draft:
         engine.load_draft(args.draft, LoadOptions(n_ctx=args.ctx, n_threads=args.threads,
-                                                  n_gpu_layers=args.draft_gpu_layers))
+                                                  n_gpu_layers=args.draft_gpu_layers, flash_attn=args.flash_attn))
     main_model = engine.main
     assert main_model is not None
     log.info("main %s: %d/%d layers on %s (%s)", main_model.info.display_name, main_model.offloaded_layers,

@@ -255,3 +255,12 @@ def test_costs_discard_first_use_and_take_the_median():
     for v in (1.2, 3.0, 3.1, 1.2, 3.0, 1.3):
         t.add("d", v)
     assert t.count("d") == 6 and t.get("d") == pytest.approx(2.15)
+
+
+def test_flash_attention_is_off_on_the_cpu_alone_unless_asked():
+    from app.core.inference.llama_runtime import flash_attn_type
+
+    assert flash_attn_type("auto", on_cpu_only=True) == 0  # DISABLED: multi-row verify batches cost less
+    assert flash_attn_type("auto", on_cpu_only=False) == -1  # llama.cpp's own choice with a GPU
+    assert flash_attn_type("on", on_cpu_only=True) == 1 and flash_attn_type("off", on_cpu_only=False) == 0
+    assert flash_attn_type("sideways", on_cpu_only=True) == 0  # a hand-edited value: the default

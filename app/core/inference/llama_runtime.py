@@ -61,6 +61,20 @@ class DecodeCancelled(DecodeError):
     """A long decode (prompt evaluation) was stopped by the cancel flag; the cache keeps what was decoded."""
 
 
+FLASH_ATTN_TYPES = {"auto": -1, "off": 0, "on": 1}  # llama_flash_attn_type: AUTO, DISABLED, ENABLED
+
+
+def flash_attn_type(choice: str, on_cpu_only: bool) -> int:
+    """llama.cpp's flash attention setting for LoadOptions.flash_attn ("auto" on the CPU alone is off: measured
+    there, its kernel makes every multi-row verify batch slower at depth, and speculation is all such batches)."""
+    if choice not in FLASH_ATTN_TYPES:  # a hand-edited settings file: said, and the default taken
+        log.warning("flash attention %r is none of %s: auto", choice, ", ".join(FLASH_ATTN_TYPES))
+        choice = "auto"
+    if choice == "auto" and on_cpu_only:
+        return FLASH_ATTN_TYPES["off"]
+    return FLASH_ATTN_TYPES[choice]
+
+
 def read_info(path: str | Path) -> ModelInfo:
     """The model's facts, read before llama.cpp sees the file, so a broken file gets a clear error."""
     try:
@@ -159,6 +173,7 @@ class LoadedModel:
         cparams.n_ubatch = options.n_batch
         cparams.n_threads = threads
         cparams.n_threads_batch = threads
+        cparams.flash_attn_type = flash_attn_type(options.flash_attn, on_cpu_only=not self.offloaded_layers)
         self.ctx = llama_cpp.llama_init_from_model(self.model, cparams)
         if not self.ctx:
             llama_cpp.llama_model_free(self.model)
@@ -179,8 +194,9 @@ class LoadedModel:
         self._out_from = self._n_out = 0  # the last decode's rows with logits (see logits_np)
         self._view_key: tuple[int | None, int] | None = None
         self._view: np.ndarray | None = None
-        log.info("loaded %s: %d layers, %d offloaded, ctx %d, %d threads", Path(self.path).name, self.n_layer,
-                 self.offloaded_layers, self.n_ctx, threads)
+        log.info("loaded %s: %d layers, %d offloaded, ctx %d, %d threads, flash attention %s", Path(self.path).name,
+                 self.n_layer, self.offloaded_layers, self.n_ctx, threads,
+                 {v: k for k, v in FLASH_ATTN_TYPES.items()}[cparams.flash_attn_type])
 
     def rpc_lost(self) -> tuple[str, str] | None:
         """(server, message) when an RPC server of this model went away, else None."""
