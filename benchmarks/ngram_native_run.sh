@@ -30,16 +30,17 @@ for name, text in (("edit", edit), ("novel", open("benchmarks/prompts/code.txt")
 EOF2
 cp benchmarks/prompts/code.txt "$OUT/novel-message.txt"
 for task in edit novel; do
+  n=$N; [ $task = novel ] && n=${NOVEL_N:-512}  # the edit's answer is 1,553 tokens; new code needs no more
   for repack in 0 1; do
     SPECCHAT_CPU_REPACK=$repack $PY -m app bench --model "$Q" --ngram 3 --draft-tokens 8,16,auto --rounds 2 \
-      --max-tokens $N --ctx 8192 --prompt-file "$OUT/$task-message.txt" --json > "$OUT/ours-$task-repack$repack.json" \
+      --max-tokens $n --ctx 8192 --prompt-file "$OUT/$task-message.txt" --json > "$OUT/ours-$task-repack$repack.json" \
       2> "$OUT/ours-$task-repack$repack.log"
     $PY -c "import json,sys; r=json.load(open(sys.argv[1])); print(sys.argv[2], 'ours plain', r['plain']['tokens_per_second'], *[(x['draft_tokens'], x['tokens_per_second'], x['speedup'], x['acceptance_rate']) for x in r['runs']])" "$OUT/ours-$task-repack$repack.json" "$task repack=$repack"
   done
   for type in ngram-simple ngram-mod; do
     for k in 8 16; do
       "$NAT"/llama-speculative-simple -m "$Q" --spec-type $type --spec-draft-n-max $k -f "$OUT/$task-rendered.txt" \
-        -n $N --temp 0 -c 8192 -t 2 -nr > "$OUT/native-$task-$type-k$k.log" 2>&1
+        -n $n --temp 0 -c 8192 -t 2 -nr > "$OUT/native-$task-$type-k$k.log" 2>&1
       echo "$task native $type k=$k: $(grep -E 'decoded|accept  |n_drafted' "$OUT/native-$task-$type-k$k.log" | tr -s ' ' | tr '\n' ' ')"
     done
   done
