@@ -70,7 +70,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ctx", type=int, default=4096, help="context length")
     p.add_argument("--threads", type=int, default=0, help="0: all cores")
     p.add_argument("--flash-attn", choices=("auto", "on", "off"), default="auto",
-                   help="llama.cpp's flash attention (auto: off on the CPU alone, llama.cpp's choice on a GPU)")
+                   help="llama.cpp's flash attention (auto: llama.cpp's choice; off: faster speculation on a CPU, "
+                        "but greedy output may then differ from plain decoding at near ties)")
     add_rpc_args(p)
 
 

@@ -257,10 +257,8 @@ def test_costs_discard_first_use_and_take_the_median():
     assert t.count("d") == 6 and t.get("d") == pytest.approx(2.15)
 
 
-def test_flash_attention_is_off_on_the_cpu_alone_unless_asked():
+def test_flash_attention_is_llama_cpps_choice_unless_asked():
     from app.core.inference.llama_runtime import flash_attn_type
 
-    assert flash_attn_type("auto", on_cpu_only=True) == 0  # DISABLED: multi-row verify batches cost less
-    assert flash_attn_type("auto", on_cpu_only=False) == -1  # llama.cpp's own choice with a GPU
-    assert flash_attn_type("on", on_cpu_only=True) == 1 and flash_attn_type("off", on_cpu_only=False) == 0
-    assert flash_attn_type("sideways", on_cpu_only=True) == 0  # a hand-edited value: the default
+    assert flash_attn_type("auto") == -1 and flash_attn_type("on") == 1 and flash_attn_type("off") == 0
+    assert flash_attn_type("sideways") == -1  # a hand-edited value: the default

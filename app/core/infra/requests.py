@@ -79,9 +79,9 @@ class LoadOptions:
     n_gpu_layers: int = -1  # -1: all when a GPU backend exists, else 0
     n_batch: int = 512
     rpc: RpcServers = RpcServers()  # the main model's layers also on these servers (none: this machine only)
-    # llama.cpp's flash attention: "on", "off", or "auto": off when the model runs on the CPU alone (there its
-    # kernel costs a verify batch of 17 rows 25% more at a depth of 2,400 tokens: docs/benchmarks.md, issue 25),
-    # llama.cpp's own choice when layers are offloaded
+    # llama.cpp's flash attention: "auto" (llama.cpp's choice), "on" or "off". On the CPU "off" makes verify
+    # batches ~25% cheaper at depth but costs greedy speculation its identity with plain decoding at near ties
+    # (docs/benchmarks.md, issue 25): an expert's trade, never the default
     flash_attn: str = "auto"
 
     def local(self) -> LoadOptions:
