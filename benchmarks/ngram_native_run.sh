@@ -2,7 +2,8 @@
 # Issue 25 item 3 on this machine: our n-gram lookup against llama.cpp's own draftless types, in one run, on the
 # same model and the same rendered prompt. llama.cpp's tools built from the binding's own source (see
 # docs/benchmarks.md "Real model" for the cmake line), in $NAT. Run from the project root, machine otherwise idle:
-#   NAT=/tmp/nat/bin bash benchmarks/ngram_native_run.sh
+#   NAT=/tmp/nat/bin [FA=off] bash benchmarks/ngram_native_run.sh
+# FA: our --flash-attn (default llama.cpp's choice; docs/benchmarks.md's table was made with FA=off)
 # The edit task is benchmarks/predicted_outputs.py's (a 152-line module, the answer repeats it); the novel task
 # is benchmarks/prompts/code.txt (new code: little to look up), to see that lookup costs nothing where it finds
 # nothing. Both sides without extra CPU weight buffers (ours SPECCHAT_CPU_REPACK=0, llama.cpp -nr): on an AMX Xeon
@@ -32,7 +33,7 @@ cp benchmarks/prompts/code.txt "$OUT/novel-message.txt"
 for task in edit novel; do
   n=$N; [ $task = novel ] && n=${NOVEL_N:-512}  # the edit's answer is 1,553 tokens; new code needs no more
   for repack in 0 1; do
-    SPECCHAT_CPU_REPACK=$repack $PY -m app bench --model "$Q" --ngram 3 --draft-tokens 8,16,auto --rounds 2 \
+    SPECCHAT_CPU_REPACK=$repack $PY -m app bench --model "$Q" --ngram 3 --draft-tokens 8,16,auto --rounds 2 ${FA:+--flash-attn $FA} \
       --max-tokens $n --ctx 8192 --prompt-file "$OUT/$task-message.txt" --json > "$OUT/ours-$task-repack$repack.json" \
       2> "$OUT/ours-$task-repack$repack.log"
     $PY -c "import json,sys; r=json.load(open(sys.argv[1])); print(sys.argv[2], 'ours plain', r['plain']['tokens_per_second'], *[(x['draft_tokens'], x['tokens_per_second'], x['speedup'], x['acceptance_rate']) for x in r['runs']])" "$OUT/ours-$task-repack$repack.json" "$task repack=$repack"
