@@ -13,17 +13,14 @@ from PySide6.QtWidgets import QLabel
 
 from app.core.hub import reachability
 from app.core.hub.catalog import load_catalog
-from app.core.hub.gguf_files import MemoryBudget
-from app.core.infra.paths import app_paths
 from app.ui.downloads.downloads_window import DRAFTS_TAB, QUEUE_TAB, DownloadsWindow
 from app.ui.downloads.suggested_pairs import INTRO, PAIR_ROLE
-from app.workers.download_worker import DownloadHost, HubTasks
 from tests.fixtures.fake_hub import FakeHub, closed_port
 from tests.fixtures.model_factory import Tokenizer, write_tiny_model
+from tests.gui.test_downloads_tabs import downloads_window
 
 LONG = 60_000
 FEW_SECONDS = 5_000
-LAPTOP = MemoryBudget(ram_bytes=16 << 30, vram_bytes=0)
 QWEN_7B = ("bartowski/Qwen2.5-7B-Instruct-GGUF", "Qwen2.5-7B-Instruct-Q4_K_M.gguf")
 QWEN_05B = ("bartowski/Qwen2.5-0.5B-Instruct-GGUF", "Qwen2.5-0.5B-Instruct-Q8_0.gguf")
 RAW_NAMES = ("ConnectError", "ConnectTimeout", "ProxyError", "Errno", "HubUnreachable", "Traceback")
@@ -41,13 +38,7 @@ def endpoint(monkeypatch: pytest.MonkeyPatch) -> tuple[str, int]:
 
 @pytest.fixture
 def window(qtbot) -> Iterator[DownloadsWindow]:
-    host = DownloadHost(app_paths().ensure())
-    w = DownloadsWindow(host, HubTasks(host.client), budget=LAPTOP)
-    qtbot.addWidget(w)
-    w.resize(900, 600)
-    w.show()
-    yield w
-    host.shutdown()
+    yield from downloads_window(qtbot)
 
 
 def add_repos(hub: FakeHub, fixtures: dict[str, Path]) -> None:

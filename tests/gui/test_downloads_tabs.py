@@ -43,8 +43,8 @@ def hub(monkeypatch: pytest.MonkeyPatch, fixtures: dict[str, Path]) -> Iterator[
         yield h
 
 
-@pytest.fixture
-def window(qtbot, hub: FakeHub) -> Iterator[DownloadsWindow]:
+def downloads_window(qtbot) -> Iterator[DownloadsWindow]:  # noqa: ANN001
+    """The Models & downloads window at 900×600 on a 16 GiB laptop's budget, its download host shut down after."""
     host = DownloadHost(app_paths().ensure())
     w = DownloadsWindow(host, HubTasks(host.client), budget=LAPTOP)
     qtbot.addWidget(w)
@@ -52,6 +52,11 @@ def window(qtbot, hub: FakeHub) -> Iterator[DownloadsWindow]:
     w.show()
     yield w
     host.shutdown()
+
+
+@pytest.fixture
+def window(qtbot, hub: FakeHub) -> Iterator[DownloadsWindow]:
+    yield from downloads_window(qtbot)
 
 
 def place(repo_file: tuple[str, str], source: Path) -> Path:

@@ -15,6 +15,17 @@ def answer(store: ChatStore, chat_id: int, text: str, tps: float = 10.0) -> None
     store.save_answer(m.id, text, [(0, 2)], {"tokens_per_second": tps, "generated_tokens": 3}, state="done")
 
 
+def regenerated_once(tmp_path) -> tuple[ChatStore, int]:  # noqa: ANN001
+    """A chat of Q1 whose answer was regenerated once: "A1" kept as version 1, "A1 b" shown."""
+    store = ChatStore(tmp_path / "chats.sqlite3")
+    c = store.create_chat().id
+    store.add_message(c, "user", "Q1")
+    answer(store, c, "A1")
+    store.versions.new_version(c, 1)
+    answer(store, c, "A1 b")
+    return store, c
+
+
 def test_a_regenerated_answer_keeps_the_old_one_with_its_figures_and_later_turns(tmp_path):
     store = ChatStore(tmp_path / "chats.sqlite3")
     c = store.create_chat().id
@@ -85,23 +96,13 @@ def test_an_empty_new_version_gives_way_to_the_newest_kept_one(tmp_path):
 
 
 def test_continue_cutting_later_turns_forgets_their_versions(tmp_path):
-    store = ChatStore(tmp_path / "chats.sqlite3")
-    c = store.create_chat().id
-    store.add_message(c, "user", "Q1")
-    answer(store, c, "A1")
-    store.versions.new_version(c, 1)
-    answer(store, c, "A1 b")
+    store, c = regenerated_once(tmp_path)
     store.delete_from(c, 1)
     assert store.versions.groups(c) == {} and contents(store, c) == ["Q1"]
 
 
 def test_a_damaged_stored_version_leaves_the_chat_shown_as_it_is(tmp_path):
-    store = ChatStore(tmp_path / "chats.sqlite3")
-    c = store.create_chat().id
-    store.add_message(c, "user", "Q1")
-    answer(store, c, "A1")
-    store.versions.new_version(c, 1)
-    answer(store, c, "A1 b")
+    store, c = regenerated_once(tmp_path)
     store.db.execute("UPDATE versions SET tail='{not json' WHERE chat_id=?", (c,))
     assert not store.versions.switch(c, 1, 0)
     assert contents(store, c) == ["Q1", "A1 b"] and store.versions.groups(c)[1].shown == 1
