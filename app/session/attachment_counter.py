@@ -30,36 +30,43 @@ class AttachmentCounter(QObject):
     def __init__(self, host: EngineHost, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.host = host
-        self._asked: dict[int, tuple[int, int]] = {}  # file's request id -> (key, the empty question's request id)
-        self._answers: dict[int, int] = {}  # request id -> tokens, until both of a pair are in
+        self._asked: dict[int, int] = {}  # a file's request id -> the caller's key
+        self._answers: dict[int, int] = {}  # a file's request id -> its prompt's tokens, until the empty one is in
+        # the empty question's prompt: the same for every file of a model, so counted once per model (reset)
+        self._empty: int | None = None
+        self._empty_asked = 0
         host.measured.connect(self._measured)
+
+    def reset(self) -> None:
+        """Another model is loaded (or none): the empty question is counted again with the next file."""
+        self._empty, self._empty_asked = None, 0
 
     def count(self, key: int, attachment: Attachment) -> None:
         """Ask for the file's tokens; `counted(key, n)` answers. A newer ask for the same key wins."""
         self.forget(key)
-        empty = self.host.measure(_question(""))
-        rid = self.host.measure(_question(question_with_files("", [attachment])))
-        self._asked[rid] = (key, empty)
+        if self._empty is None and not self._empty_asked:
+            self._empty_asked = self.host.measure(_question(""))
+        self._asked[self.host.measure(_question(question_with_files("", [attachment])))] = key
 
     def forget(self, key: int) -> None:
         """The chip is gone: its count, when it comes, is dropped."""
-        for rid, (k, empty) in list(self._asked.items()):
+        for rid, k in list(self._asked.items()):
             if k == key:
                 del self._asked[rid]
                 self._answers.pop(rid, None)
-                self._answers.pop(empty, None)
 
     def _measured(self, request_id: int, tokens: int) -> None:
-        if request_id not in self._answers and not self._expects(request_id):
+        if request_id == self._empty_asked:
+            self._empty, self._empty_asked = tokens, 0
+        elif request_id in self._asked:
+            self._answers[request_id] = tokens
+        else:
             return  # the context meter's, or a forgotten chip's
-        self._answers[request_id] = tokens
-        for rid, (key, empty) in list(self._asked.items()):
-            if rid in self._answers and empty in self._answers:
-                with_file, without = self._answers.pop(rid), self._answers.pop(empty)
-                del self._asked[rid]
-                n = with_file - without if with_file >= 0 and without >= 0 else -1
-                log.debug("attachment %d counted: %d tokens", key, n)
-                self.counted.emit(key, max(n, 1) if n >= 0 else -1)
-
-    def _expects(self, request_id: int) -> bool:
-        return any(request_id in (rid, empty) for rid, (_key, empty) in self._asked.items())
+        if self._empty is None:
+            return
+        for rid, with_file in list(self._answers.items()):
+            key = self._asked.pop(rid)
+            del self._answers[rid]
+            n = with_file - self._empty if with_file >= 0 and self._empty >= 0 else -1
+            log.debug("attachment %d counted: %d tokens", key, n)
+            self.counted.emit(key, max(n, 1) if n >= 0 else -1)

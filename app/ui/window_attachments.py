@@ -98,6 +98,7 @@ class AttachmentActions(WindowParts):
 
     def recount_files(self) -> None:
         main = self.models.main
+        self.file_counter.reset()  # the empty question's count was the old model's
         self.chips.set_context(main.n_ctx if main else 0)
         for f in self.chips.files():
             self.chips.set_tokens(f.key, None if main else -1)  # "counting…" until the new model's count comes
