@@ -46,7 +46,7 @@ class AnswerActions(WindowParts):
         if too_big:  # no policy can help: the question itself is larger than the context
             self.statusBar().showMessage(f"Not sent: {too_big}", 15000)
             return
-        if self._counted_input == question_with_files(text, files) and self.context_gauge.wont_fit():
+        if self._counted_input == self._question_typed() and self.context_gauge.wont_fit():
             self.statusBar().showMessage(
                 "Not sent: this message does not fit the model's context with the chat before it "
                 f"({self.context_gauge.format()}). Shorten it, start a new chat, reload the model with a larger "

@@ -18,7 +18,7 @@ from app import APP_NAME, __version__
 from app.core.chats.chat_store import Chat, Message
 from app.core.chats.sent_turns import code_fence
 from app.core.models.formatting import count_phrase
-from app.core.models.reasoning import split_answer, thinking_title
+from app.core.models.reasoning import stored_parts, thinking_title
 from app.core.infra.disk import os_error_text, write_text_atomically
 
 EXPORT_FORMAT = "specchat-chat"
@@ -69,7 +69,7 @@ def _files_markdown(m: Message) -> list[str]:
 
 def _answer_markdown(m: Message) -> list[str]:
     """A question's text; an answer's reasoning as a folded quote (as the window shows it), then the answer."""
-    parts = split_answer(m.content, m.reasoning.format if m.reasoning is not None else None)
+    parts = stored_parts(m.content, m.reasoning)
     if not parts.has_block:
         return [m.content.rstrip() or ("" if m.attachments else "*(empty)*"), ""]
     answer = [parts.answer.rstrip() or "*(no answer after the reasoning)*", ""]

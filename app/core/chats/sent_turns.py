@@ -8,7 +8,7 @@ from pathlib import PurePath
 
 from app.core.chats.attachments import Attachment
 from app.core.chats.chat_store import Message
-from app.core.models.reasoning import split_answer
+from app.core.models.reasoning import stored_parts
 
 
 # the extensions whose language name differs from the extension itself (a model reads "```python" better than
@@ -46,13 +46,12 @@ def question_with_files(text: str, attachments: list[Attachment]) -> str:
 def sent_turn(m: Message) -> dict[str, str]:
     if m.role == "user":
         return {"role": "user", "content": question_with_files(m.content, m.attachments)}
-    fmt = m.reasoning.format if m.reasoning is not None else None
-    parts = split_answer(m.content, fmt)
+    parts = stored_parts(m.content, m.reasoning)
     if not parts.has_block:
         return {"role": m.role, "content": m.content}
     if not parts.closed:  # stopped, cut off, or a model that never closed it: what it wrote is its answer
         return {"role": m.role, "content": parts.reasoning}
     turn = {"role": m.role, "content": parts.answer}
-    if fmt is not None and fmt.resend and parts.reasoning:
+    if m.reasoning is not None and m.reasoning.format.resend and parts.reasoning:
         turn["reasoning_content"] = parts.reasoning
     return turn

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Protocol, TypeVar
 
+from app.core.models.reasoning import marker_start_at_end
+
 
 class HasText(Protocol):
     @property
@@ -40,21 +42,10 @@ class StopStringFilter:
             self.stopped = True
             yield from self._release(min(hits), cut=True)
             return
-        yield from self._release(len(self.held_text) - self._unsafe_tail())
+        yield from self._release(len(self.held_text) - marker_start_at_end(self.held_text, self.stops))
 
     def flush(self) -> Iterator[E]:
         yield from self._release(len(self.held_text))
-
-    def _unsafe_tail(self) -> int:
-        """Length of the longest tail of the held text that a stop string starts with."""
-        text = self.held_text
-        longest = 0
-        for s in self.stops:
-            for n in range(min(len(s) - 1, len(text)), longest, -1):
-                if text.endswith(s[:n]):
-                    longest = n
-                    break
-        return longest
 
     def _release(self, upto: int, cut: bool = False) -> Iterator:
         """Yield held events whose text lies within the first `upto` characters (with cut: trim the one that

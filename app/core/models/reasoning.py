@@ -9,7 +9,7 @@ may be the start of a marker (a marker split across tokens is never shown half).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 Part = Literal["reasoning", "answer"]
@@ -49,9 +49,6 @@ class Reasoning:
         return cls(ReasoningFormat(raw["open"], raw["close"], bool(raw.get("opened_by_prompt")),
                                    bool(raw.get("resend"))), seconds)
 
-    def with_seconds(self, seconds: float | None) -> Reasoning:
-        return replace(self, seconds=seconds)
-
 
 @dataclass(frozen=True)
 class AnswerParts:
@@ -87,6 +84,11 @@ def split_answer(content: str, fmt: ReasoningFormat | None) -> AnswerParts:
     reasoning = content[inner_start:end].rstrip()
     answer_start = _skip_space(content, end + len(fmt.close)) if closed else len(content)
     return AnswerParts(reasoning, content[answer_start:], inner_start, answer_start, True, closed)
+
+
+def stored_parts(content: str, reasoning: Reasoning | None) -> AnswerParts:
+    """A stored message cut with the format it was written with (none: no block)."""
+    return split_answer(content, reasoning.format if reasoning is not None else None)
 
 
 def thought_for(seconds: float | None) -> str:
@@ -160,7 +162,7 @@ class StreamSplit:
                 assert fmt is not None
                 body = held.lstrip()
                 if body.startswith(fmt.open) and fmt.open:
-                    self._drop(len(held) - len(body) + len(fmt.open))
+                    self._take(len(held) - len(body) + len(fmt.open))  # blanks and the marker go
                     self.phase, self.had_block, self._skip_blank = "reasoning", True, True
                     continue
                 if not final and (not body or fmt.open.startswith(body)):
@@ -172,10 +174,10 @@ class StreamSplit:
                 at = held.find(fmt.close)
                 if at >= 0:
                     self._emit(out, "reasoning", at, trim_end=True)
-                    self._drop(len(fmt.close))
+                    self._take(len(fmt.close))
                     self.phase, self.closed, self._skip_blank = "answer", True, True
                     continue
-                keep = 0 if final else _partial_suffix(held, fmt.close)
+                keep = 0 if final else marker_start_at_end(held, (fmt.close,))
                 self._emit(out, "reasoning", len(held) - keep, trim_end=False)
                 return
             self._emit(out, "answer", len(held), trim_end=False)
@@ -197,9 +199,6 @@ class StreamSplit:
                 taken[-1] = (taken[-1][0].rstrip(), taken[-1][1])
         out.extend((part, t, a) for t, a in taken if t)
 
-    def _drop(self, n: int) -> None:
-        self._take(n)
-
     def _take(self, n: int) -> list[Piece]:
         taken: list[Piece] = []
         while n > 0 and self._held:
@@ -214,9 +213,13 @@ class StreamSplit:
         return taken
 
 
-def _partial_suffix(text: str, marker: str) -> int:
-    """How many characters at the end of `text` could be the beginning of `marker`."""
-    for n in range(min(len(marker) - 1, len(text)), 0, -1):
-        if marker.startswith(text[-n:]):
-            return n
-    return 0
+def marker_start_at_end(text: str, markers: tuple[str, ...] | list[str]) -> int:
+    """How many characters at the end of `text` could be the beginning of one of `markers` (the longest such
+    tail): what a stream must hold back until the next piece says. Reasoning markers and stop strings alike."""
+    longest = 0
+    for marker in markers:
+        for n in range(min(len(marker) - 1, len(text)), longest, -1):
+            if text.endswith(marker[:n]):
+                longest = n
+                break
+    return longest

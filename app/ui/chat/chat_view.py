@@ -25,7 +25,7 @@ from PySide6.QtWidgets import QApplication, QTextBrowser, QToolTip, QWidget
 
 from app.core.chats.markdown_blocks import SpanIndex, make_parser, split_blocks
 from app.core.chats.sent_turns import question_with_files
-from app.core.models.reasoning import ReasoningFormat, StreamSplit, spans_within, split_answer, thinking_title
+from app.core.models.reasoning import ReasoningFormat, StreamSplit, spans_within, stored_parts, thinking_title
 from app.ui.chat.answer_stream import AnswerStream
 from app.ui.chat.chat_theme import MAX_READING_WIDTH, ChatTheme, highlight_color
 from app.ui.chat.empty_chat_hint import EmptyChatHint
@@ -48,7 +48,7 @@ def copied_text(m: ShownMessage) -> str:
     a question as it was sent when it is only files."""
     if m.role == "user":
         return m.content or question_with_files("", m.attachments)
-    parts = split_answer(m.content, m.reasoning.format if m.reasoning is not None else None)
+    parts = stored_parts(m.content, m.reasoning)
     if not parts.has_block:
         return m.content
     return parts.answer or parts.reasoning
@@ -212,7 +212,7 @@ class ChatView(Turns, QTextBrowser):
             self._user_turn(cursor, m, index)
             return
         self._heading(cursor, m.role, STATE_NOTES.get(m.state, ""))
-        parts = split_answer(m.content, m.reasoning.format if m.reasoning is not None else None)
+        parts = stored_parts(m.content, m.reasoning)
         highlights = m.highlights if self.show_highlights else []
         text, spans = m.content, highlights
         if parts.has_block:
@@ -325,8 +325,7 @@ class ChatView(Turns, QTextBrowser):
             stream.add(list(self._queue))
         self._queue.clear()
         self._stream = None
-        thought = self._split is not None and (self._split.had_block or split_answer(
-            message.content, message.reasoning.format if message.reasoning is not None else None).has_block)
+        thought = stored_parts(message.content, message.reasoning).has_block
         self._split, self._thinking = None, None
         # an answer that thought is drawn again as it is kept (its block folded, with the engine's time)
         if stream is None or thought or stream.source() != message.content or \

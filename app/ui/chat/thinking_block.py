@@ -75,7 +75,6 @@ class LiveThinking:
         cursor.setBlockFormat(block_format(0))
         self.text_format = QTextCharFormat(theme.plain)
         self.text_format.setForeground(theme.muted)
-        self.chars = 0
 
     def end(self) -> int:
         """The document position after the block (where the answer's text begins)."""
@@ -90,7 +89,6 @@ class LiveThinking:
         for text, accepted in pieces:
             cursor.insertText(text, self.theme.highlighted(self.text_format) if accepted and highlight
                               else self.text_format)
-            self.chars += len(text)
         cursor.endEditBlock()
 
     def fold(self) -> int:

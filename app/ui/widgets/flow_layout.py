@@ -12,11 +12,8 @@ class FlowLayout(QLayout):
     def __init__(self, parent: QWidget | None = None, spacing: int = 6) -> None:
         super().__init__(parent)
         self._items: list[QLayoutItem] = []
-        self._gap = spacing
+        self.setSpacing(spacing)
         self.setContentsMargins(0, 0, 0, 0)
-
-    def spacing(self) -> int:
-        return self._gap
 
     def addItem(self, item: QLayoutItem) -> None:  # noqa: N802 (Qt's name)
         self._items.append(item)
@@ -57,6 +54,7 @@ class FlowLayout(QLayout):
         m = self.contentsMargins()
         area = rect.adjusted(m.left(), m.top(), -m.right(), -m.bottom())
         x, y, line = area.x(), area.y(), 0
+        gap = self.spacing()
         for item in self._items:
             # the widget's own hint: a widget just added is shown by Qt a moment later, and until then its item
             # reports an empty size (a layout measured at once, as the chips' height is, would see nothing)
@@ -64,9 +62,9 @@ class FlowLayout(QLayout):
             hint = widget.sizeHint() if widget is not None else item.sizeHint()
             width = min(hint.width(), area.width())  # a chip wider than the row is cut to it (its label elides)
             if x + width > area.right() + 1 and line > 0:
-                x, y, line = area.x(), y + line + self._gap, 0
+                x, y, line = area.x(), y + line + gap, 0
             if move:
                 item.setGeometry(QRect(QPoint(x, y), QSize(width, hint.height())))
-            x += width + self._gap
+            x += width + gap
             line = max(line, hint.height())
         return y + line - rect.y() + m.bottom()
