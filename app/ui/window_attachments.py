@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from app.core.chats.attachments import Attachment
 from app.core.chats.file_reading import FileRefused, paste_attachment, read_attachment
-from app.ui.chat.attachment_chips import tokens_phrase
+from app.core.models.formatting import tokens_phrase
 from app.ui.window_parts import WindowParts
 
 log = logging.getLogger("specchat.ui")

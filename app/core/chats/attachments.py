@@ -12,6 +12,11 @@ class Attachment:
     text: str  # its content, decoded
     tokens: int = 0  # its size in the loaded model's tokens when it was attached (0: not counted)
 
+    @property
+    def size(self) -> int:
+        """Its text's size in bytes (UTF-8), as the chips and the chat say it."""
+        return len(self.text.encode("utf-8"))
+
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "text": self.text, "tokens": self.tokens}
 

@@ -17,7 +17,7 @@ from typing import Any
 from app import APP_NAME, __version__
 from app.core.chats.chat_store import Chat, Message
 from app.core.chats.sent_turns import code_fence
-from app.core.models.formatting import count_phrase
+from app.core.models.formatting import tokens_phrase
 from app.core.models.reasoning import stored_parts, thinking_title
 from app.core.infra.disk import os_error_text, write_text_atomically
 
@@ -62,7 +62,7 @@ def _files_markdown(m: Message) -> list[str]:
     lines: list[str] = []
     for a in m.attachments:
         fence = code_fence(a.text)
-        size = f" · {count_phrase(a.tokens, 'token')}" if a.tokens else ""
+        size = f" · {tokens_phrase(a.tokens)}" if a.tokens else ""
         lines += _collapsed(f"📎 {html.escape(a.name)}{size}", [fence, a.text.rstrip(), fence])
     return lines
 

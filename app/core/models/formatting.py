@@ -84,6 +84,11 @@ def count_phrase(n: int, singular: str, plural: str | None = None) -> str:
     return f"{n} {singular if n == 1 else plural or singular + 's'}"
 
 
+def tokens_phrase(tokens: int) -> str:
+    """ "1 token", "1,234 tokens": a file's or a prompt's size in a model's tokens."""
+    return f"{tokens:,} token{'' if tokens == 1 else 's'}"
+
+
 def others_dont_fit(n: int) -> str:
     """The draft section's disclosure: "1 other model doesn't fit", "3 other models don't fit"."""
     verb = "doesn't fit" if n == 1 else "don't fit"

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QSizePol
 from app.core.chats.attachments import Attachment
 from app.ui.widgets.flow_layout import FlowLayout
 from app.ui.widgets.plain_text import plain_tooltip
-from app.core.models.formatting import count_phrase, format_bytes
+from app.core.models.formatting import count_phrase, format_bytes, tokens_phrase
 
 log = logging.getLogger("specchat.ui")
 
@@ -36,10 +36,6 @@ class PendingFile:
     source: str = ""  # the file's path; "" for a paste, or a file brought back from the chat (Edit)
     tokens: int | None = None  # its tokens in the loaded model (None: being counted; -1: no model to count with)
 
-    @property
-    def size(self) -> int:
-        return len(self.attachment.text.encode("utf-8"))
-
 
 def short_name(name: str, limit: int = NAME_CHARS) -> str:
     if len(name) <= limit:
@@ -52,16 +48,12 @@ def line_count(text: str) -> int:
     return text.count("\n") + (0 if text.endswith("\n") else 1)
 
 
-def tokens_phrase(tokens: int) -> str:
-    return f"{tokens:,} token{'' if tokens == 1 else 's'}"
-
-
 def chip_text(f: PendingFile, n_ctx: int) -> str:
     name = short_name(f.attachment.name)
     if f.tokens is None:
         return f"{name} · counting…"
     if f.tokens < 0:
-        return f"{name} · {format_bytes(f.size)}"  # no model loaded: the size is what is known
+        return f"{name} · {format_bytes(f.attachment.size)}"  # no model loaded: the size is what is known
     if n_ctx and f.tokens > n_ctx:
         return f"{name} · {tokens_phrase(f.tokens)}: too large for the context ({n_ctx:,})"
     return f"{name} · {tokens_phrase(f.tokens)}"
@@ -69,7 +61,7 @@ def chip_text(f: PendingFile, n_ctx: int) -> str:
 
 def chip_tooltip(f: PendingFile, n_ctx: int) -> str:
     lines = [f.source or f.attachment.name,
-             f"{format_bytes(f.size)} · {count_phrase(line_count(f.attachment.text), 'line')}"]
+             f"{format_bytes(f.attachment.size)} · {count_phrase(line_count(f.attachment.text), 'line')}"]
     if f.tokens is None:
         lines.append("Being counted in the loaded model's tokens…")
     elif f.tokens < 0:

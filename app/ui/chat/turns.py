@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QTextBrowser
 
 from app.core.chats.attachments import Attachment
 from app.core.chats.export import ROLE_TITLES
-from app.core.models.formatting import format_bytes
+from app.core.models.formatting import format_bytes, tokens_phrase
 from app.core.models.reasoning import Reasoning
 from app.ui.chat.chat_theme import ChatTheme
 from app.ui.chat.markdown_render import block_format, collapse_block
@@ -38,8 +38,8 @@ TURN_GAP = 22
 def attachment_facts(a: Attachment) -> str:
     """ "1,234 tokens · 4.1 KiB" (the tokens as counted when it was attached; a file never counted: its size), in
     no-break spaces: a file's facts never wrap apart."""
-    size = format_bytes(len(a.text.encode("utf-8")))
-    facts = f"{a.tokens:,} token{'' if a.tokens == 1 else 's'} · {size}" if a.tokens else size
+    size = format_bytes(a.size)
+    facts = f"{tokens_phrase(a.tokens)} · {size}" if a.tokens else size
     return facts.replace(" ", "\u00a0")
 
 
