@@ -119,8 +119,8 @@ class Engine:
             return fmt.render([{"role": "user", "content": text}])
 
         vocabulary = (main.token_text(i) for i in range(main.n_vocab))  # read only if the template says nothing
-        return find_reasoning_format(main.chat_template() if fmt.source == "the model's template" else None,
-                                     generation_prompt, single, writes_as_text, vocabulary)
+        # the format's own template: a fallback's (no markers in it) says nothing, the model's says what it does
+        return find_reasoning_format(fmt.template, generation_prompt, single, writes_as_text, vocabulary)
 
     def chat_prompt(self, messages: list[dict[str, str]]) -> tuple[list[int], tuple[str, ...]]:
         """Tokens for a conversation (ending with the assistant's turn to speak) and the format's stops."""
