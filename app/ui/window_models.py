@@ -10,12 +10,11 @@ import os
 
 from PySide6.QtWidgets import QMessageBox
 
+from app.core.infra.damaged_files import take_notices
 from app.core.infra.settings import ModelPreset
+from app.core.models.library import LibraryEntry
 from app.core.models.model_info import ModelInfo
 from app.core.models.presets import describe_recommended, model_defaults
-
-from app.core.infra.damaged_files import take_notices
-from app.core.models.library import LibraryEntry
 from app.ui.window_parts import WindowParts
 
 log = logging.getLogger("specchat.ui")
