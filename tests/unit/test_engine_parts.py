@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from app.core.inference.draft_length import CostTable, DraftLength
+from app.core.inference.draft_length import LOOK, OUTLIER, DraftLength, MeasuredArms
 from app.core.inference.drafting import NgramDrafter
 from app.core.inference.sampling import SamplerParams, distribution, point_mass, residual, top_probability
 from app.core.inference.stop_strings import StopStringFilter
@@ -126,9 +126,9 @@ def test_auto_draft_length_takes_the_speedup_where_it_exists():
     # cheap draft (1 ms/token), verify barely grows with rows, everything accepted
     chosen, _, _ = simulate(c, 80, 0.001, lambda rows: 0.010 + 0.0005 * (rows - 1))
     assert chosen[:3] == [0, 0, 0]  # plain steps are measured first; the first one (one-time costs) is dropped
-    assert c.costs.get(("verify", 1)) == 0.010
+    assert c.costs.arms[0].round_s == pytest.approx(0.010)
     assert c.next() >= 8 and c.acceptance == 1.0
-    assert chosen[-40:].count(0) <= 2  # a plain round every 32 drafting rounds keeps the plain cost current
+    assert chosen[-40:].count(0) <= 3  # a look at plain (a switch and two rounds) keeps its cost current
 
 
 def test_auto_is_not_fooled_by_first_use_costs_and_finds_the_gpu_speedup():
@@ -143,7 +143,7 @@ def test_auto_is_not_fooled_by_first_use_costs_and_finds_the_gpu_speedup():
     chosen, elapsed, tokens = simulate(c, 200, 0.00114, verify, first_use=20.0)
     plain_rate = 1 / verify(1)
     assert chosen[-1] >= 8, chosen
-    assert chosen[-100:].count(0) <= 4
+    assert chosen[-100:].count(0) <= 6  # two looks at plain at most, a switch and two rounds each
     assert tokens / elapsed > 1.8 * plain_rate  # a fixed k = 8 alone would give 2.1x here
 
 
@@ -157,7 +157,7 @@ def test_switching_costs_are_not_taken_for_step_costs():
         return 0.0094 + 0.00006 * (rows - 1)
 
     chosen, elapsed, tokens = simulate(c, 600, 0.00114, verify, first_use=5.0, switch=0.030)
-    assert c.costs.get(("verify", 1)) == pytest.approx(0.0094)
+    assert c.costs.arms[0].round_s == pytest.approx(0.0094)
     assert chosen[-1] == 16 and tokens / elapsed > 1.8 / verify(1)
 
 
@@ -179,7 +179,7 @@ def test_a_bimodal_draft_cost_does_not_send_auto_back_to_measuring():
         full_before = k > 0 and accepted == k
         elapsed += per_token * k + verify
         tokens += accepted + 1
-    assert chosen[-100:].count(0) <= 2 and min(chosen[-100:]) >= 0 and max(chosen[-100:]) >= 8
+    assert chosen[-100:].count(0) <= 3 and max(chosen[-100:]) >= 8  # one look at plain at most
     assert tokens / elapsed > 1.5 / 0.0094
 
 
@@ -240,21 +240,120 @@ def test_auto_draft_length_stops_drafting_when_it_does_not_pay_and_probes_within
     assert sum(1 for k in chosen[100:] if k) == 0
 
 
-def test_costs_discard_first_use_and_take_the_median():
-    t = CostTable()
-    t.add("x", 5.0)  # first use: dropped
-    assert t.get("x") is None
-    for v in (1.0, 1.2, 9.0, 1.1):
-        t.add("x", v)
-    assert t.get("x") == pytest.approx(1.15)  # one slow round does not move it
-    assert t.count("x") == 4
-    t.add("x", 0.4)  # twice as fast as every kept figure: they were taken under a load that is gone
-    assert t.get("x") == 0.4 and t.count("x") == 1
+def geometric_accepts(alpha: float, seed: int) -> Callable[[int, int], int]:
+    """Sampled acceptance (T > 0): each draft token kept with probability alpha, the chain ends at a rejection."""
+    rng = np.random.default_rng(seed)
+
+    def accepts(rnd: int, k: int) -> int:
+        n = 0
+        while n < k and rng.random() < alpha:
+            n += 1
+        return n
+    return accepts
+
+
+def fixed_rate(k: int, draft_per_token: float, verify: Callable[[int], float], alpha: float) -> float:
+    """Expected tokens per second of a fixed k on the same synthetic pair."""
+    tokens = (1 - alpha ** (k + 1)) / (1 - alpha) if k else 1.0
+    return tokens / (k * draft_per_token + verify(k + 1))
+
+
+def test_auto_takes_95_percent_of_the_best_fixed_k_under_sampling_noise():
+    """T = 0.7 on the H200 testbed (issue 25): acceptance per round swings (a chain of 0 to k), where the old
+    controller's modelled value trailed it and took 0.86x of the best fixed k. Each arm's measured cost with
+    the pooled acceptance, over two 400-round answers per seed (the second starts from the first's figures, as
+    in the app), against every fixed k driven through the same pair (first use 3x, 30 ms switches)."""
+    def verify(rows: int) -> float:
+        return 0.0095 + 0.00006 * (rows - 1)
+
+    def run(c: DraftLength, alpha: float, seed: int, answers: int) -> list[float]:
+        accepts, rates = geometric_accepts(alpha, seed), []
+        for _ in range(answers):
+            c.new_answer()
+            _, elapsed, tokens = simulate(c, 400, 0.00125, verify, accepts=accepts, first_use=3.0, switch=0.030)
+            rates.append(tokens / elapsed)
+        return rates
+
+    seconds = []
+    for alpha in (0.6, 0.75, 0.9):
+        for seed in range(3):
+            fixed = [run(DraftLength(k=k), alpha, seed, 2) for k in (1, 2, 4, 8, 16)]  # the same draws as auto's
+            best = [max(rates[i] for rates in fixed) for i in range(2)]
+            first, second = run(DraftLength(k=4, auto=True), alpha, seed, 2)
+            assert first > 0.88 * best[0] and second > 0.92 * best[1], (alpha, seed, first / best[0], second / best[1])
+            seconds.append(second / best[1])
+    assert sum(seconds) / len(seconds) > 0.95
+
+
+def test_auto_relearns_when_the_machine_slows_down_and_back():
+    """Another process takes one of two CPU cores in the middle of the answer: a verify batch and a draft step
+    get 3x dearer, a plain step 1.5x, so plain now wins, and when the process leaves, drafting again. The drift
+    rule sees the current arm's rounds cost 1.5x their average and looks at the neighbours at once, not after
+    their gaps."""
+    contended = {"on": False}
+
+    def verify(rows: int) -> float:
+        base = 0.040 + 0.004 * (rows - 1)
+        return base * (1.5 if rows == 1 else 3.0) if contended["on"] else base
+
+    c = DraftLength(k=4, auto=True)
+    acc = geometric_accepts(0.8, 0)
+    simulate(c, 300, 0.004, verify, accepts=acc)
+    assert c.current > 0  # drafting pays on the idle machine
+    contended["on"] = True
+    chosen, elapsed, tokens = simulate(c, 300, 0.012, verify, accepts=acc)
+    first_plain = next(i for i, k in enumerate(chosen) if k == 0 and chosen[i + 1] == 0 and chosen[i + 2] == 0)
+    assert first_plain < 20 and c.current == 0
+    assert tokens / elapsed > 0.95 / verify(1)  # within 5% of plain decoding, the time to notice included
+    contended["on"] = False
+    chosen, _, _ = simulate(c, 300, 0.004, verify, accepts=acc)
+    assert c.current > 0 and chosen[-50:].count(0) <= 3
+
+
+def test_drafting_that_cannot_pay_stops_for_the_answer_and_is_retried_in_later_answers():
+    """A CPU draft that re-reads every skipped token (catch-up at 8% of a plain step) and is never right: no look
+    within an answer can stay within the budget, so after the first answer's measurements drafting stops for the
+    answer and is retried at the start of later ones, after 1, 2, 4 ... answers."""
+    def verify(rows: int) -> float:
+        return 0.050 + 0.003 * (rows - 1)
+
+    c = DraftLength(k=4, auto=True)
+    drafting_answers = []
+    for answer in range(40):
+        c.new_answer()
+        opened = c.expects_drafting()
+        chosen, elapsed, tokens = simulate(c, 100, 0.006, verify, accepts=lambda rnd, k: 0, catchup=0.004)
+        if answer:
+            assert opened == any(chosen), answer  # the draft reads the prompt only for an answer that drafts
+            assert sum(1 for k in chosen if k) <= 2 * LOOK
+        if any(chosen):
+            drafting_answers.append(answer)
+    assert drafting_answers == [0, 1, 3, 7, 15, 31]
+
+
+def test_arm_values_drop_first_use_and_switches_and_shrug_off_noise():
+    t = MeasuredArms()
+    assert not t.add(4, 5, 9.0, steady=True)  # first use (GPU graph capture, buffers): not counted
+    assert not t.add(4, 5, 9.0, steady=False)  # a switch from the other kind of round: not counted
+    for _ in range(3):
+        t.add(4, 4, 1.0, steady=True)
+    assert t.arms[4].round_s == pytest.approx(1.0) and t.arms[4].samples == 3
+    t.add(4, 4, 100.0, steady=True)  # one slow round counts as OUTLIER x the mean, not 100x
+    assert t.arms[4].round_s < 1.0 + OUTLIER / 4
+    t.add(4, 4, 0.4, steady=True)  # under half the mean: the history was taken under a load that has gone
+    assert t.arms[4].round_s == pytest.approx(0.4)
+    # the tokens a round emits come from the pooled acceptance: 4 drafted at a = 0.5 give 1.9375
+    t.judge(4, 1)  # one kept, then a rejection: 1 of 2 trials
+    assert t.acceptance == 0.5 and t.value(4) == pytest.approx(1.9375 / 0.4)
     # a bimodal cost (a GPU draft step after a fully accepted round pays for a two-row batch) keeps both modes
-    t.add("d", 0.0)
-    for v in (1.2, 3.0, 3.1, 1.2, 3.0, 1.3):
-        t.add("d", v)
-    assert t.count("d") == 6 and t.get("d") == pytest.approx(2.15)
+    t.add(8, 8, 0.0, steady=True)
+    for v in (1.2, 3.0, 3.0, 1.2, 3.0, 3.0):
+        t.add(8, 8, v, steady=True)
+    assert 1.2 < t.arms[8].round_s < 3.0 and t.arms[8].samples == 6
+    # sums fade with the pair's round clock: a cost measured long ago yields to one new round
+    t.clock += 200
+    t.add(8, 8, 9.0, steady=True)
+    assert t.arms[8].round_s == pytest.approx(9.0, rel=0.01)
 
 
 def test_flash_attention_is_llama_cpps_choice_unless_asked():

@@ -1,360 +1,325 @@
-"""How many tokens to draft next round: a fixed k, or `auto`, which picks k from measured acceptance and costs.
+"""How many tokens to draft next round: a fixed k, or `auto`, a bandit over draft lengths.
 
-`auto` models one round as: draft k tokens (k x d seconds), verify k+1 rows in one decode plus the round's
-bookkeeping (V(k+1) seconds), emit on average E(k) = (1 - a^(k+1)) / (1 - a) tokens, where a is the per-token
-acceptance. It picks the k with the most tokens per second, k = 0 (plain decoding) included.
+`auto` treats each draft length in ARMS (0 is plain decoding) as an arm whose payoff is tokens per second, and
+follows five rules:
 
-The costs d and V(rows) live in a CostTable that belongs to the main/draft pair, so every answer (and every k
-setting) of the pair starts from what earlier ones measured. A GPU makes the first use of each batch shape
-expensive (CUDA graph capture, compute-buffer allocation, cold caches: measured on an H100 at 3.6x the draft's
-real per-token cost), and one slow round can be anything; so the first timing of every shape is discarded and
-each cost is the median of its recent samples, never one sample. The draft's catch-up on text it skipped is
-timed apart (it is what switching from plain to drafting costs, not what a round costs).
+1. Measure, don't model. An arm's value is what it measured: the tokens its rounds emitted over the seconds they
+   took (drafting, verifying, bookkeeping), as sums that fade with the rounds since (COST_DECAY per round of the
+   answer's clock), so recent rounds count most and an arm measured long ago counts little once measured again.
+   Only steady rounds count: the first round ever of an arm pays for first use (on a GPU, CUDA graph capture and
+   buffer allocation: 3.6x the real cost on an H100), and a round of another kind than the one before (plain after
+   drafting, or back) pays for the switch (30-44 ms where an H200 plain step takes 9.4 ms). Noise only ever adds
+   time: a round costlier than OUTLIER x the arm's mean counts as OUTLIER x, and one under half of it means the
+   arm's history was taken under a load that has gone, so it is dropped.
+2. Play the best: the arm with the highest value. A stale value that is too high corrects itself (the arm is
+   played and measured); one that is too low needs a look (rule 3).
+3. Look at the neighbours, backing off. The neighbours of a drafting length are half and twice it, and plain; the
+   neighbour of plain is the best drafting length measured (the user's k before any). Throughput over k rises and
+   then falls, so the best is found by climbing, and lengths two steps away are never paid for. A neighbour never
+   measured is looked at at once; a measured one when its gap has passed (FIRST_GAP rounds, doubling to MAX_GAP
+   each time a look finds it no better, back to FIRST_GAP when it wins), stretched so that looks cost at most
+   BUDGET of the time spent meanwhile. A look plays the arm for LOOK steady rounds.
+4. Drafting that cannot pay stops for the answer. When looking at drafting from plain would cost more than the
+   budget however rarely it was done (on a CPU the draft re-reads every skipped token: catch-up), it is retried
+   at the start of later answers instead, after 1, 2, 4 ... MAX_ANSWER_GAP answers, when the draft reads the prompt
+   with the main model and has nothing to catch up.
+5. Drift: when the current arm's last DRIFT_RUN rounds each cost DRIFT x more (or less) than its average,
+   the machine's speed has changed (another process took a core, or left): every other arm's value is out of date,
+   so every neighbour's gap ends now.
 
-While plain decoding wins, auto keeps probing with a short draft, so a wrong early decision is corrected within
-the answer:
-- when drafting could pay (with every draft accepted some k beats plain), probes come at growing gaps
-  (16, 32, ... 512 plain rounds), stretched to keep them under COULD_PAY_BUDGET: the text may turn predictable;
-- when it could not pay even then (a draft as costly as the main, as for a small model on a GPU), a probe only
-  re-checks the costs, so it is made only when its estimated cost, the draft's catch-up included, stays under
-  PROBE_BUDGET of the plain decoding time since the last one. A probe twice as fast as every figure it was
-  judged by replaces them (noise only adds time), so one probe corrects a decision made on inflated costs.
+The measurements (rule 1) belong to the main/draft pair and sampling regime (MeasuredArms, shared by every
+controller of the pair, so each answer and each k setting starts from what earlier ones measured); the policy
+(rules 2-5) to the controller.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
-from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 log = logging.getLogger("specchat.engine")
 
-FASTER = 0.5  # a sample under half of every kept one replaces them
-WINDOW = 9  # recent samples per cost: the median of 9 shrugs off a few slow rounds and follows a growing context
-ACCEPT_DECAY = 0.9  # per round: acceptance follows the text, the last ~10 rounds matter most
-FIRST_PROBE_GAP = 16  # plain rounds before the first probe once drafting stopped paying
-MAX_PROBE_GAP = 512
-MIN_TRIALS = 8  # judged drafts before the first decision: one lucky round proves nothing...
-MIN_ROUNDS = 6  # ...or this many drafting rounds, whatever they were judged
-EXPLORE_FLOOR = 0.85  # an untimed length is explored if the model rates it at least this share of the best
-STALE = 512  # rounds after which a timed draft length is timed again (one round: <= 1% of rounds)
-MIN_SAMPLES = 2  # kept timings of a shape before the model trusts it (the first use is never kept)
-REMEASURE_PLAIN = 128  # while drafting, two plain rounds this often keep V(1) current (the first is a switch)
-REEVALUATE = 4  # drafting rounds between re-evaluations of the best k
-PROBE_MARGIN = 1.1  # drafting "could pay" if, with every token accepted, it would be this much faster
-PROBE_BUDGET = 0.015  # where drafting could not pay: re-check costs for at most 1.5% of the plain time
-COULD_PAY_BUDGET = 0.05  # where it could: look for predictable text for at most 5%
-PROBE_K = 4  # the longest probe draft
-PROBE_ROUNDS = 2  # a probe's drafting rounds (the first pays for the switch and is not timed)
-NEVER = 1 << 30  # a probe gap that is never reached
-# the draft lengths auto chooses from: few batch shapes to measure (and on a GPU to capture), each measured rather
-# than interpolated, and the same shapes a fixed k uses (other row counts pick other GPU kernels, whose rounding
-# differs at near-ties); near the best k the throughput curve is flat, so the gaps cost little
-ANCHORS = (1, 2, 4, 8, 16, 32)
-CATCHUP_DECAY = 0.7  # catch-up batches: the recent ones matter
-
-
-class CostTable:
-    """Per-shape timings of one main/draft pair (and one sampling regime), shared by its controllers.
-
-    The first sample of each key is discarded: first use pays one-time costs. The estimate is the median of
-    the last WINDOW samples, kept up to date on every add so that reading it is a dict lookup (the token loop
-    reads it on a GPU, where a token takes ~1 ms).
-    """
-
-    def __init__(self) -> None:
-        self._samples: dict[Hashable, deque[float]] = {}
-        self._median: dict[Hashable, float] = {}
-        self._seen: set[Hashable] = set()
-        self._last: dict[Hashable, int] = {}  # the round each cost was last timed in
-        self.rounds = 0  # the pair's round clock (ticked by its controllers)
-        self._catchup_tokens = 0.0  # decayed sums: a batch's cost per token falls with its size, so no median
-        self._catchup_s = 0.0
-
-    def add_catchup(self, tokens: int, seconds: float) -> None:
-        """The draft decoded `tokens` skipped tokens in one batch."""
-        self._catchup_tokens = self._catchup_tokens * CATCHUP_DECAY + tokens
-        self._catchup_s = self._catchup_s * CATCHUP_DECAY + seconds
-
-    @property
-    def catchup_per_token(self) -> float:
-        return self._catchup_s / self._catchup_tokens if self._catchup_tokens else 0.0
-
-    def age(self, key: Hashable) -> int:
-        """Rounds since `key` was last timed (large when never)."""
-        return self.rounds - self._last.get(key, -(1 << 30))
-
-    def add(self, key: Hashable, seconds: float) -> None:
-        self._last[key] = self.rounds
-        if key not in self._seen:
-            self._seen.add(key)
-            return
-        window = self._samples.get(key)
-        if window is None:
-            window = self._samples[key] = deque(maxlen=WINDOW)
-        elif seconds < FASTER * min(window):
-            # noise only ever adds time: a round twice as fast as every kept one means those were taken under a
-            # load that has gone (first-use costs, another process on the GPU), so they go. Against the minimum,
-            # not the median: some costs are bimodal (on a GPU a draft step after a fully accepted round pays
-            # for a two-row batch), and their fast mode must not wipe the slow one.
-            window.clear()
-        window.append(seconds)
-        ordered = sorted(window)
-        n = len(ordered)
-        self._median[key] = ordered[n // 2] if n % 2 else 0.5 * (ordered[n // 2 - 1] + ordered[n // 2])
-
-    def get(self, key: Hashable) -> float | None:
-        return self._median.get(key)
-
-    def count(self, key: Hashable) -> int:
-        window = self._samples.get(key)
-        return len(window) if window else 0
-
-    def verify_rows(self) -> list[int]:
-        return sorted(k[1] for k in self._median if isinstance(k, tuple) and k[0] == "verify")
+ACCEPT_DECAY = 0.95  # per drafting round: acceptance follows the text, the last ~10 rounds matter most
+ARMS = (0, 1, 2, 4, 8, 16)  # the same batch shapes a fixed k uses (other row counts round differently on a GPU)
+COST_DECAY = 0.97  # per round: a measurement ~23 rounds old counts half
+DRIFT = 1.3  # DRIFT_RUN rounds in a row this much dearer or cheaper than the arm's mean: the machine's speed
+DRIFT_RUN = 6  # changed (6: a GPU draft's bimodal cost, one round in three at 0.6x, never looks like it)
+OUTLIER = 3.0  # a round counts at most this many times the arm's mean cost
+LOOK = 2  # steady rounds of a look
+FIRST_GAP = 16  # rounds before a measured neighbour is looked at again...
+MAX_GAP = 512  # ...doubling up to this while looks find it no better
+BUDGET = 0.01  # looks cost at most this share of the time spent between them (speed changes are rule 5's)
+MAX_ANSWER_GAP = 64  # answers between retries of drafting that cannot pay within an answer
+NEVER = 1 << 30
 
 
 @dataclass
-class DraftLength:
-    """A fixed k, or (auto) the controller described at the top of this module.
+class Arm:
+    """Faded sums of one draft length's steady rounds: their seconds and how many tokens they drafted."""
 
-    Timings are kept only from steady rounds: a round whose kind (plain, or verifying a draft) differs from the
-    round before pays for the switch (on a GPU llama.cpp captures its single-token CUDA graph again after a
-    multi-row batch: seen at 30-44 ms where a step costs 9.4 ms), and so does a draft that sat idle."""
+    drafted: float = 0.0
+    seconds: float = 0.0
+    rounds: float = 0.0
+    clock: int = 0  # the round the sums were last faded to
+    used: bool = False  # its first round (first use) has been played
+    samples: int = 0  # rounds counted, ever
 
-    k: int = 4  # fixed k, or the first k auto tries
-    auto: bool = False
-    k_max: int = 16
-    costs: CostTable = field(default_factory=CostTable)
-    hits: float = 0.0  # decayed accepted drafts
-    trials: float = 0.0  # decayed drafts that were judged
-    probe_gap: int = FIRST_PROBE_GAP
-    plain_streak: int = 0
-    draft_streak: int = 0
-    plain_mode: bool = False  # plain decoding won the last evaluation
-    cached_best: int | None = None
-    explore: int | None = None  # an anchor draft length being measured
-    could_pay: bool = True  # in plain mode: whether drafting could pay with every token accepted
-    probed: bool = False  # a probe has just been made
-    probe_left: int = 0  # rounds of the current probe still to come
-    last_choice: int = -1
-    prev_rows: int = 0  # rows the last round verified (0: none yet)
-    ready: bool = False  # the first measurements are in (from then on every round is the model's choice)
-    draft_rounds: int = 0  # rounds that drafted
+    def fade(self, now: int) -> None:
+        if now != self.clock:
+            f = COST_DECAY ** (now - self.clock)
+            self.drafted, self.seconds, self.rounds, self.clock = self.drafted * f, self.seconds * f, self.rounds * f, now
 
-    # ---- measurements -----------------------------------------------------------------------------------------
-    def record(self, drafted: int, accepted: int, draft_s: float, verify_s: float,
-               catchup_tokens: int = 0, catchup_s: float = 0.0) -> None:
-        """One round: `drafted` tokens were judged, `accepted` kept; its drafting time, the rest of its time
-        (verification and bookkeeping), and the draft's catch-up on `catchup_tokens` skipped tokens."""
-        rows, prev = drafted + 1, self.prev_rows
-        self.prev_rows = rows
-        self.costs.rounds += 1
-        if (rows == 1) == (prev == 1):  # a steady round: the same kind as the one before
-            self.costs.add(("verify", rows), verify_s)
-        if drafted:
-            self.draft_rounds += 1
-            if prev > 1 and not catchup_tokens:  # the draft drafted last round too, and read nothing new
-                self.costs.add("draft", draft_s / drafted)
-            # a chain stops at the first rejection: accepted successes in accepted + (1 if rejected) trials
-            self.hits = self.hits * ACCEPT_DECAY + accepted
-            self.trials = self.trials * ACCEPT_DECAY + accepted + (1 if accepted < drafted else 0)
-        if catchup_tokens:
-            self.costs.add_catchup(catchup_tokens, catchup_s)
+    def forget(self, drafted: float, seconds: float) -> None:
+        """One round stands for the history (taken at another speed)."""
+        self.drafted, self.seconds, self.rounds = drafted, seconds, 1.0
+
+    @property
+    def measured(self) -> bool:
+        return self.rounds > 0
+
+    @property
+    def round_s(self) -> float:
+        return self.seconds / self.rounds if self.rounds else 0.0
+
+    @property
+    def round_drafted(self) -> float:
+        return self.drafted / self.rounds if self.rounds else 0.0
+
+
+class MeasuredArms:
+    """What one main/draft pair (and sampling regime) measured: each arm's round cost and drafted tokens, the
+    acceptance (the text's and the pair's, not a draft length's: one for all arms), the cost of switching between
+    plain and drafting rounds, and the draft's catch-up."""
+
+    def __init__(self) -> None:
+        self.arms = {k: Arm() for k in ARMS}
+        self.clock = 0  # rounds played with this pair
+        self.hits = 0.0  # faded accepted draft tokens...
+        self.trials = 0.0  # ...and judged ones (a chain stops at its first rejection)
+        self.switch_s = 0.0  # faded excess of a round that changed kind over its arm's mean
+        self._catchup_tokens = 0.0  # faded sums: a batch's cost per token falls with its size, so no per-round mean
+        self._catchup_s = 0.0
+
+    def add(self, k: int, drafted: int, seconds: float, steady: bool) -> bool:
+        """One round of arm k; whether it counted (not the arm's first use, and steady)."""
+        arm = self.arms[k]
+        if not arm.used or not steady:
+            if arm.used and arm.rounds >= 1:
+                self.switch_s = 0.7 * self.switch_s + 0.3 * max(0.0, seconds - arm.round_s)
+            arm.used = True
+            return False
+        arm.fade(self.clock)
+        if arm.rounds >= 1:  # a mean worth judging by (not one faded to nothing since it was taken)
+            mean = arm.round_s
+            if seconds < 0.5 * mean:  # the history was taken under a load that has gone
+                arm.drafted = arm.seconds = arm.rounds = 0.0
+            seconds = min(seconds, OUTLIER * mean)
+        arm.drafted += drafted
+        arm.seconds += seconds
+        arm.rounds += 1
+        arm.samples += 1
+        return True
+
+    def judge(self, drafted: int, accepted: int) -> None:
+        self.hits = self.hits * ACCEPT_DECAY + accepted
+        self.trials = self.trials * ACCEPT_DECAY + accepted + (1 if accepted < drafted else 0)
 
     @property
     def acceptance(self) -> float:
         return self.hits / self.trials if self.trials else 0.0
 
+    def add_catchup(self, tokens: int, seconds: float) -> None:
+        """The draft decoded `tokens` skipped tokens in one batch."""
+        self._catchup_tokens = self._catchup_tokens * 0.7 + tokens
+        self._catchup_s = self._catchup_s * 0.7 + seconds
+
     @property
-    def draft_s(self) -> float | None:
-        """Seconds per drafted token (median of recent rounds), None until measured."""
-        return self.costs.get("draft")
+    def catchup_per_token(self) -> float:
+        return self._catchup_s / self._catchup_tokens if self._catchup_tokens else 0.0
 
-    def _known(self) -> bool:
-        return self.costs.get("draft") is not None and self.costs.get(("verify", 1)) is not None
+    def round_tokens(self, k: int) -> float:
+        """Tokens a round of arm k emits: its drafted tokens m, each kept with the acceptance a while the chain
+        holds, plus the main model's own: (1 - a^(m+1)) / (1 - a). From the pooled acceptance, not the arm's own
+        count of tokens: at T > 0 a round emits anywhere from 1 to k+1, and two rounds of a look would say little."""
+        m = self.arms[k].round_drafted
+        a = min(self.acceptance, 0.999)
+        return (1 - a ** (m + 1)) / (1 - a)
 
-    def drafting_could_pay(self) -> bool:
-        """With every draft accepted, would some k beat plain decoding by PROBE_MARGIN? (Unknown: yes.)"""
-        if not self._known():
-            return True
-        best = max(self.throughput(k, acceptance=1.0) for k in self._candidates())
-        return best > PROBE_MARGIN * self.throughput(0)
+    def value(self, k: int) -> float:
+        """Tokens per second (a stale value stays what it was until the arm is played again)."""
+        s = self.arms[k].round_s
+        return self.round_tokens(k) / s if s else 0.0
+
+
+@dataclass
+class DraftLength:
+    """A fixed k, or (auto) the bandit described at the top of this module."""
+
+    k: int = 4  # fixed k, or the first drafting length auto looks at
+    auto: bool = False
+    k_max: int = 16
+    costs: MeasuredArms = field(default_factory=MeasuredArms)
+    current: int = 0  # the arm played when no look is under way
+    looking: int | None = None  # the arm of the look under way
+    look_left: int = 0  # its steady rounds still to come
+    look_rounds: int = 0  # its rounds so far, steady or not (a look ends after 4 x LOOK whatever they were)
+    gaps: dict[int, int] = field(default_factory=dict)  # per arm: the back-off gap of its looks
+    due: set[int] = field(default_factory=set)  # arms to look at now, whatever their gaps (rule 5)
+    answer_gap: int = 1  # rule 4: answers between retries...
+    answers_left: int = 0  # ...and those still to come
+    answer_look: bool = False  # a rule-4 retry opens this answer
+    prev_rows: int = 0  # rows the last round verified (0: none yet)
+    drift_side: int = 0  # rule 5: the current run of rounds beyond DRIFT (1 dearer, -1 cheaper)...
+    drift_run: int = 0  # ...its length...
+    drift_s: float = 0.0  # ...and its seconds
+    _playing: int = 0  # the arm next() returned
+
+    # ---- measurements -----------------------------------------------------------------------------------------
+    def record(self, drafted: int, accepted: int, draft_s: float, verify_s: float,
+               catchup_tokens: int = 0, catchup_s: float = 0.0) -> None:
+        """One round of the arm next() chose: `drafted` tokens were judged, `accepted` kept; its drafting time, the
+        rest of its time (verification and bookkeeping), and the draft's catch-up on `catchup_tokens` skipped
+        tokens (priced apart: it is what leaving plain decoding costs, not what a round costs)."""
+        rows, prev = drafted + 1, self.prev_rows
+        self.prev_rows = rows
+        arm = self._playing
+        self.costs.clock += 1
+        if catchup_tokens:
+            self.costs.add_catchup(catchup_tokens, catchup_s)
+        if drafted:
+            self.costs.judge(drafted, accepted)
+        steady = bool(prev) and (rows == 1) == (prev == 1)
+        if self.looking == arm:
+            self.look_rounds += 1
+        if not self.costs.add(arm, drafted, draft_s + verify_s, steady):
+            return
+        if self.looking == arm:
+            self.look_left -= 1
+        elif arm == self.current:
+            self._watch_drift(draft_s + verify_s)
+
+    def _watch_drift(self, seconds: float) -> None:
+        """Rule 5: DRIFT_RUN rounds in a row, all costlier (or all cheaper) than DRIFT x the arm's mean."""
+        arm = self.costs.arms[self.current]
+        ratio = seconds / arm.round_s if arm.round_s else 1.0
+        side = 1 if ratio > DRIFT else -1 if ratio < 1 / DRIFT else 0
+        if not side or side != self.drift_side:
+            self.drift_side, self.drift_run, self.drift_s = side, 0, 0.0
+        self.drift_run, self.drift_s = self.drift_run + 1, self.drift_s + seconds
+        if not side or self.drift_run < DRIFT_RUN:
+            return
+        recent = self.drift_s / self.drift_run
+        log.debug("auto draft length: k=%d rounds now take %.2f ms, %.2f ms before: the machine's speed changed",
+                  self.current, recent * 1e3, arm.round_s * 1e3)
+        arm.forget(arm.round_drafted, recent)  # its history was taken at the other speed
+        self.drift_side, self.drift_run, self.drift_s = 0, 0, 0.0
+        self.due = set(ARMS) - {self.current}  # every other arm's value is out of date: look at the neighbours now
+
+    @property
+    def acceptance(self) -> float:
+        return self.costs.acceptance
+
+    # ---- the policy -------------------------------------------------------------------------------------------
+    def _drafting_arms(self) -> list[int]:
+        return [k for k in ARMS if 0 < k <= self.k_max] or [1]
+
+    def _start_arm(self) -> int:
+        fitting = [k for k in self._drafting_arms() if k <= max(1, self.k)]
+        return fitting[-1] if fitting else self._drafting_arms()[0]
+
+    def best_drafting(self) -> int:
+        measured = [k for k in self._drafting_arms() if self.costs.arms[k].measured]
+        return max(measured, key=self.costs.value) if measured else self._start_arm()
+
+    def neighbours(self, k: int) -> list[int]:
+        if k == 0:
+            return [self.best_drafting()]
+        arms = self._drafting_arms()
+        i = arms.index(k)
+        return [0] + arms[max(0, i - 1):i] + arms[i + 1:i + 2]
+
+    def new_answer(self) -> None:
+        """An answer begins: rule 4 decides whether it opens with a retry of drafting."""
+        self.prev_rows = 0  # the first round follows the prompt: not steady
+        self.answer_look = False
+        if self.auto and self.current == 0 and self._gap(self.best_drafting()) == NEVER:
+            if self.answers_left <= 0:
+                self.answer_gap = min(MAX_ANSWER_GAP, self.answer_gap * 2)
+                self.answer_look, self.answers_left = True, self.answer_gap - 1
+            else:
+                self.answers_left -= 1
 
     def expects_drafting(self) -> bool:
-        """Whether the next answer will draft at all (else a draft model need not even read the prompt)."""
-        return not self.auto or not self.plain_mode or self.drafting_could_pay()
+        """Whether this answer opens drafting (else a draft model need not read the prompt before the first
+        token: while plain decoding wins, it catches up when a look comes)."""
+        return not self.auto or self.current != 0 or self.answer_look
 
-    # ---- the model ------------------------------------------------------------------------------------------
-    def verify_cost(self, rows: int) -> float:
-        """Measured, or interpolated linearly between measured row counts (extrapolated with a slope >= 0)."""
-        got = self.costs.get(("verify", rows))
-        if got is not None:
-            return got
-        known = self.costs.verify_rows()
-        below = [r for r in known if r < rows]
-        above = [r for r in known if r > rows]
-        v = self.costs.get
-        if below and above:
-            lo, hi = below[-1], above[0]
-            f = (rows - lo) / (hi - lo)
-            return v(("verify", lo)) + f * (v(("verify", hi)) - v(("verify", lo)))  # type: ignore[operator]
-        if len(known) >= 2:
-            a, b = known[0], known[-1]
-            slope = max(0.0, (v(("verify", b)) - v(("verify", a))) / (b - a))  # type: ignore[operator]
-        else:
-            slope = 0.0
-        edge = below[-1] if below else above[0]
-        return v(("verify", edge)) + slope * (rows - edge)  # type: ignore[operator]
-
-    def expected_tokens(self, k: int, acceptance: float | None = None) -> float:
-        if acceptance is not None and acceptance >= 1.0:
-            return k + 1.0  # the ceiling: every draft accepted
-        a = min(self.acceptance if acceptance is None else acceptance, 0.999)
-        return (1 - a ** (k + 1)) / (1 - a)
-
-    def throughput(self, k: int, acceptance: float | None = None) -> float:
-        """Expected tokens per second at draft length k (with the measured acceptance, or the one given)."""
-        if k == 0:
-            return 1.0 / self.verify_cost(1)
-        d = self.draft_s
-        assert d is not None
-        return self.expected_tokens(k, acceptance) / (k * d + self.verify_cost(k + 1))
-
-    def _candidates(self) -> list[int]:
-        return [k for k in ANCHORS if k <= self.k_max] or [self.k_max]
-
-    def best(self) -> int:
-        return max([0, *self._candidates()], key=self.throughput)
-
-    def probe_cost(self, skipped: int) -> float:
-        """What a probe costs beyond plain decoding of the tokens it yields, the draft's catch-up included."""
-        k = self._probe_k()
-        catchup = self.costs.catchup_per_token * skipped
-        return max(0.0, k * (self.draft_s or 0.0) + self.verify_cost(k + 1) + catchup
-                   - self.expected_tokens(k) * self.verify_cost(1))
-
-    def _probe_k(self) -> int:
-        return min(PROBE_K, max(self._candidates(), key=self.throughput))
-
-    def _needs_timing(self, k: int) -> bool:
-        """Too few timings of k's verify shape to trust, or none for STALE rounds (a figure that is never
-        re-taken cannot be corrected: one taken under load would keep auto from that length for good)."""
-        key = ("verify", k + 1)
-        return self.costs.count(key) < MIN_SAMPLES or self.costs.age(key) > STALE
-
-    def _unmeasured_anchor(self, best: int) -> int | None:
-        """A draft length whose verify shape needs timing: any anchor timed STALE rounds ago (one round re-checks
-        it: a figure taken under load also skews the interpolation between anchors), or one never timed, from
-        half to twice `best`, that the model (its cost interpolated) rates a contender; timing a length that
-        cannot win is pure loss (a weak draft at 40% acceptance lost 8% to exploring k = 8 on a CPU)."""
-        candidates = self._candidates()
-        for k in candidates:
-            if self.costs.count(("verify", k + 1)) >= MIN_SAMPLES and self._needs_timing(k):
-                return k
-        floor = EXPLORE_FLOOR * self.throughput(best)
-        for k in candidates:
-            if best <= 2 * k <= 4 * best and self._needs_timing(k) and self.throughput(k) >= floor:
-                return k
-        return None
-
-    # ---- the choice -----------------------------------------------------------------------------------------
     def next(self) -> int:
         if not self.auto:
             return self.k
         choice = self._choose()
-        if choice != self.last_choice:
-            log.debug("auto draft length: %d -> %d (acceptance %.2f, draft %.2f ms/token, V(1) %.2f ms)",
-                      self.last_choice, choice, self.acceptance, (self.draft_s or 0) * 1e3,
-                      (self.costs.get(("verify", 1)) or 0) * 1e3)
-            self.last_choice = choice
+        if choice != self._playing:
+            log.debug("auto draft length: %d -> %d (%s; acceptance %.2f; %s)", self._playing, choice,
+                      "look" if self.looking is not None else "best", self.acceptance,
+                      ", ".join(f"k={k} {self.costs.value(k):.1f} tok/s" for k, a in self.costs.arms.items() if a.measured))
+        self._playing = choice
         return choice
 
     def _choose(self) -> int:
-        """Cheap on most rounds: the model is re-evaluated every REEVALUATE drafting rounds, and while plain
-        decoding wins only when a probe is due (a full evaluation costs ~30 us, 3% of a GPU token)."""
-        if not self.ready:
-            if self.costs.count(("verify", 1)) < MIN_SAMPLES:
-                return 0  # first measure what a plain step costs
-            first = max(1, self.k)
-            # enough judged drafts, or enough rounds: at ~0% acceptance judged drafts come one per round (a
-            # draft that was nearly never right spent 17 rounds here, a fifth of its first answer)
-            enough = self.trials >= MIN_TRIALS or self.draft_rounds >= MIN_ROUNDS
-            if self.draft_s is None or not enough or self.costs.count(("verify", first + 1)) < MIN_SAMPLES:
-                return first  # then what drafting costs and how much of it is accepted
-            self.ready = True
-        if self.plain_mode:
-            return self._choose_plain()
-        self.draft_streak += 1
-        if self.draft_streak % REMEASURE_PLAIN in (0, 1) and self.draft_streak > 1:
-            return 0  # plain rounds now and then: the comparison needs a current V(1)
-        if self.explore is not None:
-            if self._needs_timing(self.explore):
-                return self.explore
-            self.explore, self.cached_best = None, None
-        if self.cached_best is None or self.draft_streak % REEVALUATE == 0:
-            self.cached_best = self.best()
-            if self.cached_best:
-                # measure the shapes the choice leans on: V(k+1) between anchors is interpolated, beyond them
-                # extrapolated, and an extrapolation that guesses too high would keep auto from longer drafts
-                self.explore = self._unmeasured_anchor(self.cached_best)
-                if self.explore is not None:
-                    return self.explore
-        if self.cached_best == 0:
-            self._enter_plain()
-        return self.cached_best or 0
+        if self.looking is not None:
+            if self.look_left > 0 and self.look_rounds < 4 * LOOK:
+                return self.looking
+            self._end_look()
+        if self.costs.arms[self.current].samples < LOOK:  # the first rounds of all: measure where we are
+            return self.current
+        if self.answer_look:
+            self.answer_look = False
+            return self._start_look(self.best_drafting())
+        values = {k: self.costs.value(k) for k, a in self.costs.arms.items() if a.measured and k <= self.k_max}
+        best = max(values, key=values.__getitem__)
+        if best != self.current:
+            self.current, self.drift_run = best, 0
+        now = self.costs.clock
+        for k in self.neighbours(self.current):
+            arm = self.costs.arms[k]
+            if k in self.due or not arm.measured or now - arm.clock >= self._gap(k):
+                self.due.discard(k)
+                return self._start_look(k)
+        return self.current
 
-    def _enter_plain(self) -> None:
-        self.plain_mode, self.plain_streak, self.cached_best, self.probed = True, 0, None, False
-        self.could_pay = self.drafting_could_pay()
-        self.probe_gap = self._gap(FIRST_PROBE_GAP)
+    def _start_look(self, k: int) -> int:
+        self.looking, self.look_left, self.look_rounds = k, LOOK, 0
+        return k
 
-    def _gap(self, geometric: int) -> int:
-        """The next probe gap: where drafting could pay, the geometric one, stretched where even that would
-        cost over COULD_PAY_BUDGET (a CPU draft that must re-read every skipped token; a draft that is nearly
-        never right lost 10% to probes every 16-64 rounds); else the budget's gap."""
-        if self.could_pay:
-            return min(MAX_PROBE_GAP, max(geometric, self._budget_gap(COULD_PAY_BUDGET)))
-        return self._budget_gap(PROBE_BUDGET)
+    def _end_look(self) -> None:
+        k, self.looking = self.looking, None
+        assert k is not None
+        if self.costs.value(k) > self.costs.value(self.current):
+            self.gaps[k] = FIRST_GAP
+            self.gaps[self.current] = FIRST_GAP
+            self.current, self.drift_run = k, 0
+            self.answer_gap, self.answers_left = 1, 0
+        else:
+            self.gaps[k] = min(MAX_GAP, 2 * self.gaps.get(k, FIRST_GAP // 2))  # back off
 
-    def _budget_gap(self, budget: float) -> int:
-        """Plain rounds after which a probe costs at most `budget` of their time.
+    def _gap(self, k: int) -> int:
+        """Rounds between looks at k from the current arm: the back-off gap, stretched to keep looks within
+        BUDGET of the time between them, NEVER where no gap is long enough.
 
-        A probe's extra cost is a fixed part F plus the draft's catch-up, c per skipped token; G plain rounds
-        take G x V(1): F + c G <= budget x G x V(1) gives G >= F / (budget x V(1) - c). When the catch-up alone
-        costs more than the budget (a CPU draft re-reading the text), no gap is long enough: never. At most
-        MAX_PROBE_GAP otherwise, so that costs estimated too high (the very error probes are for) cannot put
-        the next look out of reach."""
-        v1 = self.verify_cost(1)
-        c = self.costs.catchup_per_token
-        room = budget * v1 - c
+        A look costs F: its rounds' time beyond what the current arm takes for the same tokens, and where it
+        changes kind (plain and drafting) two switches; from plain to drafting also the draft's catch-up, c per
+        skipped round. G rounds of the current arm take G x s: F + c G <= BUDGET x G x s gives
+        G >= F / (BUDGET x s - c)."""
+        costs = self.costs
+        cur, arm = costs.arms[self.current], costs.arms[k]
+        s, rate = cur.round_s, costs.value(self.current)
+        if not s or not arm.measured or not rate:
+            return self.gaps.get(k, FIRST_GAP)
+        c = costs.catchup_per_token if self.current == 0 else 0.0
+        room = BUDGET * s - c
         if room <= 0:
             return NEVER
-        return max(FIRST_PROBE_GAP, min(MAX_PROBE_GAP, int(self.probe_cost(0) / room) + 1))
-
-    def _choose_plain(self) -> int:
-        """Per round only a counter; the cost model is consulted when a probe is due or has just been made.
-
-        A probe is PROBE_ROUNDS drafting rounds: the first one pays for the switch and is not timed."""
-        if self.probe_left:
-            self.probe_left -= 1
-            return self._probe_k()
-        if self.probed:  # the probe's timings and acceptance are in: does drafting win now?
-            self.probed = False
-            best = self.best()
-            if best:
-                self.plain_mode, self.cached_best, self.draft_streak = False, best, 0
-                return best
-            self._enter_plain_again()
-        self.plain_streak += 1
-        if self.plain_streak < self.probe_gap:
-            return 0
-        self.plain_streak = 0
-        self.probed, self.probe_left = True, PROBE_ROUNDS - 1
-        return self._probe_k()
-
-    def _enter_plain_again(self) -> None:
-        """Plain still wins after a probe: wait longer before the next (twice as long, or the budget's gap)."""
-        self.could_pay = self.drafting_could_pay()
-        self.probe_gap = self._gap(min(MAX_PROBE_GAP, max(FIRST_PROBE_GAP, self.probe_gap) * 2))
+        loss = LOOK * max(0.0, arm.round_s - costs.round_tokens(k) / rate)
+        if (k == 0) != (self.current == 0):
+            loss += 2 * costs.switch_s
+        return max(self.gaps.get(k, FIRST_GAP), min(MAX_GAP, int(loss / room) + 1))

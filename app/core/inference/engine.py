@@ -18,7 +18,7 @@ from app.core.inference.chat_format import ChatFormat, choose_chat_format
 from app.core.inference.reasoning_markers import find_reasoning_format
 from app.core.inference.context_fit import OVERFLOW_POLICIES, answer_room, fit_messages
 from app.core.models.compat import check_compatibility
-from app.core.inference.draft_length import CostTable, DraftLength
+from app.core.inference.draft_length import DraftLength, MeasuredArms
 from app.core.inference.drafting import Drafter, ModelDrafter, NgramDrafter
 from app.core.inference.llama_runtime import LoadedModel, LoadOptions, ModelLoadError, preflight
 from app.core.inference.sampling import SamplerParams
@@ -38,7 +38,7 @@ class Engine:
         self._lengths: dict[tuple[str, str, int, bool], DraftLength] = {}
         # what each batch shape costs, per (drafter kind, greedy or sampled): shared by the pair's controllers
         # whatever k they were set to (sampling adds Python work per row, so the two regimes cost differently)
-        self._costs: dict[tuple[str, str, bool], CostTable] = {}
+        self._costs: dict[tuple[str, str, bool], MeasuredArms] = {}
 
     # ---- models ---------------------------------------------------------------------------------------------
     def load_main(self, path: str | Path, options: LoadOptions = LoadOptions(),
@@ -217,7 +217,7 @@ class Engine:
         if slot not in self._lengths:
             self._lengths[slot] = DraftLength(k=spec.draft_tokens, auto=spec.auto)
         length = self._lengths[slot]
-        length.costs = self._costs.setdefault((spec.mode, key, greedy), CostTable())
+        length.costs = self._costs.setdefault((spec.mode, key, greedy), MeasuredArms())
         return drafter, length
 
     def generate(self, prompt_tokens: list[int], stats: GenerationStats, *, max_tokens: int = 256,

@@ -162,6 +162,7 @@ def generate(main: LoadedModel, drafter: Drafter | None, length: DraftLength | N
         first = main.argmax(-1) if greedy else sample_row(-1, [])
         to_emit: list[tuple[int, bool]] = [(first, False)]  # this round's tokens; the last is not yet in main
         if drafter is not None:
+            length.new_answer()
             drafter.begin(prompt, eager=length.expects_drafting(), cancel=req.cancel)
         stats.prompt_eval_s = time.perf_counter() - t0
         while True:
