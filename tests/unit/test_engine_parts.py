@@ -304,7 +304,7 @@ def test_auto_relearns_when_the_machine_slows_down_and_back():
     chosen, elapsed, tokens = simulate(c, 300, 0.012, verify, accepts=acc)
     first_plain = next(i for i, k in enumerate(chosen) if k == 0 and chosen[i + 1] == 0 and chosen[i + 2] == 0)
     assert first_plain < 20 and c.current == 0
-    assert tokens / elapsed > 0.95 / verify(1)  # within 5% of plain decoding, the time to notice included
+    assert tokens / elapsed > 0.93 / verify(1)  # within 7% of plain decoding, the ~20 rounds to notice included
     contended["on"] = False
     chosen, _, _ = simulate(c, 300, 0.004, verify, accepts=acc)
     assert c.current > 0 and chosen[-50:].count(0) <= 3
