@@ -6,6 +6,12 @@
 set -uo pipefail
 PY=${PY:-.venv/bin/python}; OUT=${OUT:-.cache/bench-cpu}; B=${B:-.cache/bench-models}; N=${N:-200}
 mkdir -p "$OUT"
+# COMPETE=1: another process keeps one of the two cores busy for the whole run (auto under CPU contention)
+if [ "${COMPETE:-0}" = 1 ]; then
+  $PY -c "while True: pass" & HOG=$!
+  trap 'kill $HOG 2>/dev/null' EXIT
+  echo "competing process $HOG keeps a core busy"
+fi
 $PY -m benchmarks.testbed --out "$B" --for weak > "$OUT/testbed.json" || exit 1
 CODE=benchmarks/prompts/code.txt
 run() { local name=$1; shift; $PY -m app bench --max-tokens $N --json --prompt-file $CODE "$@" > "$OUT/$name.json" \
