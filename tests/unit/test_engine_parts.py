@@ -252,12 +252,6 @@ def geometric_accepts(alpha: float, seed: int) -> Callable[[int, int], int]:
     return accepts
 
 
-def fixed_rate(k: int, draft_per_token: float, verify: Callable[[int], float], alpha: float) -> float:
-    """Expected tokens per second of a fixed k on the same synthetic pair."""
-    tokens = (1 - alpha ** (k + 1)) / (1 - alpha) if k else 1.0
-    return tokens / (k * draft_per_token + verify(k + 1))
-
-
 def test_auto_takes_95_percent_of_the_best_fixed_k_under_sampling_noise():
     """T = 0.7 on the H200 testbed (issue 25): acceptance per round swings (a chain of 0 to k), where the old
     controller's modelled value trailed it and took 0.86x of the best fixed k. Each arm's measured cost with

@@ -3,9 +3,10 @@
 `auto` treats each draft length in ARMS (0 is plain decoding) as an arm whose payoff is tokens per second, and
 follows five rules:
 
-1. Measure, don't model. An arm's value is what it measured: the tokens its rounds emitted over the seconds they
-   took (drafting, verifying, bookkeeping), as sums that fade with the rounds since (COST_DECAY per round of the
-   answer's clock), so recent rounds count most and an arm measured long ago counts little once measured again.
+1. Measure the costs. An arm's value is the tokens a round of it emits (its drafted tokens, kept at the acceptance
+   pooled over all arms) over what its rounds measured to cost (drafting, verifying, bookkeeping), as sums that
+   fade with the rounds since (COST_DECAY per round of the pair's clock), so recent rounds count most and an arm
+   measured long ago counts little once measured again.
    Only steady rounds count: the first round ever of an arm pays for first use (on a GPU, CUDA graph capture and
    buffer allocation: 3.6x the real cost on an H100), and a round of another kind than the one before (plain after
    drafting, or back) pays for the switch (30-44 ms where an H200 plain step takes 9.4 ms). Noise only ever adds
@@ -40,7 +41,7 @@ from dataclasses import dataclass, field
 
 log = logging.getLogger("specchat.engine")
 
-ACCEPT_DECAY = 0.95  # per drafting round: acceptance follows the text, the last ~10 rounds matter most
+ACCEPT_DECAY = 0.95  # per drafting round: acceptance follows the text, the last ~20 rounds matter most
 ARMS = (0, 1, 2, 4, 8, 16)  # the same batch shapes a fixed k uses (other row counts round differently on a GPU)
 COST_DECAY = 0.97  # per round: a measurement ~23 rounds old counts half
 DRIFT = 1.3  # DRIFT_RUN rounds in a row this much dearer or cheaper than the arm's mean: the machine's speed
@@ -52,6 +53,7 @@ FIRST_GAP = 16  # rounds before a measured neighbour is looked at again...
 MAX_GAP = 512  # ...doubling up to this while looks find it no better
 BUDGET = 0.01  # looks cost at most this share of the time spent between them (speed changes are rule 5's)
 MAX_ANSWER_GAP = 64  # answers between retries of drafting that cannot pay within an answer
+RECENT = 0.7  # the switch cost and the catch-up cost: faded means over the last few of them
 NEVER = 1 << 30
 
 
@@ -107,7 +109,7 @@ class MeasuredArms:
         arm = self.arms[k]
         if not arm.used or not steady:
             if arm.used and arm.rounds >= 1:
-                self.switch_s = 0.7 * self.switch_s + 0.3 * max(0.0, seconds - arm.round_s)
+                self.switch_s = RECENT * self.switch_s + (1 - RECENT) * max(0.0, seconds - arm.round_s)
             arm.used = True
             return False
         arm.fade(self.clock)
@@ -132,8 +134,8 @@ class MeasuredArms:
 
     def add_catchup(self, tokens: int, seconds: float) -> None:
         """The draft decoded `tokens` skipped tokens in one batch."""
-        self._catchup_tokens = self._catchup_tokens * 0.7 + tokens
-        self._catchup_s = self._catchup_s * 0.7 + seconds
+        self._catchup_tokens = self._catchup_tokens * RECENT + tokens
+        self._catchup_s = self._catchup_s * RECENT + seconds
 
     @property
     def catchup_per_token(self) -> float:
@@ -208,7 +210,7 @@ class DraftLength:
         ratio = seconds / arm.round_s if arm.round_s else 1.0
         side = 1 if ratio > DRIFT else -1 if ratio < 1 / DRIFT else 0
         if not side or side != self.drift_side:
-            self.drift_side, self.drift_run, self.drift_s = side, 0, 0.0
+            self._reset_drift(side)
         self.drift_run, self.drift_s = self.drift_run + 1, self.drift_s + seconds
         if not side or self.drift_run < DRIFT_RUN:
             return
@@ -216,8 +218,11 @@ class DraftLength:
         log.debug("auto draft length: k=%d rounds now take %.2f ms, %.2f ms before: the machine's speed changed",
                   self.current, recent * 1e3, arm.round_s * 1e3)
         arm.forget(arm.round_drafted, recent)  # its history was taken at the other speed
-        self.drift_side, self.drift_run, self.drift_s = 0, 0, 0.0
+        self._reset_drift()
         self.due = set(ARMS) - {self.current}  # every other arm's value is out of date: look at the neighbours now
+
+    def _reset_drift(self, side: int = 0) -> None:
+        self.drift_side, self.drift_run, self.drift_s = side, 0, 0.0
 
     @property
     def acceptance(self) -> float:
@@ -262,7 +267,7 @@ class DraftLength:
         if not self.auto:
             return self.k
         choice = self._choose()
-        if choice != self._playing:
+        if choice != self._playing and log.isEnabledFor(logging.DEBUG):
             log.debug("auto draft length: %d -> %d (%s; acceptance %.2f; %s)", self._playing, choice,
                       "look" if self.looking is not None else "best", self.acceptance,
                       ", ".join(f"k={k} {self.costs.value(k):.1f} tok/s" for k, a in self.costs.arms.items() if a.measured))
@@ -282,14 +287,23 @@ class DraftLength:
         values = {k: self.costs.value(k) for k, a in self.costs.arms.items() if a.measured and k <= self.k_max}
         best = max(values, key=values.__getitem__)
         if best != self.current and values[best] > MARGIN * values.get(self.current, 0.0):
-            self.current, self.drift_run = best, 0
+            self._take(best)
         now = self.costs.clock
         for k in self.neighbours(self.current):
             arm = self.costs.arms[k]
-            if k in self.due or not arm.measured or now - arm.clock >= self._gap(k):
+            # the back-off gap first: _gap() (the budget's stretch) is never shorter, and it is all the token
+            # loop pays on most rounds
+            waited = now - arm.clock
+            if k in self.due or not arm.measured or (waited >= self.gaps.get(k, FIRST_GAP)
+                                                      and waited >= self._gap(k)):
                 self.due.discard(k)
                 return self._start_look(k)
         return self.current
+
+    def _take(self, k: int) -> None:
+        """k becomes the current arm: the drift rule watches its rounds from scratch."""
+        self.current = k
+        self._reset_drift()
 
     def _start_look(self, k: int) -> int:
         self.looking, self.look_left, self.look_rounds = k, LOOK, 0
@@ -301,7 +315,7 @@ class DraftLength:
         if self.costs.value(k) > MARGIN * self.costs.value(self.current):
             self.gaps[k] = FIRST_GAP
             self.gaps[self.current] = FIRST_GAP
-            self.current, self.drift_run = k, 0
+            self._take(k)
             self.answer_gap, self.answers_left = 1, 0
         else:
             self.gaps[k] = min(MAX_GAP, 2 * self.gaps.get(k, FIRST_GAP // 2))  # back off

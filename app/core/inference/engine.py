@@ -36,7 +36,7 @@ class Engine:
         self._reasoning: ReasoningFormat | None = None  # found with the chat format (reasoning_markers.py)
         # one auto controller per (drafter kind, k): what it learned carries over to the next answer
         self._lengths: dict[tuple[str, str, int, bool], DraftLength] = {}
-        # what each batch shape costs, per (drafter kind, greedy or sampled): shared by the pair's controllers
+        # what each draft length measured, per (drafter kind, greedy or sampled): shared by the pair's controllers
         # whatever k they were set to (sampling adds Python work per row, so the two regimes cost differently)
         self._costs: dict[tuple[str, str, bool], MeasuredArms] = {}
 
