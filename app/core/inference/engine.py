@@ -20,6 +20,8 @@ from app.core.inference.context_fit import OVERFLOW_POLICIES, answer_room, fit_m
 from app.core.models.compat import check_compatibility
 from app.core.inference.draft_length import DraftLength, MeasuredArms
 from app.core.inference.drafting import Drafter, ModelDrafter, NgramDrafter
+from app.core.inference.free_cores import FreeCores
+from app.core.inference.llama_backend import physical_cores
 from app.core.inference.llama_runtime import LoadedModel, LoadOptions, ModelLoadError, preflight
 from app.core.inference.sampling import SamplerParams
 from app.core.inference.prediction import PredictionDrafter
@@ -39,6 +41,8 @@ class Engine:
         # what each draft length measured, per (drafter kind, greedy or sampled): shared by the pair's controllers
         # whatever k they were set to (sampling adds Python work per row, so the two regimes cost differently)
         self._costs: dict[tuple[str, str, bool], MeasuredArms] = {}
+        # the cores main and draft decode on, one count for both: they take turns on the same cores
+        self._free_cores = FreeCores(physical_cores())
 
     # ---- models ---------------------------------------------------------------------------------------------
     def load_main(self, path: str | Path, options: LoadOptions = LoadOptions(),
@@ -49,7 +53,8 @@ class Engine:
         failure leaves none."""
         info = preflight(path, options)
         self.unload_main()
-        self.main = LoadedModel(path, options, progress, info)
+        self._free_cores = FreeCores(physical_cores())  # what another model on a device turned off comes back
+        self.main = LoadedModel(path, options, progress, info, self._free_cores)
         return self.main
 
     def load_draft(self, path: str | Path, options: LoadOptions = LoadOptions(),
@@ -62,7 +67,7 @@ class Engine:
             raise ModelLoadError(f"{Path(path).name} cannot draft for {self.main.info.display_name}: "
                                  + "; ".join(verdict.reasons))
         self.unload_draft()  # the same reason as load_main: never two drafts in memory at once
-        self.draft = LoadedModel(path, options.local(), progress, info)  # the draft stays on this machine
+        self.draft = LoadedModel(path, options.local(), progress, info, self._free_cores)  # the draft stays on this machine
         return self.draft
 
     def unload_draft(self) -> None:

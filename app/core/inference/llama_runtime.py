@@ -24,6 +24,7 @@ from app.core.infra.requests import LoadOptions  # noqa: F401  (the one load-opt
 from app.core.models.model_info import ModelInfo, read_model_info
 from app.core.models.usability import not_a_chat_model
 from app.core.inference import rpc
+from app.core.inference.free_cores import FreeCores
 from app.core.inference.llama_backend import backend_name, gpu_offload_supported, init_backend, physical_cores
 from app.core.inference.rpc_protocol import RpcError
 
@@ -104,9 +105,12 @@ class LoadedModel:
     """A llama_model + llama_context + one reusable batch. Not thread-safe: one engine thread owns it."""
 
     def __init__(self, path: str | Path, options: LoadOptions = LoadOptions(),
-                 progress: Callable[[float], bool] | None = None, info: ModelInfo | None = None) -> None:
+                 progress: Callable[[float], bool] | None = None, info: ModelInfo | None = None,
+                 free_cores: FreeCores | None = None) -> None:
         """`progress(fraction)` is called while the weights load; returning False stops the load.
-        `info`: the file's ModelInfo when the caller already read it (else it is read here)."""
+        `info`: the file's ModelInfo when the caller already read it (else it is read here).
+        `free_cores`: with threads left to the app (n_threads 0) and every layer on this machine's CPU, the
+        thread count follows it as decoding goes (free_cores.py: another process holding a core)."""
         buffers = init_backend()
         self.path = str(Path(path).absolute())
         self.info: ModelInfo = info if info is not None else read_info(self.path)
@@ -167,6 +171,13 @@ class LoadedModel:
             self.backend = "RPC" if not gpu_offload_supported() else f"{backend_name()}+RPC"
             self._check_rpc("loading")  # a server lost while the weights went up: nothing usable was loaded
         threads = options.n_threads or physical_cores()
+        on_cpu_only = not self.offloaded_layers and self.placement is None
+        if free_cores is not None and not on_cpu_only:
+            free_cores.enabled = False  # one model waits on a device: the process's CPU share says nothing
+        self._free_cores = free_cores if free_cores is not None and not options.n_threads and on_cpu_only else None
+        if self._free_cores is not None:
+            threads = self._free_cores.threads
+        self.threads = threads
         cparams = llama_cpp.llama_context_default_params()
         cparams.n_ctx = options.n_ctx
         cparams.n_batch = options.n_batch
@@ -300,6 +311,12 @@ class LoadedModel:
         else:
             self._decode(tokens, logits_from, progress)
 
+    def _follow_free_cores(self) -> None:
+        threads = self._free_cores.before_decode()
+        if threads != self.threads:
+            llama_cpp.llama_set_n_threads(self.ctx, threads, threads)
+            self.threads = threads
+
     def _decode(self, tokens: list[int], logits_from: int,
                 progress: Callable[[int, int], None] | None = None) -> None:
         start = 0
@@ -313,6 +330,8 @@ class LoadedModel:
                 b.seq_id[i][0] = 0
                 b.logits[i] = start + i >= logits_from
             b.n_tokens = len(chunk)
+            if self._free_cores is not None:
+                self._follow_free_cores()
             rc = llama_cpp.llama_decode(self.ctx, b)
             if self.placement is not None:
                 # the relay answers for a lost server with zeros: wait for this decode's results, then look

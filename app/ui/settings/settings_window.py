@@ -94,7 +94,10 @@ class SettingsWindow(QDialog):
         self.n_ctx = _spin(256, 131072, runtime.n_ctx, step=256)
         self.n_ctx.setToolTip("Tokens the model can hold: the chat, its system prompt and the answer. A larger "
                               "context takes more memory (the KV cache).")
-        self.n_threads = _spin(0, 256, runtime.n_threads, special="Auto (physical cores)")
+        self.n_threads = _spin(0, 256, runtime.n_threads, special="Auto (free physical cores)")
+        self.n_threads.setToolTip("Auto: the physical cores, one fewer for each that another program keeps busy "
+                                  "while a CPU model decodes (llama.cpp's threads wait for each other, so a shared "
+                                  "core slows them all). A number: always that many.")
         self.n_batch = _spin(32, 8192, runtime.n_batch, step=32)
         self.n_batch.setToolTip("Prompt tokens evaluated per step: larger reads long prompts faster and takes "
                                 "more memory.")
