@@ -316,7 +316,7 @@ def test_auto_relearns_when_the_machine_slows_down_and_back():
 def test_drafting_that_cannot_pay_stops_for_the_answer_and_is_retried_in_later_answers():
     """A CPU draft that re-reads every skipped token (catch-up at 8% of a plain step) and is never right: no look
     within an answer can stay within the budget, so after the first answer's measurements drafting stops for the
-    answer and is retried at the start of later ones, after 1, 2, 4 ... answers."""
+    answer and is retried at the start of later ones: answers 2, 4, 8 ..."""
     def verify(rows: int) -> float:
         return 0.050 + 0.003 * (rows - 1)
 
@@ -331,7 +331,7 @@ def test_drafting_that_cannot_pay_stops_for_the_answer_and_is_retried_in_later_a
             assert sum(1 for k in chosen if k) <= 2 * LOOK
         if any(chosen):
             drafting_answers.append(answer)
-    assert drafting_answers == [0, 1, 3, 7, 15, 31]
+    assert drafting_answers == [0, 2, 4, 8, 16, 32]
 
 
 def test_arm_values_drop_first_use_and_switches_and_shrug_off_noise():

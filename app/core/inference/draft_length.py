@@ -17,14 +17,15 @@ follows five rules:
    one that is too low needs a look (rule 3).
 3. Look at the neighbours, backing off. The neighbours of a drafting length are half and twice it, and plain; the
    neighbour of plain is the best drafting length measured (the user's k before any). Throughput over k rises and
-   then falls, so the best is found by climbing, and lengths two steps away are never paid for. A neighbour never
+   then falls, so the best is found by climbing (twice looked at before half: when it wins, half is not needed),
+   and lengths two steps away are never paid for. A neighbour never
    measured is looked at at once; a measured one when its gap has passed (FIRST_GAP rounds, doubling to MAX_GAP
    each time a look finds it no better, back to FIRST_GAP when it wins), stretched so that looks cost at most
    BUDGET of the time spent meanwhile. A look plays the arm for LOOK steady rounds.
 4. Drafting that cannot pay stops for the answer. When looking at drafting from plain would cost more than the
    budget however rarely it was done (on a CPU the draft re-reads every skipped token: catch-up), it is retried
-   at the start of later answers instead, after 1, 2, 4 ... MAX_ANSWER_GAP answers, when the draft reads the prompt
-   with the main model and has nothing to catch up.
+   at the start of later answers instead (answers 2, 4, 8 ... after it stopped, the gap doubling up to
+   MAX_ANSWER_GAP), when the draft reads the prompt with the main model and has nothing to catch up.
 5. Drift: when the current arm's last DRIFT_RUN rounds each cost DRIFT x more (or less) than its average,
    the machine's speed has changed (another process took a core, or left): every other arm's value is out of date,
    so every neighbour's gap ends now.
@@ -171,8 +172,8 @@ class DraftLength:
     look_rounds: int = 0  # its rounds so far, steady or not (a look ends after 4 x LOOK whatever they were)
     gaps: dict[int, int] = field(default_factory=dict)  # per arm: the back-off gap of its looks
     due: set[int] = field(default_factory=set)  # arms to look at now, whatever their gaps (rule 5)
-    answer_gap: int = 1  # rule 4: answers between retries...
-    answers_left: int = 0  # ...and those still to come
+    answer_gap: int = 1  # rule 4: answers between retries, doubled before each one...
+    answers_left: int = 1  # ...and those still to come (one: the answer after a failed probe never probes)
     answer_look: bool = False  # a rule-4 retry opens this answer
     prev_rows: int = 0  # rows the last round verified (0: none yet)
     drift_side: int = 0  # rule 5: the current run of rounds beyond DRIFT (1 dearer, -1 cheaper)...
@@ -245,7 +246,8 @@ class DraftLength:
             return [self.best_drafting()]
         arms = self._drafting_arms()
         i = arms.index(k)
-        return [0] + arms[max(0, i - 1):i] + arms[i + 1:i + 2]
+        # twice before half: when twice wins, the climb goes on from there and half is never paid for
+        return [0] + arms[i + 1:i + 2] + arms[max(0, i - 1):i]
 
     def new_answer(self) -> None:
         """An answer begins: rule 4 decides whether it opens with a retry of drafting."""
@@ -316,7 +318,7 @@ class DraftLength:
             self.gaps[k] = FIRST_GAP
             self.gaps[self.current] = FIRST_GAP
             self._take(k)
-            self.answer_gap, self.answers_left = 1, 0
+            self.answer_gap, self.answers_left = 1, 1
         else:
             self.gaps[k] = min(MAX_GAP, 2 * self.gaps.get(k, FIRST_GAP // 2))  # back off
 
