@@ -18,9 +18,20 @@ run() { local name=$1; shift; $PY -m app bench --max-tokens $N --json --prompt-f
           2> "$OUT/$name.log"; $PY - "$OUT/$name.json" "$name" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
+import statistics
 runs = ", ".join(f"k={x['draft_tokens']} {x['speedup']:.2f}x paired {x['paired_speedup']:.2f}x ({x['acceptance_rate']:.0%})"
                  for x in r["runs"])
 print(f"{sys.argv[2]:14s} plain {r['plain']['tokens_per_second']:6.1f} tok/s; {runs}")
+# auto against plain and against the best fixed k, run by run (the same round and seed): its first answer is
+# where it learns, the median over all answers what a chat gets
+fixed = [x for x in r["runs"] if x["draft_tokens"] != "auto"]
+auto = next(x for x in r["runs"] if x["draft_tokens"] == "auto")["tokens_per_second_all"]
+plain = r["plain"]["tokens_per_second_all"]
+best = max(fixed + [r["plain"]], key=lambda x: x["tokens_per_second"])["tokens_per_second_all"]
+over_plain = [a / p for a, p in zip(auto, plain)]
+over_best = [a / b for a, b in zip(auto, best)]
+print(f"{'':14s} auto/plain first {over_plain[0]:.2f} median {statistics.median(over_plain):.2f}; "
+      f"auto/best first {over_best[0]:.2f} median {statistics.median(over_best):.2f}")
 EOF
 }
 # rounds: two adjacent 2-second runs here differ by up to 15% (a shared host), so the 135M pairs take 5 rounds

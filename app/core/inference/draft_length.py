@@ -261,9 +261,11 @@ class DraftLength:
                 self.answers_left -= 1
 
     def expects_drafting(self) -> bool:
-        """Whether this answer opens drafting (else a draft model need not read the prompt before the first
-        token: while plain decoding wins, it catches up when a look comes)."""
-        return not self.auto or self.current != 0 or self.answer_look
+        """Whether this answer drafts (else a draft model need not read the prompt before the first token: while
+        plain decoding wins, it catches up when a look comes). A drafting length never measured is certain to
+        be looked at (rule 3): the draft reads the prompt with the main model then, not as a stall mid-answer."""
+        return (not self.auto or self.current != 0 or self.answer_look
+                or not self.costs.arms[self.best_drafting()].measured)
 
     def next(self) -> int:
         if not self.auto:
