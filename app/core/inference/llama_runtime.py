@@ -312,6 +312,7 @@ class LoadedModel:
             self._decode(tokens, logits_from, progress)
 
     def _follow_free_cores(self) -> None:
+        assert self._free_cores is not None
         threads = self._free_cores.before_decode()
         if threads != self.threads:
             llama_cpp.llama_set_n_threads(self.ctx, threads, threads)
