@@ -41,8 +41,9 @@ class Engine:
         # what each draft length measured, per (drafter kind, greedy or sampled): shared by the pair's controllers
         # whatever k they were set to (sampling adds Python work per row, so the two regimes cost differently)
         self._costs: dict[tuple[str, str, bool], MeasuredArms] = {}
-        # the cores main and draft decode on, one count for both: they take turns on the same cores
-        self._free_cores = FreeCores(physical_cores())
+        # the cores main and draft decode on, one count for both (they take turns on the same cores): made anew
+        # with each main model, so what a model on a device turned off comes back
+        self._free_cores: FreeCores | None = None
 
     # ---- models ---------------------------------------------------------------------------------------------
     def load_main(self, path: str | Path, options: LoadOptions = LoadOptions(),
@@ -53,7 +54,7 @@ class Engine:
         failure leaves none."""
         info = preflight(path, options)
         self.unload_main()
-        self._free_cores = FreeCores(physical_cores())  # what another model on a device turned off comes back
+        self._free_cores = FreeCores(physical_cores())
         self.main = LoadedModel(path, options, progress, info, self._free_cores)
         return self.main
 

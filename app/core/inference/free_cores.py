@@ -89,12 +89,11 @@ class FreeCores:
         self._start = (now, self._cpu_time(), stat) if stat else None
 
     def _judge(self, wall: float, ours: float, stat0: tuple[int, int, int], stat1: tuple[int, int, int]) -> None:
-        total, idle, cpus = stat1[0] - stat0[0], stat1[1] - stat0[1], stat1[2]
+        total, idle = stat1[0] - stat0[0], stat1[1] - stat0[1]
         if total <= 0 or wall <= 0:
             return
         lost = self.threads - ours / wall  # cores of CPU time our threads wanted and did not get
-        # idle logical CPUs, counted in physical cores (two hyperthreads idle = one core)
-        idle_cores = idle / total * cpus * self.cores / cpus
+        idle_cores = idle / total * self.cores  # the machine's idle share, in physical cores (2 idle hyperthreads: 1)
         want = 0
         if self.threads > 1 and lost >= LOST:
             want = -1
