@@ -51,6 +51,10 @@ CODE=benchmarks/prompts/code.txt
 # k = 1 and 2 too: the shapes auto tries first (2 and 3 rows), checked for identity on their own
 run deep-t0 --model $DEEP --draft $Q4 --draft-tokens 1,2,4,8,16,auto --rounds 3 --prompt-file $CODE
 run deep-t07 --model $DEEP --draft $Q4 --draft-tokens 4,8,16,auto --rounds 1 --seeds 3 --temp 0.7 --prompt-file $CODE
+# the same at T = 0 with the greedy picks read from the logits on the host (before issue 25, item 2): the
+# default makes them on the GPU (llama.cpp's backend sampler), so only token ids come back
+SPECCHAT_DEVICE_GREEDY=off run deep-t0-host --model $DEEP --draft $Q4 --draft-tokens 8,auto --rounds 3 \
+  --prompt-file $CODE
 run f16-t0 --model $F16 --draft $Q4 --draft-tokens 4,auto --rounds 5 --prompt-file $CODE
 run f16-t07 --model $F16 --draft $Q4 --draft-tokens 4,auto --rounds 2 --seeds 3 --temp 0.7 --prompt-file $CODE
 run f32-t0 --model $F32 --draft $Q4 --draft-tokens 4,auto --rounds 5 --prompt-file $CODE

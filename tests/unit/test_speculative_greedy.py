@@ -7,6 +7,7 @@ import pytest
 from app.core.inference.llama_runtime import LoadedModel, LoadOptions, ModelLoadError
 from app.core.inference.draft_length import DraftLength
 from app.core.inference.drafting import ModelDrafter
+from app.core.infra.requests import SamplerParams
 from app.core.inference.speculative import GenerationRequest, GenerationStats, generate
 from tests.fixtures.model_factory import write_projector
 
@@ -113,3 +114,28 @@ def test_p_min_stops_drafting_when_the_draft_is_unsure_and_min_draft_drops_short
         assert draft.cached == main.cached[: len(draft.cached)]
         toks, stats = spec()
         assert stats.drafted > 0 and toks == [e.token for e in plain]
+
+
+def test_greedy_picks_on_the_device_keep_the_output(fixtures, monkeypatch):
+    """llama.cpp's backend greedy sampler (the GPU default, forced here on the CPU backend): an argmax node in each
+    decode graph picks the tokens, only their ids come back, and the answer is the one numpy's argmax gives,
+    plain and speculative, with rejections rolled back; sampled answers turn it off again (they need logits)."""
+    with LoadedModel(fixtures["base"], LoadOptions(n_ctx=512)) as main, \
+         LoadedModel(fixtures["base_draft"], LoadOptions(n_ctx=512)) as draft:
+        prompt = "The quick brown fox jumps over the lazy dog. " * 3
+        monkeypatch.setenv("SPECCHAT_DEVICE_GREEDY", "off")
+        plain, _ = run(main, None, prompt, 60, 0)
+        assert not main.device_greedy
+        monkeypatch.setenv("SPECCHAT_DEVICE_GREEDY", "on")
+        for k in (0, 1, 5):
+            spec, stats = run(main, draft if k else None, prompt, 60, k)
+            assert main.device_greedy and (not k or draft.device_greedy)
+            assert [e.token for e in spec] == [e.token for e in plain], f"k={k}"
+            if k:
+                assert stats.drafted > 0 and stats.accepted < stats.drafted
+        with pytest.raises(RuntimeError, match="on the device"):
+            main.logits_np(-1)
+        sampled = GenerationRequest(main.tokenize(prompt), 20, SamplerParams(temperature=0.8, seed=3))
+        events = list(generate(main, ModelDrafter(draft), DraftLength(4), sampled, GenerationStats()))
+        assert len(events) == 20 and not main.device_greedy and not draft.device_greedy
+        main.logits_np(-1)  # read back again

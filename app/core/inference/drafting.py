@@ -27,6 +27,10 @@ class Drafter(Protocol):
         """A new answer to `prompt`; with eager, do any prompt work now (it counts as prompt evaluation)."""
         ...
 
+    def greedy_picks(self, greedy: bool) -> None:
+        """An answer begins whose drafts are picked by argmax alone (greedy, no p_min) or not."""
+        ...
+
     def propose(self, last: int, n: int, history: Sequence[int], sampling: SamplerParams | None,
                 rng: np.random.Generator | None, p_min: float) -> tuple[list[int], list[Distribution] | None]:
         """Up to n tokens to follow `last`; with sampling, also the distribution q each was drawn from."""
@@ -59,6 +63,9 @@ class ModelDrafter:
             # the draft reads the prompt with the main model, before the first token, not inside the token loop
             self.model.decode(self.pending, logits_from=len(self.pending), cancel=cancel)
             self.pending = []
+
+    def greedy_picks(self, greedy: bool) -> None:
+        self.model.greedy_picks(greedy)  # on a GPU the draft's argmax runs there: a draft step reads back one id
 
     def propose(self, last: int, n: int, history: Sequence[int], sampling: SamplerParams | None,
                 rng: np.random.Generator | None, p_min: float) -> tuple[list[int], list[Distribution] | None]:
@@ -147,6 +154,9 @@ class NgramDrafter:
         self.tokens = list(prompt)
         self._ends = {}
         self._indexed = 0
+
+    def greedy_picks(self, greedy: bool) -> None:
+        pass  # lookup has no logits to read
 
     def _extend_index(self, upto: int) -> None:
         toks, n = self.tokens, self.size

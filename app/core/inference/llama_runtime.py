@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -185,6 +186,7 @@ class LoadedModel:
         cparams.n_threads = threads
         cparams.n_threads_batch = threads
         cparams.flash_attn_type = flash_attn_type(options.flash_attn)
+        cparams.n_outputs_max_per_seq = 0  # greedy picks on the device for every verify row (default: 1 row)
         self.ctx = llama_cpp.llama_init_from_model(self.model, cparams)
         if not self.ctx:
             llama_cpp.llama_model_free(self.model)
@@ -205,6 +207,8 @@ class LoadedModel:
         self._out_from = self._n_out = 0  # the last decode's rows with logits (see logits_np)
         self._view_key: tuple[int | None, int] | None = None
         self._view: np.ndarray | None = None
+        self.device_greedy = False  # greedy picks made by llama.cpp's sampler in the graph (set_device_greedy)
+        self._chains: list[llama_cpp.llama_sampler_p] = []  # attached sampler chains: llama.cpp keeps pointers
         log.info("loaded %s: %d layers, %d offloaded, ctx %d, %d threads, flash attention %s", Path(self.path).name,
                  self.n_layer, self.offloaded_layers, self.n_ctx, threads,
                  {v: k for k, v in FLASH_ATTN_TYPES.items()}[cparams.flash_attn_type])
@@ -359,9 +363,52 @@ class LoadedModel:
 
         numpy's argmax over the row view takes ~6 us; llama_sampler_sample with a greedy sampler ~57 us (it
         builds an n_vocab candidate array per call), which is 5% of a token on a GPU. Both take the first
-        maximum on ties.
+        maximum on ties. With device_greedy the pick was made in the graph: only the token id is read back.
         """
+        if self.device_greedy:
+            token = llama_cpp.llama_get_sampled_token_ith(self.ctx, self._output_index(row) - self._n_out)
+            if token < 0:
+                raise DecodeError(f"llama.cpp made no greedy pick for row {row}")
+            return int(token)
         return int(self.logits_np(row).argmax())
+
+    def set_device_greedy(self, on: bool) -> bool:
+        """Greedy picks on the device: llama.cpp's greedy sampler (an argmax node added to the decode graph) picks
+        each output row's token where the logits are, and only the token ids come back; the logits are then not
+        copied to the host at all (~200 KB a row for a 49k vocabulary, a sync and a copy per draft step on a
+        GPU). For greedy answers only: logits_np() is unavailable while it is on. Returns whether it is on
+        (llama.cpp refuses where its backend lacks the ops; the picks then stay with numpy)."""
+        if on == self.device_greedy:
+            return on
+        if on:
+            # a chain is initialised for one context once (llama.cpp asserts it): a fresh one each time, kept
+            # alive until close() because the context holds its pointer
+            chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_greedy())
+            self._chains.append(chain)
+            on = bool(llama_cpp.llama_set_sampler(self.ctx, 0, chain))
+            if not on:
+                llama_cpp.llama_set_sampler(self.ctx, 0, None)
+        else:
+            llama_cpp.llama_set_sampler(self.ctx, 0, None)
+        self.device_greedy = on
+        self._view_key = None  # the output buffer is laid out anew
+        log.debug("%s: greedy picks %s", Path(self.path).name, "on the device" if on else "from the logits")
+        return on
+
+    def greedy_picks(self, greedy: bool) -> bool:
+        """An answer begins: its picks are greedy (argmax only) or not. Greedy picks go to the device where a layer
+        runs off this CPU (on a CPU the logits are in memory already and numpy's argmax costs less than the
+        graph's); SPECCHAT_DEVICE_GREEDY=on|off overrides that (benchmarks, and the tests on a CPU)."""
+        choice = os.environ.get("SPECCHAT_DEVICE_GREEDY", "auto")
+        wanted = choice == "on" or (choice != "off" and self.offloaded_layers > 0)
+        return self.set_device_greedy(greedy and wanted)
+
+    def _output_index(self, row: int) -> int:
+        out = row - self._out_from if row >= 0 else self._n_out + row
+        if not 0 <= out < self._n_out:
+            raise IndexError(f"row {row} has no logits in the last decode")
+        return out
 
     def logits_np(self, row: int) -> np.ndarray:
         """Logits row `row` of the last decode's batch (negative: from the end) as a float32 view, valid until
@@ -371,9 +418,9 @@ class LoadedModel:
         number of output rows stays the same: building one with numpy's ctypes bridge costs ~30 us, 3% of a
         GPU token, where this costs ~2 us. llama_get_logits synchronizes with the device and puts the outputs in
         batch order, like llama_get_logits_ith."""
-        out = row - self._out_from if row >= 0 else self._n_out + row
-        if not 0 <= out < self._n_out:
-            raise IndexError(f"row {row} has no logits in the last decode")
+        if self.device_greedy:
+            raise RuntimeError("the logits stay on the device while greedy picks are made there")
+        out = self._output_index(row)
         ptr = llama_cpp.llama_get_logits(self.ctx)
         key = (ctypes.cast(ptr, ctypes.c_void_p).value, self._n_out)
         view = self._view
@@ -419,6 +466,9 @@ class LoadedModel:
         if getattr(self, "ctx", None):
             llama_cpp.llama_batch_free(self.batch)
             llama_cpp.llama_free(self.ctx)
+            for chain in self._chains:
+                llama_cpp.llama_sampler_free(chain)
+            self._chains = []
             llama_cpp.llama_model_free(self.model)
             self.ctx = None
 

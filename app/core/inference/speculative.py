@@ -156,6 +156,9 @@ def generate(main: LoadedModel, drafter: Drafter | None, length: DraftLength | N
     def rounds() -> Iterator[TokenEvent]:
         if not prompt:
             raise DecodeError("the prompt is empty")
+        main.greedy_picks(greedy)  # on a GPU the argmax runs in the decode graph (no logits read back)
+        if drafter is not None:
+            drafter.greedy_picks(greedy and req.p_min == 0.0)  # p_min reads the draft's probabilities
         reused = main.reuse_prefix(prompt)
         main.decode(prompt[reused:], logits_from=len(prompt) - reused - 1, cancel=req.cancel,
                     progress=req.prompt_progress)
