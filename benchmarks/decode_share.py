@@ -20,6 +20,7 @@ import llama_cpp  # noqa: F401  before numpy
 from app.core.inference.engine import Engine
 from app.core.inference.speculative import GenerationStats
 from app.core.infra.requests import LoadOptions, SamplerParams, SpeculationConfig
+from benchmarks.call_timer import CallTimer
 from benchmarks.predicted_outputs import SOURCE, edit_request
 
 
@@ -36,30 +37,20 @@ def main(argv: list[str] | None = None) -> int:
     list(engine.answer(replace(request, max_tokens=16), GenerationStats()))  # the prompt, evaluated once
     main_model = engine.main
     assert main_model is not None
-    decode = main_model.decode
-    spent = {"s": 0.0, "calls": 0, "rows": 0}
-
-    def timed(tokens: list[int], logits_from: int, *a, **kw):  # noqa: ANN002, ANN003, ANN202
-        t0 = time.perf_counter()
-        try:
-            return decode(tokens, logits_from, *a, **kw)
-        finally:
-            spent["s"] += time.perf_counter() - t0
-            spent["calls"] += 1
-            spent["rows"] += len(tokens)
-
-    main_model.decode = timed  # type: ignore[method-assign]
+    timer = CallTimer()
+    timer.wrap(main_model, "decode", "decode")
     stats = GenerationStats()
     t0 = time.perf_counter()
     for _ in engine.answer(request, stats):
         pass
     wall = time.perf_counter() - t0
     engine.close()
-    rounds = max(spent["calls"], 1)
+    calls, inside = timer.calls["decode"], timer.seconds["decode"]
+    rounds = max(calls, 1)
     print(f"{stats.generated_tokens} tokens in {wall:.2f} s ({stats.tokens_per_second:.1f} tok/s), accepted "
-          f"{stats.accepted}/{stats.drafted}; {spent['calls']} decodes of {spent['rows'] / rounds:.1f} rows: "
-          f"{spent['s']:.2f} s inside llama_decode ({spent['s'] / rounds * 1e3:.0f} ms each), "
-          f"{(wall - spent['s']) / rounds * 1e3:.2f} ms per round outside it")
+          f"{stats.accepted}/{stats.drafted}; {calls} decodes of {timer.rows['decode'] / rounds:.1f} rows: "
+          f"{inside:.2f} s inside llama_decode ({inside / rounds * 1e3:.0f} ms each), "
+          f"{(wall - inside) / rounds * 1e3:.2f} ms per round outside it")
     return 0
 
 

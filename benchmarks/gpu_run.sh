@@ -55,6 +55,9 @@ run deep-t07 --model $DEEP --draft $Q4 --draft-tokens 4,8,16,auto --rounds 1 --s
 # default makes them on the GPU (llama.cpp's backend sampler), so only token ids come back
 SPECCHAT_DEVICE_GREEDY=off run deep-t0-host --model $DEEP --draft $Q4 --draft-tokens 8,auto --rounds 3 \
   --prompt-file $CODE
+# per emitted token: main and draft decodes and picks, and the loop's own share, host picks against device picks
+timeout 120 python3 -m benchmarks.token_costs --model $DEEP --draft $Q4 --k 8 --max-tokens $N --rounds 2 \
+  > "$OUT/token-costs.txt" 2> "$OUT/token-costs.log"
 run f16-t0 --model $F16 --draft $Q4 --draft-tokens 4,auto --rounds 5 --prompt-file $CODE
 run f16-t07 --model $F16 --draft $Q4 --draft-tokens 4,auto --rounds 2 --seeds 3 --temp 0.7 --prompt-file $CODE
 run f32-t0 --model $F32 --draft $Q4 --draft-tokens 4,auto --rounds 5 --prompt-file $CODE
