@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
 import pytest
 from scipy.stats import chi2_contingency
 
 from app.core.inference.draft_length import DraftLength
 from app.core.inference.drafting import ModelDrafter, NgramDrafter
 from app.core.inference.llama_runtime import LoadedModel, LoadOptions
-from app.core.inference.sampling import SamplerParams
+from app.core.inference.sampling import SamplerParams, top_k_ids
 from app.core.inference.speculative import GenerationRequest, GenerationStats, generate
 from tests.fixtures.model_factory import write_tiny_model
 
@@ -92,3 +93,17 @@ def test_ngram_speculative_sampling_matches_plain_sampling(smollm2_path):
     assert 0.1 < totals.accepted / totals.drafted < 0.98, (totals.accepted, totals.drafted)
     assert len(plain) >= 8
     assert homogeneity_p(plain, spec) > 0.001
+
+
+def test_top_k_ids_are_the_k_largest_whatever_the_shape_of_the_row():
+    """The windowed top-k (a max, a comparison, a partition of the few near the top) picks the same set as a
+    full argpartition: flat rows, rows with one logit far above the rest (no window holds k), and k = 1."""
+    rng = np.random.default_rng(7)
+    n = 49152
+    rows = [rng.normal(0, s, n).astype(np.float32) for s in (0.5, 2.0, 6.0)]
+    peaked = rng.normal(0, 1, n).astype(np.float32)
+    peaked[123] = 60.0  # every other logit ~60 below: the fallback partitions the whole row
+    rows.append(peaked)
+    for x in rows:
+        for k in (1, 40, 400):
+            assert set(top_k_ids(x, k).tolist()) == set(np.argpartition(x, n - k)[n - k:].tolist())

@@ -7,7 +7,8 @@ the very same function, which is what makes speculative output follow the main m
 
 Greedy decoding (temperature <= 0) never comes here: the engine takes the argmax of the logits row.
 A distribution keeps only the surviving candidates (ids sorted by probability), so after top-k everything is
-O(k); the O(n_vocab) steps are one argpartition and, with a repetition penalty, one copy of the logits row.
+O(k); the O(n_vocab) steps are a max and a comparison (top_k_ids) and, with a repetition penalty, one copy of
+the logits row.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def distribution(logits: np.ndarray, params: SamplerParams, recent: Sequence[int
         x[seen] = np.where(v > 0, v / params.repeat_penalty, v * params.repeat_penalty)
     n = x.shape[0]
     k = params.top_k if 0 < params.top_k < n else n
-    ids = np.argpartition(x, n - k)[n - k:] if k < n else np.arange(n)
+    ids = top_k_ids(x, k) if k < n else np.arange(n)
     vals = x[ids].astype(np.float64)
     order = np.argsort(-vals, kind="stable")
     ids, vals = ids[order].astype(np.int64), vals[order]
@@ -84,6 +85,25 @@ def distribution(logits: np.ndarray, params: SamplerParams, recent: Sequence[int
         vals = vals / params.temperature
     p = np.exp(vals - vals[0])
     return Distribution(ids, p / p.sum())
+
+
+NEAR = (8.0, 16.0, 32.0)  # logit windows under the row's maximum that top_k_ids tries, widest last
+
+
+def top_k_ids(x: np.ndarray, k: int) -> np.ndarray:
+    """The ids of the k largest values of x (in no order), exactly those np.argpartition gives (a tie at the k-th
+    value may be broken another way).
+
+    argpartition over a 49k vocabulary takes ~400 us on this CPU (with 9 verify rows and 8 draft steps, a
+    sampled round spent ~7 ms on it); the max and a comparison take ~30 us. The k largest lie within the
+    first window under the maximum that holds at least k values, so the partition runs on those few only."""
+    top = x.max()
+    for window in NEAR:
+        near = np.flatnonzero(x >= top - window)
+        if len(near) >= k:
+            return near[np.argpartition(x[near], len(near) - k)[len(near) - k:]]
+    n = x.shape[0]
+    return np.argpartition(x, n - k)[n - k:]
 
 
 def residual(p: Distribution, q: Distribution) -> Distribution:
