@@ -24,7 +24,7 @@ API_KEY_ENV = "SPECCHAT_API_KEY"
 
 
 def add_serve_parser(sub: Any, draft_tokens_arg: Any) -> None:
-    from app.core.server.runner import DEFAULT_HOST, DEFAULT_PORT
+    from app.core.server.defaults import DEFAULT_HOST, DEFAULT_PORT
 
     sv = sub.add_parser("serve", help="an OpenAI-compatible server (/v1/chat/completions, /v1/completions, "
                                       "/v1/models) with speculation and predicted outputs")

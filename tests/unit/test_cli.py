@@ -67,7 +67,8 @@ def test_models_compat_unreadable_main(tmp_path, fixtures):
 
 
 # what each command may not load: the offline GPU machine has no hub client, a headless one may lack Qt
-HEAVY = ("llama_cpp", "huggingface_hub", "httpx2", "PySide6")
+# uvicorn and Starlette: the server stack, which `generate` and `bench` must not need (the GPU machine lacks it)
+HEAVY = ("llama_cpp", "huggingface_hub", "httpx2", "PySide6", "uvicorn", "starlette")
 
 
 def loaded_by(*args: str) -> set[str]:

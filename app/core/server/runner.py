@@ -14,12 +14,10 @@ import uvicorn
 
 from app.core.infra.net import is_loopback, port_problem
 from app.core.server.asgi import ServerOptions, build_app
+from app.core.server.defaults import DEFAULT_HOST, DEFAULT_PORT
 from app.core.server.gateway import EngineGateway
 
 log = logging.getLogger("specchat.server")
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 1234  # LM Studio's: clients set up for it find us without a change
 
 
 class ServerError(Exception):
