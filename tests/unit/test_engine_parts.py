@@ -95,11 +95,12 @@ def test_stop_strings_hold_back_only_possible_starts():
 
 def simulate(c: DraftLength, rounds: int, draft_per_token: float, verify: Callable[[int], float],
              accepts: Callable[[int, int], int] = lambda rnd, k: k, first_use: float = 1.0,
-             catchup: float = 0.0, switch: float = 0.0) -> tuple[list[int], float, int]:
+             catchup: float = 0.0, switch: float = 0.0, reshape: float = 0.0) -> tuple[list[int], float, int]:
     """Drive a controller through `rounds` rounds of a synthetic pair: each round costs k x draft + verify(k+1)
     seconds, the first use of every shape `first_use` times more (GPU graph capture, buffer allocation), a
-    round of another kind than the last (plain after drafting or back) `switch` more, and the draft catches
-    up on skipped tokens at `catchup` s each. Returns the choices, the time and the tokens."""
+    round of another kind than the last (plain after drafting or back) `switch` more, one of another k than the
+    last `reshape` more (a new batch shape: a CUDA graph captured again), and the draft catches up on skipped
+    tokens at `catchup` s each. Returns the choices, the time and the tokens."""
     seen: set[tuple[str, int]] = set()
     chosen, elapsed, tokens, skipped, last = [], 0.0, 0, 0, 0
     for rnd in range(rounds):
@@ -110,6 +111,7 @@ def simulate(c: DraftLength, rounds: int, draft_per_token: float, verify: Callab
             inflate[shape[0]] = first_use if shape not in seen and shape[1] else 1.0
             seen.add(shape)
         v = verify(k + 1) * inflate["verify"] + (switch if rnd and (k == 0) != (last == 0) else 0.0)
+        v += reshape if rnd and k != last else 0.0
         last = k
         d = draft_per_token * k * inflate["draft"]
         up = catchup * skipped if k else 0.0
@@ -218,7 +220,9 @@ def test_a_wrong_early_decision_is_corrected_within_the_answer():
     assert chosen[8:40] == [0] * 32  # it did go plain on the bad figures...
     back = next(i for i in range(40, len(chosen)) if chosen[i] and chosen[i + 1])
     assert back < 600  # ...came back to drafting within the answer...
-    assert chosen[-50:].count(16) >= 45  # ...and found the longest draft, which pays most here
+    # ...and found the longest draft, which pays most here (a look at a neighbour: 3 rounds, the first one after a
+    # switch not counted)
+    assert chosen[-50:].count(16) >= 44
 
 
 def test_auto_draft_length_stops_drafting_when_it_does_not_pay_and_probes_within_budget():
@@ -306,7 +310,7 @@ def test_auto_relearns_when_the_machine_slows_down_and_back():
     contended["on"] = True
     chosen, elapsed, tokens = simulate(c, 300, 0.012, verify, accepts=acc)
     first_plain = next(i for i, k in enumerate(chosen) if k == 0 and chosen[i + 1] == 0 and chosen[i + 2] == 0)
-    assert first_plain < 20 and c.current == 0
+    assert first_plain < 26 and c.current == 0  # 6 rounds of drift, then a look at each neighbour (3 rounds)
     assert tokens / elapsed > 0.93 / verify(1)  # within 7% of plain decoding, the ~20 rounds to notice included
     contended["on"] = False
     chosen, _, _ = simulate(c, 300, 0.004, verify, accepts=acc)
@@ -364,3 +368,26 @@ def test_flash_attention_is_llama_cpps_choice_unless_asked():
 
     assert flash_attn_type("auto") == -1 and flash_attn_type("on") == 1 and flash_attn_type("off") == 0
     assert flash_attn_type("sideways") == -1  # a hand-edited value: the default
+
+
+def test_a_new_batch_shape_is_not_taken_for_the_arms_cost():
+    """The H100 first answers (issue 25): every change of k gives the main's verify batch another row count, and a
+    CUDA graph is captured again. Counted as the arm's cost, it made k = 8 and k = 16 both look slower than they
+    are and auto flipped between them for the whole first answer (0.5-0.6x k = 8 there). Rounds after an arm
+    change are not counted: fewer changes, and the first 400-round answer within 6% of the best fixed k (here a
+    change costs 40 ms, four plain steps; counted, 16-17 changes and 0.93-0.96x)."""
+    def verify(rows: int) -> float:  # the 300-layer testbed on an H100: 1 row 9.4 ms, 2+ rows ~2x
+        return 0.0094 if rows == 1 else 0.017 + 0.0003 * (rows - 2)
+
+    for seed in range(3):
+        acc = geometric_accepts(0.97, seed)
+        best = 0.0
+        for k in (4, 8, 16):
+            _, elapsed, tokens = simulate(DraftLength(k=k), 400, 0.00137, verify, accepts=acc, first_use=3.0,
+                                          reshape=0.040)
+            best = max(best, tokens / elapsed)
+        c = DraftLength(k=4, auto=True)
+        chosen, elapsed, tokens = simulate(c, 400, 0.00137, verify, accepts=acc, first_use=3.0, reshape=0.040)
+        assert tokens / elapsed >= 0.94 * best, seed
+        changes = sum(1 for a, b in zip(chosen, chosen[1:]) if a != b)
+        assert changes <= 14, (seed, changes)

@@ -8,8 +8,9 @@ follows five rules:
    fade with the rounds since (COST_DECAY per round of the pair's clock), so recent rounds count most and an arm
    measured long ago counts little once measured again.
    Only steady rounds count: the first round ever of an arm pays for first use (on a GPU, CUDA graph capture and
-   buffer allocation: 3.6x the real cost on an H100), and a round of another kind than the one before (plain after
-   drafting, or back) pays for the switch (30-44 ms where an H200 plain step takes 9.4 ms). Noise only ever adds
+   buffer allocation: 3.6x the real cost on an H100), and a round of another arm than the one before (plain after
+   drafting, k = 16 after k = 8...) pays for the switch (a new batch shape: 30-44 ms where an H200 plain step
+   takes 9.4 ms). Noise only ever adds
    time: a round costlier than OUTLIER x the arm's mean counts as OUTLIER x, and one under half of it means the
    arm's history was taken under a load that has gone, so it is dropped.
 2. Play the best: the arm with the highest value (another arm by MARGIN at least: switching between near-ties
@@ -101,7 +102,7 @@ class MeasuredArms:
         self.clock = 0  # rounds played with this pair
         self.hits = 0.0  # faded accepted draft tokens...
         self.trials = 0.0  # ...and judged ones (a chain stops at its first rejection)
-        self.switch_s = 0.0  # faded excess of a round that changed kind over its arm's mean
+        self.switch_s = 0.0  # faded excess of a round after another arm's over its arm's mean
         self._catchup_tokens = 0.0  # faded sums: a batch's cost per token falls with its size, so no per-round mean
         self._catchup_s = 0.0
 
@@ -176,6 +177,7 @@ class DraftLength:
     answers_left: int = 1  # ...and those still to come (one: the answer after a failed probe never probes)
     answer_look: bool = False  # a rule-4 retry opens this answer
     prev_rows: int = 0  # rows the last round verified (0: none yet)
+    prev_arm: int = 0  # the arm of the last round
     drift_side: int = 0  # rule 5: the current run of rounds beyond DRIFT (1 dearer, -1 cheaper)...
     drift_run: int = 0  # ...its length...
     drift_s: float = 0.0  # ...and its seconds
@@ -188,14 +190,17 @@ class DraftLength:
         rest of its time (verification and bookkeeping), and the draft's catch-up on `catchup_tokens` skipped
         tokens (priced apart: it is what leaving plain decoding costs, not what a round costs)."""
         rows, prev = drafted + 1, self.prev_rows
-        self.prev_rows = rows
-        arm = self._playing
+        arm, prev_arm = self._playing, self.prev_arm
+        self.prev_rows, self.prev_arm = rows, arm
         self.costs.clock += 1
         if catchup_tokens:
             self.costs.add_catchup(catchup_tokens, catchup_s)
         if drafted:
             self.costs.judge(drafted, accepted)
-        steady = bool(prev) and (rows == 1) == (prev == 1)
+        # a round after another arm's is not steady either: a draft model's verify batch changes its row count
+        # with the arm, and on a GPU a new batch shape re-captures the CUDA graph (H100, first answers: k = 8 read
+        # 129-184 tok/s while auto flipped between 8 and 16, 260-280 once it held k = 8)
+        steady = bool(prev) and (rows == 1) == (prev == 1) and arm == prev_arm
         if self.looking == arm:
             self.look_rounds += 1
         if not self.costs.add(arm, drafted, draft_s + verify_s, steady):
@@ -328,8 +333,8 @@ class DraftLength:
         """Rounds between looks at k from the current arm: the back-off gap, stretched to keep looks within
         BUDGET of the time between them, NEVER where no gap is long enough.
 
-        A look costs F: its rounds' time beyond what the current arm takes for the same tokens, and where it
-        changes kind (plain and drafting) two switches; from plain to drafting also the draft's catch-up, c per
+        A look costs F: its rounds' time beyond what the current arm takes for the same tokens and two switches
+        (a new batch shape each way); from plain to drafting also the draft's catch-up, c per
         skipped round. G rounds of the current arm take G x s: F + c G <= BUDGET x G x s gives
         G >= F / (BUDGET x s - c)."""
         costs = self.costs
@@ -341,7 +346,6 @@ class DraftLength:
         room = BUDGET * s - c
         if room <= 0:
             return NEVER
-        loss = LOOK * max(0.0, arm.round_s - costs.round_tokens(k) / rate)
-        if (k == 0) != (self.current == 0):
-            loss += 2 * costs.switch_s
+        # and two switches, there and back (switch_s: what a round after another arm's cost beyond its mean)
+        loss = LOOK * max(0.0, arm.round_s - costs.round_tokens(k) / rate) + 2 * costs.switch_s
         return max(self.gaps.get(k, FIRST_GAP), min(MAX_GAP, int(loss / room) + 1))
