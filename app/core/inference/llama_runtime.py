@@ -208,7 +208,8 @@ class LoadedModel:
         self._view_key: tuple[int | None, int] | None = None
         self._view: np.ndarray | None = None
         self.device_greedy = False  # greedy picks made by llama.cpp's sampler in the graph (set_device_greedy)
-        self._chains: list[llama_cpp.llama_sampler_p] = []  # attached sampler chains: llama.cpp keeps pointers
+        self._chains: list[llama_cpp.llama_sampler_p] = []  # the attached sampler chain: llama.cpp keeps a pointer
+        self._detached: list[llama_cpp.llama_sampler_p] = []  # chains let go of, freed after the next decode
         log.info("loaded %s: %d layers, %d offloaded, ctx %d, %d threads, flash attention %s", Path(self.path).name,
                  self.n_layer, self.offloaded_layers, self.n_ctx, threads,
                  {v: k for k, v in FLASH_ATTN_TYPES.items()}[cparams.flash_attn_type])
@@ -351,6 +352,10 @@ class LoadedModel:
                                   (": no room in the KV cache" if rc == 1 else ""))
             self.n_past += len(chunk)
             self.cached.extend(chunk)
+            if self._detached:  # this decode's graph was built without them
+                for chain in self._detached:
+                    llama_cpp.llama_sampler_free(chain)
+                self._detached = []
             # the last chunk's output rows: batch rows out_from.. (what logits_np maps a row index through)
             self._out_from = max(0, logits_from - start)
             self._n_out = max(0, len(chunk) - self._out_from)
@@ -381,20 +386,27 @@ class LoadedModel:
         if on == self.device_greedy:
             return on
         if on:
-            # a chain is initialised for one context once (llama.cpp asserts it): a fresh one each time, kept
-            # alive until close() because the context holds its pointer
+            # a chain is initialised for one context once (llama.cpp asserts it): a fresh one each time, alive
+            # while the context holds its pointer
             chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
             llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_greedy())
             self._chains.append(chain)
             on = bool(llama_cpp.llama_set_sampler(self.ctx, 0, chain))
             if not on:
-                llama_cpp.llama_set_sampler(self.ctx, 0, None)
+                self._detach()
         else:
-            llama_cpp.llama_set_sampler(self.ctx, 0, None)
+            self._detach()
         self.device_greedy = on
         self._view_key = None  # the output buffer is laid out anew
         log.debug("%s: greedy picks %s", Path(self.path).name, "on the device" if on else "from the logits")
         return on
+
+    def _detach(self) -> None:
+        """No sampler on the context; the chains it held are freed once a decode has rebuilt the graph without
+        them (a server that alternates greedy and sampled requests would otherwise keep one per switch)."""
+        llama_cpp.llama_set_sampler(self.ctx, 0, None)
+        self._detached.extend(self._chains)
+        self._chains = []
 
     def greedy_picks(self, greedy: bool) -> bool:
         """An answer begins: its picks are greedy (argmax only) or not. Greedy picks go to the device where a layer
@@ -466,9 +478,9 @@ class LoadedModel:
         if getattr(self, "ctx", None):
             llama_cpp.llama_batch_free(self.batch)
             llama_cpp.llama_free(self.ctx)
-            for chain in self._chains:
+            for chain in self._chains + self._detached:
                 llama_cpp.llama_sampler_free(chain)
-            self._chains = []
+            self._chains, self._detached = [], []
             llama_cpp.llama_model_free(self.model)
             self.ctx = None
 
