@@ -139,8 +139,8 @@ def test_greedy_picks_on_the_device_keep_the_output(fixtures, monkeypatch):
         events = list(generate(main, ModelDrafter(draft), DraftLength(4), sampled, GenerationStats()))
         assert len(events) == 20 and not main.device_greedy and not draft.device_greedy
         main.logits_np(-1)  # read back again
-        # switching back and forth keeps one chain at most: the ones let go of are freed after the next decode
+        # switching back and forth keeps one chain at most: the ones let go of are freed at the next switch
         for greedy in (True, False) * 5:
             main.greedy_picks(greedy)
             main.decode([main.bos], logits_from=0)
-        assert len(main._chains) + len(main._detached) <= 1
+        assert main._picks.held <= 1

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -25,42 +24,16 @@ from app.core.infra.requests import LoadOptions  # noqa: F401  (the one load-opt
 from app.core.models.model_info import ModelInfo, read_model_info
 from app.core.models.usability import not_a_chat_model
 from app.core.inference import rpc
+from app.core.inference.device_picks import DeviceGreedy
+from app.core.inference.device_picks import wanted as device_picks_wanted
 from app.core.inference.free_cores import FreeCores
 from app.core.inference.llama_backend import backend_name, gpu_offload_supported, init_backend, physical_cores
 from app.core.inference.rpc_protocol import RpcError
+# the errors a load or a decode raises, named here too (where callers have always imported them)
+from app.core.inference.runtime_errors import (ContextFull, DecodeCancelled, DecodeError,  # noqa: F401
+                                               ModelLoadError, RpcServerLost)
 
 log = logging.getLogger("specchat.runtime")
-
-
-class ModelLoadError(RuntimeError):
-    """The model could not be loaded; the message says why and what to try.
-
-    retry_gpu_layers: when a GPU load failed (out of memory), a smaller layer count worth offering.
-    """
-
-    def __init__(self, message: str, retry_gpu_layers: int | None = None) -> None:
-        super().__init__(message)
-        self.retry_gpu_layers = retry_gpu_layers
-
-
-class DecodeError(RuntimeError):
-    pass
-
-
-class RpcServerLost(DecodeError):
-    """An RPC server holding some of the model's layers went away; the model must be reloaded without it."""
-
-    def __init__(self, message: str, endpoint: str) -> None:
-        super().__init__(message)
-        self.endpoint = endpoint
-
-
-class ContextFull(DecodeError):
-    """No room left in the context for what was to be decoded."""
-
-
-class DecodeCancelled(DecodeError):
-    """A long decode (prompt evaluation) was stopped by the cancel flag; the cache keeps what was decoded."""
 
 
 FLASH_ATTN_TYPES = {"auto": -1, "off": 0, "on": 1}  # llama_flash_attn_type: AUTO, DISABLED, ENABLED
@@ -207,9 +180,7 @@ class LoadedModel:
         self._out_from = self._n_out = 0  # the last decode's rows with logits (see logits_np)
         self._view_key: tuple[int | None, int] | None = None
         self._view: np.ndarray | None = None
-        self.device_greedy = False  # greedy picks made by llama.cpp's sampler in the graph (set_device_greedy)
-        self._chains: list[llama_cpp.llama_sampler_p] = []  # the attached sampler chain: llama.cpp keeps a pointer
-        self._detached: list[llama_cpp.llama_sampler_p] = []  # chains let go of, freed after the next decode
+        self._picks = DeviceGreedy(self.ctx)  # greedy picks made in the decode graph (device_picks.py)
         log.info("loaded %s: %d layers, %d offloaded, ctx %d, %d threads, flash attention %s", Path(self.path).name,
                  self.n_layer, self.offloaded_layers, self.n_ctx, threads,
                  {v: k for k, v in FLASH_ATTN_TYPES.items()}[cparams.flash_attn_type])
@@ -352,10 +323,6 @@ class LoadedModel:
                                   (": no room in the KV cache" if rc == 1 else ""))
             self.n_past += len(chunk)
             self.cached.extend(chunk)
-            if self._detached:  # this decode's graph was built without them
-                for chain in self._detached:
-                    llama_cpp.llama_sampler_free(chain)
-                self._detached = []
             # the last chunk's output rows: batch rows out_from.. (what logits_np maps a row index through)
             self._out_from = max(0, logits_from - start)
             self._n_out = max(0, len(chunk) - self._out_from)
@@ -371,50 +338,27 @@ class LoadedModel:
         maximum on ties. With device_greedy the pick was made in the graph: only the token id is read back.
         """
         if self.device_greedy:
-            token = llama_cpp.llama_get_sampled_token_ith(self.ctx, self._output_index(row) - self._n_out)
+            token = self._picks.token(self._output_index(row) - self._n_out)
             if token < 0:
                 raise DecodeError(f"llama.cpp made no greedy pick for row {row}")
             return int(token)
         return int(self.logits_np(row).argmax())
 
+    @property
+    def device_greedy(self) -> bool:
+        return self._picks.on
+
     def set_device_greedy(self, on: bool) -> bool:
-        """Greedy picks on the device: llama.cpp's greedy sampler (an argmax node added to the decode graph) picks
-        each output row's token where the logits are, and only the token ids come back; the logits are then not
-        copied to the host at all (~200 KB a row for a 49k vocabulary, a sync and a copy per draft step on a
-        GPU). For greedy answers only: logits_np() is unavailable while it is on. Returns whether it is on
-        (llama.cpp refuses where its backend lacks the ops; the picks then stay with numpy)."""
-        if on == self.device_greedy:
-            return on
-        if on:
-            # a chain is initialised for one context once (llama.cpp asserts it): a fresh one each time, alive
-            # while the context holds its pointer
-            chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
-            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_greedy())
-            self._chains.append(chain)
-            on = bool(llama_cpp.llama_set_sampler(self.ctx, 0, chain))
-            if not on:
-                self._detach()
-        else:
-            self._detach()
-        self.device_greedy = on
+        """Greedy picks on the device (device_picks.py); logits_np() is unavailable while they are. Returns
+        whether they are on."""
+        on = self._picks.set(on)
         self._view_key = None  # the output buffer is laid out anew
         log.debug("%s: greedy picks %s", Path(self.path).name, "on the device" if on else "from the logits")
         return on
 
-    def _detach(self) -> None:
-        """No sampler on the context; the chains it held are freed once a decode has rebuilt the graph without
-        them (a server that alternates greedy and sampled requests would otherwise keep one per switch)."""
-        llama_cpp.llama_set_sampler(self.ctx, 0, None)
-        self._detached.extend(self._chains)
-        self._chains = []
-
     def greedy_picks(self, greedy: bool) -> bool:
-        """An answer begins: its picks are greedy (argmax only) or not. Greedy picks go to the device where a layer
-        runs off this CPU (on a CPU the logits are in memory already and numpy's argmax costs less than the
-        graph's); SPECCHAT_DEVICE_GREEDY=on|off overrides that (benchmarks, and the tests on a CPU)."""
-        choice = os.environ.get("SPECCHAT_DEVICE_GREEDY", "auto")
-        wanted = choice == "on" or (choice != "off" and self.offloaded_layers > 0)
-        return self.set_device_greedy(greedy and wanted)
+        """An answer begins whose picks are greedy (argmax only) or not: on the device where that pays."""
+        return self.set_device_greedy(greedy and device_picks_wanted(self.offloaded_layers))
 
     def _output_index(self, row: int) -> int:
         out = row - self._out_from if row >= 0 else self._n_out + row
@@ -478,9 +422,7 @@ class LoadedModel:
         if getattr(self, "ctx", None):
             llama_cpp.llama_batch_free(self.batch)
             llama_cpp.llama_free(self.ctx)
-            for chain in self._chains + self._detached:
-                llama_cpp.llama_sampler_free(chain)
-            self._chains, self._detached = [], []
+            self._picks.close()
             llama_cpp.llama_model_free(self.model)
             self.ctx = None
 
